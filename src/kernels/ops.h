@@ -1,0 +1,47 @@
+// Numeric kernels. They know nothing of models: they take pointers, sizes and
+// TensorViews. Each SIMD kernel (Highway, dynamic dispatch) has a scalar twin
+// in ops_scalar.h that the tests compare it with on every compiled target.
+#pragma once
+
+#include <cstdint>
+
+#include "base/thread_pool.h"
+#include "tensor/dtype.h"
+#include "tensor/tensor_view.h"
+
+namespace plexus::kernels {
+
+// sum_i dequant(row)[i] * x[i] for a row of n elements of `type`.
+float Dot(DType type, const void* row, const float* x, int64_t n);
+
+// y[r] = Dot(w.row(r), x), r in [0, w.rows). x: [w.cols], y: [w.rows].
+void MatVec(const TensorView& w, const float* x, float* y, ThreadPool& pool);
+
+// Y = X W^T. x: [n_tokens, w.cols] row-major, y: [n_tokens, w.rows] row-major.
+// Each weight row is decoded once and reused for every token (prefill).
+void MatMul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+
+// out = x / sqrt(mean(x^2) + eps) * weight. out may alias x. All [n].
+void RmsNorm(const float* x, const float* weight, float* out, int64_t n, float eps);
+
+// Rotary embedding in place on x: [n_heads, head_dim].
+// inv_freq: [head_dim / 2], the angle of pair i at position pos is pos * inv_freq[i].
+// kAdjacent rotates (x[2i], x[2i+1]) (ggml "normal", Llama GGUFs);
+// kHalves rotates (x[i], x[i + head_dim/2]) (ggml "neox", Qwen).
+enum class RopeStyle { kAdjacent, kHalves };
+void Rope(float* x, int n_heads, int head_dim, int64_t pos, const float* inv_freq, RopeStyle style);
+
+// In place: x = softmax(x). [n]
+void Softmax(float* x, int64_t n);
+
+// In place: gate = silu(gate) * up. [n]
+void SiluMul(float* gate, const float* up, int64_t n);
+
+// In place: y += x. [n]
+void Add(float* y, const float* x, int64_t n);
+
+// Names of the Highway targets compiled into this binary and usable on this
+// CPU, best first (for logs and `plexus inspect`).
+const char* BestTargetName();
+
+}  // namespace plexus::kernels
