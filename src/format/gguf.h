@@ -131,6 +131,8 @@ class GgufWriter {
   Status AddTensor(const std::string& name, DType type, std::vector<int64_t> shape,
                    std::vector<uint8_t> data);
 
+  // A non-zero power of two. Written as `general.alignment` (u32) when it is
+  // not 32 or the key was set; setting that key as u32 also sets this.
   void set_alignment(uint32_t alignment) { alignment_ = alignment; }
   std::vector<uint8_t> Serialize() const;
   Status WriteFile(const std::string& path) const;
