@@ -1,0 +1,64 @@
+#include "kernels/ops_scalar.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/rope_tables.h"
+#include "tensor/quant.h"
+
+namespace plexus::kernels::scalar {
+
+float Dot(DType type, const void* row, const float* x, int64_t n) { return DotRowScalar(type, row, x, n); }
+
+void MatVec(const TensorView& w, const float* x, float* y) {
+  for (int64_t r = 0; r < w.rows; ++r) y[r] = DotRowScalar(w.type, w.row(r), x, w.cols);
+}
+
+void MatMul(const TensorView& w, const float* x, int64_t n_tokens, float* y) {
+  for (int64_t t = 0; t < n_tokens; ++t) MatVec(w, x + t * w.cols, y + t * w.rows);
+}
+
+void RmsNorm(const float* x, const float* weight, float* out, int64_t n, float eps) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
+  const float scale = 1.0f / std::sqrt(static_cast<float>(sum / static_cast<double>(n)) + eps);
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
+}
+
+void Rope(float* x, int n_heads, int head_dim, int64_t pos, const float* inv_freq, RopeStyle style) {
+  float cos_t[kMaxHeadDim / 2], sin_t[kMaxHeadDim / 2];
+  RopeTables(head_dim, pos, inv_freq, cos_t, sin_t);
+  const int half = head_dim / 2;
+  for (int h = 0; h < n_heads; ++h) {
+    float* xh = x + h * head_dim;
+    for (int i = 0; i < half; ++i) {
+      if (style == RopeStyle::kHalves) {
+        RotatePair(&xh[i], &xh[i + half], cos_t[i], sin_t[i]);
+      } else {
+        RotatePair(&xh[2 * i], &xh[2 * i + 1], cos_t[i], sin_t[i]);
+      }
+    }
+  }
+}
+
+void Softmax(float* x, int64_t n) {
+  if (n <= 0) return;
+  const float max = *std::max_element(x, x + n);
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - max);
+    sum += x[i];
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void SiluMul(float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+void Add(float* y, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+}  // namespace plexus::kernels::scalar

@@ -1,0 +1,22 @@
+// Scalar twins of the SIMD kernels in ops.h: plain loops, no threads, the
+// oracles the kernel tests compare against. Same contracts as ops.h.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/ops.h"
+#include "tensor/dtype.h"
+#include "tensor/tensor_view.h"
+
+namespace plexus::kernels::scalar {
+
+float Dot(DType type, const void* row, const float* x, int64_t n);
+void MatVec(const TensorView& w, const float* x, float* y);
+void MatMul(const TensorView& w, const float* x, int64_t n_tokens, float* y);
+void RmsNorm(const float* x, const float* weight, float* out, int64_t n, float eps);
+void Rope(float* x, int n_heads, int head_dim, int64_t pos, const float* inv_freq, RopeStyle style);
+void Softmax(float* x, int64_t n);
+void SiluMul(float* gate, const float* up, int64_t n);
+void Add(float* y, const float* x, int64_t n);
+
+}  // namespace plexus::kernels::scalar

@@ -1,0 +1,186 @@
+// Micro-benchmarks of the kernels on the dispatched (best) Highway target.
+// MatVec and MatMul report weight bytes/s (bytes_per_second) and multiply-adds/s
+// (items_per_second); vector ops report elements/s.
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "hwy/targets.h"
+#include "kernels/ops.h"
+#include "kernels/ops_scalar.h"
+#include "tensor/dtype.h"
+#include "tensor/quant.h"
+
+namespace plexus::kernels {
+namespace {
+
+std::vector<float> RandomFloats(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// A rows x cols weight matrix of `type`, quantized from random floats.
+struct Weights {
+  std::vector<uint8_t> bytes;
+  TensorView view;
+};
+
+Weights MakeWeights(DType type, int64_t rows, int64_t cols) {
+  Weights w;
+  const size_t row_bytes = RowBytes(type, cols);
+  w.bytes.resize(row_bytes * static_cast<size_t>(rows));
+  std::vector<float> row = RandomFloats(static_cast<size_t>(cols), 1);
+  for (int64_t r = 0; r < rows; ++r) {
+    row[static_cast<size_t>(r % cols)] += 0.5f;  // rows differ without regenerating
+    QuantizeRow(type, row.data(), w.bytes.data() + static_cast<size_t>(r) * row_bytes, cols);
+  }
+  w.view = TensorView{type, cols, rows, w.bytes.data(), row_bytes};
+  return w;
+}
+
+void BM_MatVec(benchmark::State& state, DType type, int64_t rows, int64_t cols, int threads) {
+  const Weights w = MakeWeights(type, rows, cols);
+  const std::vector<float> x = RandomFloats(static_cast<size_t>(cols), 2);
+  std::vector<float> y(static_cast<size_t>(rows));
+  ThreadPool pool(threads);
+  for (auto _ : state) {
+    MatVec(w.view, x.data(), y.data(), pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(w.bytes.size()));
+  state.SetItemsProcessed(state.iterations() * rows * cols);
+}
+
+void BM_MatVecScalar(benchmark::State& state, DType type, int64_t rows, int64_t cols) {
+  const Weights w = MakeWeights(type, rows, cols);
+  const std::vector<float> x = RandomFloats(static_cast<size_t>(cols), 2);
+  std::vector<float> y(static_cast<size_t>(rows));
+  for (auto _ : state) {
+    scalar::MatVec(w.view, x.data(), y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(w.bytes.size()));
+  state.SetItemsProcessed(state.iterations() * rows * cols);
+}
+
+void BM_MatMul(benchmark::State& state, DType type, int64_t rows, int64_t cols, int64_t n_tokens, int threads) {
+  const Weights w = MakeWeights(type, rows, cols);
+  const std::vector<float> x = RandomFloats(static_cast<size_t>(n_tokens * cols), 3);
+  std::vector<float> y(static_cast<size_t>(n_tokens * rows));
+  ThreadPool pool(threads);
+  for (auto _ : state) {
+    MatMul(w.view, x.data(), n_tokens, y.data(), pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(w.bytes.size()));
+  state.SetItemsProcessed(state.iterations() * rows * cols * n_tokens);
+}
+
+void BM_RmsNorm(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  const std::vector<float> x = RandomFloats(static_cast<size_t>(n), 4), weight = RandomFloats(static_cast<size_t>(n), 5);
+  std::vector<float> out(static_cast<size_t>(n));
+  for (auto _ : state) {
+    RmsNorm(x.data(), weight.data(), out.data(), n, 1e-5f);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+
+void BM_Rope(benchmark::State& state, RopeStyle style) {
+  const int n_heads = static_cast<int>(state.range(0)), head_dim = static_cast<int>(state.range(1));
+  std::vector<float> x = RandomFloats(static_cast<size_t>(n_heads * head_dim), 6);
+  std::vector<float> inv_freq(static_cast<size_t>(head_dim / 2));
+  for (int i = 0; i < head_dim / 2; ++i) inv_freq[i] = std::pow(10000.0f, -2.0f * i / head_dim);
+  int64_t pos = 0;
+  for (auto _ : state) {
+    Rope(x.data(), n_heads, head_dim, ++pos, inv_freq.data(), style);
+    benchmark::DoNotOptimize(x.data());
+  }
+  state.SetItemsProcessed(state.iterations() * n_heads * head_dim);
+}
+
+void BM_Softmax(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  const std::vector<float> logits = RandomFloats(static_cast<size_t>(n), 7);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (auto _ : state) {
+    x = logits;
+    Softmax(x.data(), n);
+    benchmark::DoNotOptimize(x.data());
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+
+void BM_SiluMul(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  const std::vector<float> gate = RandomFloats(static_cast<size_t>(n), 8), up = RandomFloats(static_cast<size_t>(n), 9);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (auto _ : state) {
+    x = gate;
+    SiluMul(x.data(), up.data(), n);
+    benchmark::DoNotOptimize(x.data());
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+
+void RegisterMatrixBenchmarks() {
+  size_t count;
+  const DTypeInfo* types = AllDTypes(&count);
+  for (size_t i = 0; i < count; ++i) {
+    const DType type = types[i].type;
+    const std::string name = types[i].name;
+    for (int64_t rows : {2048, 8192}) {
+      for (int threads : {1, 2}) {
+        benchmark::RegisterBenchmark(("MatVec/" + name + "/" + std::to_string(rows) + "x2048/threads:" +
+                                      std::to_string(threads)).c_str(),
+                                     BM_MatVec, type, rows, 2048, threads)
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
+      }
+    }
+    for (int threads : {1, 2}) {
+      benchmark::RegisterBenchmark(
+          ("MatMul/" + name + "/2048x2048/tokens:64/threads:" + std::to_string(threads)).c_str(), BM_MatMul, type,
+          2048, 2048, 64, threads)
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+    }
+  }
+  benchmark::RegisterBenchmark("MatVecScalar/q4_0/2048x2048", BM_MatVecScalar, DType::kQ4_0, 2048, 2048)
+      ->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("MatVecScalar/q4_K/2048x2048", BM_MatVecScalar, DType::kQ4_K, 2048, 2048)
+      ->Unit(benchmark::kMicrosecond);
+}
+
+BENCHMARK(BM_RmsNorm)->Arg(2048)->Arg(4096)->Arg(8192);
+BENCHMARK_CAPTURE(BM_Rope, adjacent, RopeStyle::kAdjacent)->Args({32, 128})->Args({8, 64});
+BENCHMARK_CAPTURE(BM_Rope, halves, RopeStyle::kHalves)->Args({32, 128})->Args({8, 64});
+BENCHMARK(BM_Softmax)->Arg(4096)->Arg(32000);
+BENCHMARK(BM_SiluMul)->Arg(8192);
+
+}  // namespace
+}  // namespace plexus::kernels
+
+int main(int argc, char** argv) {
+  // PLEXUS_BENCH_NO_AVX512=1 measures the AVX2 kernels on an AVX-512 machine.
+  const char* no_avx512 = std::getenv("PLEXUS_BENCH_NO_AVX512");
+  if (no_avx512 != nullptr && no_avx512[0] == '1') hwy::DisableTargets(HWY_AVX3 | HWY_AVX3_DL);
+  std::printf("plexus kernels on Highway target %s\n", plexus::kernels::BestTargetName());
+  plexus::kernels::RegisterMatrixBenchmarks();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,141 @@
+// Dot, MatVec and MatMul on every compiled target against the scalar twins,
+// for every weight type.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "hwy/tests/hwy_gtest.h"
+#include "kernels/ops.h"
+#include "kernels/ops_scalar.h"
+#include "test_data.h"
+#include "tensor/quant.h"
+
+namespace plexus::kernels {
+namespace {
+
+using test_data::ExpectNonConstant;
+using test_data::RandomFloats;
+using test_data::RandomRows;
+
+constexpr float kRelTol = 1e-5f;  // relative to sum |w_i x_i|: float vs double summation
+
+std::vector<DType> AllTypes() {
+  size_t count;
+  const DTypeInfo* infos = AllDTypes(&count);
+  std::vector<DType> types;
+  for (size_t i = 0; i < count; ++i) types.push_back(infos[i].type);
+  return types;
+}
+
+bool IsPlain(DType type) { return BlockSize(type) == 1; }
+
+// sum_i |w_i x_i|: the scale that float rounding in a dot product is relative to.
+double AbsDot(DType type, const void* row, const float* x, int64_t n) {
+  std::vector<float> w(static_cast<size_t>(n));
+  DequantizeRow(type, row, w.data(), n);
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += std::fabs(static_cast<double>(w[i]) * x[i]);
+  return sum;
+}
+
+// Row lengths to test: tails and single blocks as well as long rows.
+std::vector<int64_t> DotLengths(DType type) {
+  if (IsPlain(type)) return {1, 7, 172, 4099};
+  const int64_t bs = BlockSize(type);
+  return {bs, 3 * bs, 4096};
+}
+
+class MatMulTest : public hwy::TestWithParamTarget {};
+HWY_TARGET_INSTANTIATE_TEST_SUITE_P(MatMulTest);
+
+TEST_P(MatMulTest, DotMatchesScalarForEveryType) {
+  uint32_t seed = 1;
+  for (DType type : AllTypes()) {
+    for (int64_t n : DotLengths(type)) {
+      const std::vector<uint8_t> row = RandomRows(type, 1, n, seed++);
+      const std::vector<float> x = RandomFloats(static_cast<size_t>(n), seed++);
+      std::vector<float> decoded(static_cast<size_t>(n));
+      DequantizeRow(type, row.data(), decoded.data(), n);
+      if (n >= 16) ExpectNonConstant(decoded.data(), decoded.size());
+      // Misaligned copies: rows of packed blocks start at any byte.
+      std::vector<uint8_t> row_buf(row.size() + 1);
+      std::memcpy(row_buf.data() + 1, row.data(), row.size());
+      std::vector<float> x_buf(x.size() + 1);
+      std::memcpy(x_buf.data() + 1, x.data(), x.size() * sizeof(float));
+
+      const float got = Dot(type, row_buf.data() + 1, x_buf.data() + 1, n);
+      const float want = scalar::Dot(type, row.data(), x.data(), n);
+      const double tol = kRelTol * AbsDot(type, row.data(), x.data(), n) + 1e-6;
+      EXPECT_NEAR(got, want, tol) << DTypeName(type) << " n=" << n;
+    }
+  }
+}
+
+struct Shape {
+  int64_t rows, cols;
+};
+
+// A tall matrix with rows not a multiple of the row tile, and a wide one
+// whose rows are big enough to shrink the tiles.
+std::vector<Shape> MatrixShapes(DType type) {
+  if (IsPlain(type)) return {{37, 172}, {5, 8192}};
+  return {{37, 512}, {5, 8192}};
+}
+
+// Expects y (n_tokens x rows) to match the scalar MatMul of w and x.
+void ExpectMatchesScalar(const TensorView& w, const float* x, int64_t n_tokens, const float* y) {
+  std::vector<float> want(static_cast<size_t>(n_tokens * w.rows));
+  scalar::MatMul(w, x, n_tokens, want.data());
+  int misses = 0;
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    for (int64_t r = 0; r < w.rows; ++r) {
+      const size_t i = static_cast<size_t>(t * w.rows + r);
+      const double tol = kRelTol * AbsDot(w.type, w.row(r), x + t * w.cols, w.cols) + 1e-6;
+      if (!(std::fabs(y[i] - want[i]) <= tol) && ++misses <= 3)
+        ADD_FAILURE() << DTypeName(w.type) << " " << w.rows << "x" << w.cols << " token " << t << " row " << r
+                      << ": got " << y[i] << ", want " << want[i];
+    }
+  }
+  EXPECT_EQ(misses, 0);
+}
+
+TEST_P(MatMulTest, MatVecMatchesScalarForEveryType) {
+  ThreadPool pool(3);
+  uint32_t seed = 100;
+  for (DType type : AllTypes()) {
+    for (const Shape& s : MatrixShapes(type)) {
+      const std::vector<uint8_t> data = RandomRows(type, s.rows, s.cols, seed++);
+      const TensorView w{type, s.cols, s.rows, data.data(), RowBytes(type, s.cols)};
+      const std::vector<float> x = RandomFloats(static_cast<size_t>(s.cols), seed++);
+      ExpectNonConstant(x.data(), x.size());
+      std::vector<float> y(static_cast<size_t>(s.rows), NAN);
+      MatVec(w, x.data(), y.data(), pool);
+      ExpectMatchesScalar(w, x.data(), 1, y.data());
+    }
+  }
+}
+
+TEST_P(MatMulTest, MatMulMatchesScalarForEveryType) {
+  ThreadPool pool(3);
+  ThreadPool single(1);
+  uint32_t seed = 200;
+  for (DType type : AllTypes()) {
+    for (const Shape& s : MatrixShapes(type)) {
+      const std::vector<uint8_t> data = RandomRows(type, s.rows, s.cols, seed++);
+      const TensorView w{type, s.cols, s.rows, data.data(), RowBytes(type, s.cols)};
+      for (int64_t n_tokens : {1, 3, 17, 64}) {
+        const std::vector<float> x = RandomFloats(static_cast<size_t>(n_tokens * s.cols), seed++);
+        ExpectNonConstant(x.data(), x.size());
+        std::vector<float> y(static_cast<size_t>(n_tokens * s.rows), NAN);
+        MatMul(w, x.data(), n_tokens, y.data(), n_tokens % 2 ? pool : single);
+        SCOPED_TRACE(::testing::Message() << "n_tokens=" << n_tokens);
+        ExpectMatchesScalar(w, x.data(), n_tokens, y.data());
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace plexus::kernels
