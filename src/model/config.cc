@@ -1,0 +1,98 @@
+#include "model/config.h"
+
+#include <cmath>
+
+#include "model/arch.h"
+
+namespace plexus {
+namespace {
+
+// Reads `{arch}.{suffix}` as a positive integer.
+Result<int64_t> PositiveInt(const GgufFile& f, const std::string& arch, const char* suffix) {
+  std::string key = arch + "." + suffix;
+  PLEXUS_ASSIGN_OR_RETURN(int64_t v, f.GetInt(key));
+  if (v <= 0 || v > (int64_t{1} << 31))
+    return Status::Errorf("model", "{}: {} = {} is out of range", f.name(), key, v);
+  return v;
+}
+
+Status CheckShape(const GgufFile& f, const ModelConfig& c) {
+  if (c.n_heads % c.n_kv_heads != 0)
+    return Status::Errorf("model", "{}: {}.attention.head_count ({}) is not a multiple of head_count_kv ({})",
+                          f.name(), c.arch, c.n_heads, c.n_kv_heads);
+  if (c.head_dim % 2 != 0)
+    return Status::Errorf("model", "{}: head size {} is odd; RoPE needs pairs", f.name(), c.head_dim);
+  return Status::Ok();
+}
+
+// The vocabulary size: the explicit key, else the token list, else the embedding.
+Result<int64_t> VocabSize(const GgufFile& f, const std::string& arch) {
+  if (f.Find(arch + ".vocab_size")) return PositiveInt(f, arch, "vocab_size");
+  if (const GgufValue* tokens = f.Find("tokenizer.ggml.tokens")) return static_cast<int64_t>(tokens->array_size());
+  if (const GgufTensorInfo* emb = f.FindTensor("token_embd.weight"); emb && emb->shape.size() == 2)
+    return emb->shape[1];
+  return Status::Errorf("model", "{}: no vocabulary size ({}.vocab_size, tokenizer.ggml.tokens or token_embd.weight)",
+                        f.name(), arch);
+}
+
+Status ReadRope(const GgufFile& f, ModelConfig& c) {
+  const std::string& a = c.arch;
+  PLEXUS_ASSIGN_OR_RETURN(double base, f.GetFloat(a + ".rope.freq_base", 10000.0));
+  if (!(base > 1.0) || !std::isfinite(base))
+    return Status::Errorf("model", "{}: {}.rope.freq_base = {} is invalid", f.name(), a, base);
+  c.rope_base = static_cast<float>(base);
+  PLEXUS_ASSIGN_OR_RETURN(int64_t n_rot, f.GetInt(a + ".rope.dimension_count", c.head_dim));
+  if (n_rot != c.head_dim)
+    return Status::Errorf("model", "{}: {}.rope.dimension_count = {} but the head size is {}; partial RoPE is not supported",
+                          f.name(), a, n_rot, c.head_dim);
+  PLEXUS_ASSIGN_OR_RETURN(std::string scaling, f.GetString(a + ".rope.scaling.type", "none"));
+  if (scaling == "linear") {
+    PLEXUS_ASSIGN_OR_RETURN(double factor, f.GetFloat(a + ".rope.scaling.factor", 1.0));
+    if (!(factor > 0.0)) return Status::Errorf("model", "{}: {}.rope.scaling.factor = {} is invalid", f.name(), a, factor);
+    c.rope_linear_scale = static_cast<float>(1.0 / factor);
+  } else if (scaling != "none" && scaling != "llama3") {
+    // llama3 scaling is carried by the rope_freqs.weight tensor.
+    return Status::Errorf("model", "{}: {}.rope.scaling.type '{}' is not supported", f.name(), a, scaling);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<ModelConfig> ReadModelConfig(const GgufFile& f) {
+  ModelConfig c;
+  PLEXUS_ASSIGN_OR_RETURN(c.arch, f.GetString("general.architecture"));
+  c.traits = FindArch(c.arch);
+  if (c.traits == nullptr)
+    return Status::Errorf("model", "{}: general.architecture '{}' is not supported (llama, qwen2, qwen3)", f.name(), c.arch);
+  const std::string& a = c.arch;
+  PLEXUS_ASSIGN_OR_RETURN(c.n_embd, PositiveInt(f, a, "embedding_length"));
+  PLEXUS_ASSIGN_OR_RETURN(c.n_layers, PositiveInt(f, a, "block_count"));
+  PLEXUS_ASSIGN_OR_RETURN(c.n_ff, PositiveInt(f, a, "feed_forward_length"));
+  PLEXUS_ASSIGN_OR_RETURN(c.n_heads, PositiveInt(f, a, "attention.head_count"));
+  c.n_kv_heads = c.n_heads;
+  if (f.Find(a + ".attention.head_count_kv")) {
+    PLEXUS_ASSIGN_OR_RETURN(c.n_kv_heads, PositiveInt(f, a, "attention.head_count_kv"));
+  }
+  c.head_dim = c.n_embd / c.n_heads;
+  if (f.Find(a + ".attention.key_length")) {
+    PLEXUS_ASSIGN_OR_RETURN(c.head_dim, PositiveInt(f, a, "attention.key_length"));
+  }
+  PLEXUS_ASSIGN_OR_RETURN(int64_t v_dim, f.GetInt(a + ".attention.value_length", c.head_dim));
+  if (v_dim != c.head_dim)
+    return Status::Errorf("model", "{}: {}.attention.value_length {} differs from key_length {}", f.name(), a, v_dim, c.head_dim);
+  PLEXUS_ASSIGN_OR_RETURN(c.n_vocab, VocabSize(f, a));
+  PLEXUS_ASSIGN_OR_RETURN(c.context_length, f.GetInt(a + ".context_length", 4096));
+  if (c.context_length <= 0) c.context_length = 4096;
+  PLEXUS_ASSIGN_OR_RETURN(double eps, f.GetFloat(a + ".attention.layer_norm_rms_epsilon", c.traits->default_rms_eps));
+  if (!(eps > 0.0) || eps > 1.0)
+    return Status::Errorf("model", "{}: {}.attention.layer_norm_rms_epsilon = {} is invalid", f.name(), a, eps);
+  c.rms_eps = static_cast<float>(eps);
+  c.rope_style = c.traits->rope_style;
+  c.tied_embeddings = f.FindTensor("output.weight") == nullptr;
+  PLEXUS_RETURN_IF_ERROR(ReadRope(f, c));
+  PLEXUS_RETURN_IF_ERROR(CheckShape(f, c));
+  return c;
+}
+
+}  // namespace plexus

@@ -1,0 +1,56 @@
+// Per-sequence key/value cache for the layers and KV heads of one shard.
+// Storage per sequence and layer: K and V each [positions, kv_width] elements
+// of type() (f16 by default, as llama.cpp keeps it: half the memory and half
+// the bytes read per decoded token; f32 on request), kv_width = local KV
+// heads * dh, grown by doubling as the sequence grows.
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "base/status.h"
+#include "tensor/dtype.h"
+
+namespace plexus {
+
+class KvCache {
+ public:
+  KvCache(int64_t n_layers, int64_t kv_width, int64_t max_positions, DType type);
+
+  // Makes room to write position `pos` of `seq`. Positions must arrive in
+  // order: pos == length appends; pos < length rewinds the sequence to pos
+  // first (the cached entries after it are discarded).
+  Status Prepare(int32_t seq, int64_t pos);
+
+  // Writes k and v ([kv_width] floats each) at `pos`, converted to type().
+  void Store(int32_t seq, int64_t layer, int64_t pos, const float* k, const float* v);
+  // Rows [0, length) of layer's K (or V) for seq: [length, kv_width] of type(),
+  // row_bytes() apart.
+  const uint8_t* Keys(int32_t seq, int64_t layer) const { return seqs_.at(seq).k[layer].data(); }
+  const uint8_t* Values(int32_t seq, int64_t layer) const { return seqs_.at(seq).v[layer].data(); }
+  DType type() const { return type_; }
+  size_t row_bytes() const { return row_bytes_; }
+
+  int64_t Length(int32_t seq) const;
+  void Drop(int32_t seq) { seqs_.erase(seq); }
+  size_t n_sequences() const { return seqs_.size(); }
+  int64_t kv_width() const { return kv_width_; }
+  size_t BytesUsed() const;
+
+ private:
+  struct Sequence {
+    int64_t length = 0;
+    int64_t capacity = 0;
+    std::vector<std::vector<uint8_t>> k, v;  // [layer][capacity * row_bytes]
+  };
+
+  int64_t n_layers_;
+  int64_t kv_width_;
+  int64_t max_positions_;
+  DType type_;
+  size_t row_bytes_;
+  std::unordered_map<int32_t, Sequence> seqs_;
+};
+
+}  // namespace plexus

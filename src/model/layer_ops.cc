@@ -1,0 +1,143 @@
+#include "model/layer_ops.h"
+
+#include <atomic>
+#include <cmath>
+
+#include "kernels/ops.h"
+#include "tensor/quant.h"
+#include "tensor/fp16.h"
+
+namespace plexus {
+namespace {
+
+void RoundToF16(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = F16ToF32(F32ToF16(x[i]));
+}
+
+}  // namespace
+
+void Activations::Resize(const ModelConfig& c, const ShardSpec& s, size_t batch, int n_threads, int64_t max_len) {
+  const size_t d = static_cast<size_t>(c.n_embd);
+  const size_t q = static_cast<size_t>(s.heads.size() * c.head_dim);
+  const size_t kv = static_cast<size_t>(s.kv_heads.size() * c.head_dim);
+  const size_t f = static_cast<size_t>(s.ffn.size());
+  x.resize(batch * d);
+  xn.resize(batch * d);
+  this->q.resize(batch * q);
+  k.resize(batch * kv);
+  v.resize(batch * kv);
+  attn.resize(batch * q);
+  proj.resize(batch * d);
+  gate.resize(batch * f);
+  up.resize(batch * f);
+  scores.resize(static_cast<size_t>(n_threads) * static_cast<size_t>(max_len));
+}
+
+void LayerRun::MatMul(const TensorView& w, const std::vector<float>& in, std::vector<float>& out) {
+  if (batch_.size() == 1) {
+    kernels::MatVec(w, in.data(), out.data(), pool_);
+  } else {
+    kernels::MatMul(w, in.data(), static_cast<int64_t>(batch_.size()), out.data(), pool_);
+  }
+}
+
+void LayerRun::Norm(const std::vector<float>& weight) {
+  const int64_t d = c_.n_embd;
+  for (size_t b = 0; b < batch_.size(); ++b)
+    kernels::RmsNorm(a_.x.data() + b * d, weight.data(), a_.xn.data() + b * d, d, c_.rms_eps);
+}
+
+void LayerRun::ProjectQkv() {
+  MatMul(w_.wq, a_.xn, a_.q);
+  MatMul(w_.wk, a_.xn, a_.k);
+  MatMul(w_.wv, a_.xn, a_.v);
+}
+
+void LayerRun::AddQkvBias() {
+  const int64_t nq = w_.wq.rows, nkv = w_.wk.rows;
+  for (size_t b = 0; b < batch_.size(); ++b) {
+    kernels::Add(a_.q.data() + b * nq, w_.bq.data(), nq);
+    kernels::Add(a_.k.data() + b * nkv, w_.bk.data(), nkv);
+    kernels::Add(a_.v.data() + b * nkv, w_.bv.data(), nkv);
+  }
+}
+
+void LayerRun::NormQkHeads() {
+  const int64_t dh = c_.head_dim;
+  for (size_t i = 0; i < a_.q.size() / dh; ++i)
+    kernels::RmsNorm(a_.q.data() + i * dh, w_.q_norm.data(), a_.q.data() + i * dh, dh, c_.rms_eps);
+  for (size_t i = 0; i < a_.k.size() / dh; ++i)
+    kernels::RmsNorm(a_.k.data() + i * dh, w_.k_norm.data(), a_.k.data() + i * dh, dh, c_.rms_eps);
+}
+
+void LayerRun::ApplyRope() {
+  const int64_t dh = c_.head_dim;
+  const int nq = static_cast<int>(s_.heads.size()), nkv = static_cast<int>(s_.kv_heads.size());
+  for (size_t b = 0; b < batch_.size(); ++b) {
+    kernels::Rope(a_.q.data() + b * nq * dh, nq, static_cast<int>(dh), batch_[b].pos, inv_freq_.data(), c_.rope_style);
+    kernels::Rope(a_.k.data() + b * nkv * dh, nkv, static_cast<int>(dh), batch_[b].pos, inv_freq_.data(), c_.rope_style);
+  }
+}
+
+void LayerRun::StoreKv() {
+  const int64_t w = kv_.kv_width();
+  for (size_t b = 0; b < batch_.size(); ++b)
+    kv_.Store(batch_[b].seq, layer_, batch_[b].pos, a_.k.data() + b * w, a_.v.data() + b * w);
+}
+
+void LayerRun::Attend() {
+  const int64_t dh = c_.head_dim, nq = s_.heads.size();
+  const size_t row_bytes = kv_.row_bytes(), head_bytes = RowBytes(kv_.type(), dh);
+  const DType kv_type = kv_.type();
+  const int64_t group = c_.heads_per_kv();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
+  const size_t n_items = batch_.size() * static_cast<size_t>(nq);
+  const size_t scratch_len = a_.scores.size() / static_cast<size_t>(pool_.size());
+  std::atomic<size_t> next{0};
+  pool_.RunOnAll([&](int thread) {
+    float* scores = a_.scores.data() + static_cast<size_t>(thread) * scratch_len;
+    std::vector<float> value(static_cast<size_t>(dh));
+    for (size_t item = next++; item < n_items; item = next++) {
+      const BatchEntry& e = batch_[item / nq];
+      const int64_t head = static_cast<int64_t>(item % nq);
+      const int64_t kv_head = (s_.heads.begin + head) / group - s_.kv_heads.begin;
+      // With an f16 cache, q and the attention weights meet K and V in f16
+      // too (as llama.cpp's f16 KV path computes), accumulating in f32.
+      float* q = a_.q.data() + item * dh;
+      if (kv_type == DType::kF16) RoundToF16(q, dh);
+      const uint8_t* keys = kv_.Keys(e.seq, layer_) + kv_head * head_bytes;
+      const uint8_t* values = kv_.Values(e.seq, layer_) + kv_head * head_bytes;
+      const int64_t n = e.pos + 1;  // causal: positions [0, pos]
+      for (int64_t t = 0; t < n; ++t) scores[t] = kernels::Dot(kv_type, keys + t * row_bytes, q, dh) * scale;
+      kernels::Softmax(scores, n);
+      if (kv_type == DType::kF16) RoundToF16(scores, n);
+      float* out = a_.attn.data() + item * dh;
+      std::fill_n(out, dh, 0.0f);
+      for (int64_t t = 0; t < n; ++t) {
+        DequantizeRow(kv_type, values + t * row_bytes, value.data(), dh);
+        for (int64_t i = 0; i < dh; ++i) out[i] += scores[t] * value[i];
+      }
+    }
+  });
+}
+
+Status LayerRun::ReduceIntoResidual() {
+  PLEXUS_RETURN_IF_ERROR(tp_.AllReduceSum(a_.proj.data(), a_.proj.size(), ElemType::kF32));
+  kernels::Add(a_.x.data(), a_.proj.data(), static_cast<int64_t>(a_.x.size()));
+  return Status::Ok();
+}
+
+Status LayerRun::AttentionOutput() {
+  MatMul(w_.wo, a_.attn, a_.proj);
+  return ReduceIntoResidual();
+}
+
+Status LayerRun::SwiGluFfn() {
+  MatMul(w_.w_gate, a_.xn, a_.gate);
+  MatMul(w_.w_up, a_.xn, a_.up);
+  kernels::SiluMul(a_.gate.data(), a_.up.data(), static_cast<int64_t>(a_.gate.size()));
+  MatMul(w_.w_down, a_.gate, a_.proj);
+  return ReduceIntoResidual();
+}
+
+}  // namespace plexus

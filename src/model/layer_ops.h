@@ -1,0 +1,71 @@
+// The building blocks of a transformer layer, shared by every architecture.
+// An architecture file composes them into its layer (see llama.cc); the
+// blocks run this shard's heads and FFN rows and all-reduce the partial
+// outputs over the tensor-parallel group.
+#pragma once
+
+#include <span>
+#include <vector>
+
+#include "base/collective.h"
+#include "base/thread_pool.h"
+#include "model/batch.h"
+#include "model/config.h"
+#include "model/kv_cache.h"
+#include "model/shard.h"
+#include "model/weights.h"
+
+namespace plexus {
+
+// Activation buffers for one batch of B entries, all row-major.
+struct Activations {
+  std::vector<float> x;     // [B, d]      residual stream (whole on every TP rank)
+  std::vector<float> xn;    // [B, d]      normalised input of the current block
+  std::vector<float> q;     // [B, hq*dh]  local query heads
+  std::vector<float> k;     // [B, hkv*dh] local KV heads
+  std::vector<float> v;     // [B, hkv*dh]
+  std::vector<float> attn;  // [B, hq*dh]  attention output per local head
+  std::vector<float> proj;  // [B, d]      partial block output before the all-reduce
+  std::vector<float> gate;  // [B, f]      local FFN rows
+  std::vector<float> up;    // [B, f]
+  std::vector<float> scores;  // [threads, context] attention scratch
+  void Resize(const ModelConfig& c, const ShardSpec& s, size_t batch, int n_threads, int64_t max_len);
+};
+
+class LayerRun {
+ public:
+  LayerRun(const ModelConfig& c, const ShardSpec& s, const LayerWeights& w, int64_t layer_local,
+           std::span<const BatchEntry> batch, Activations& a, KvCache& kv, Collective& tp, ThreadPool& pool,
+           const std::vector<float>& rope_inv_freq)
+      : c_(c), s_(s), w_(w), layer_(layer_local), batch_(batch), a_(a), kv_(kv), tp_(tp), pool_(pool),
+        inv_freq_(rope_inv_freq) {}
+
+  const LayerWeights& weights() const { return w_; }
+
+  void Norm(const std::vector<float>& weight);  // xn = RMSNorm(x) * weight
+  void ProjectQkv();                            // q, k, v = xn Wq^T, xn Wk^T, xn Wv^T
+  void AddQkvBias();                            // q += bq, k += bk, v += bv
+  void NormQkHeads();                           // per-head RMSNorm of q and k
+  void ApplyRope();                             // rotate q and k by position
+  void StoreKv();                               // k, v -> cache at each entry's position
+  void Attend();                                // attn = softmax(q K^T / sqrt(dh)) V, causal
+  Status AttentionOutput();                     // x += all_reduce(attn Wo^T)
+  Status SwiGluFfn();                           // x += all_reduce(down(silu(gate xn) * up xn))
+
+ private:
+  void MatMul(const TensorView& w, const std::vector<float>& in, std::vector<float>& out);
+  Status ReduceIntoResidual();
+
+  const ModelConfig& c_;
+  const ShardSpec& s_;
+  const LayerWeights& w_;
+  int64_t layer_;
+  std::span<const BatchEntry> batch_;
+  Activations& a_;
+  KvCache& kv_;
+  Collective& tp_;
+  ThreadPool& pool_;
+  const std::vector<float>& inv_freq_;
+};
+
+}  // namespace plexus

@@ -1,0 +1,104 @@
+#include "model/model.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "model/arch.h"
+#include "tensor/quant.h"
+
+namespace plexus {
+
+Model::Model(std::shared_ptr<const GgufFile> file, ModelConfig config, ShardSpec shard,
+             std::unique_ptr<ModelWeights> weights, int64_t max_context, DType kv_type)
+    : file_(std::move(file)),
+      config_(std::move(config)),
+      shard_(std::move(shard)),
+      weights_(std::move(weights)),
+      max_context_(max_context),
+      kv_(shard_.layers.size(), shard_.kv_heads.size() * config_.head_dim, max_context, kv_type) {}
+
+Result<std::unique_ptr<Model>> Model::Load(std::shared_ptr<const GgufFile> file, const ShardSpec& shard,
+                                           const ModelOptions& options) {
+  PLEXUS_ASSIGN_OR_RETURN(ModelConfig config, ReadModelConfig(*file));
+  if (shard.layers.begin < 0 || shard.layers.end > config.n_layers || shard.layers.size() <= 0 ||
+      shard.heads.end > config.n_heads || shard.ffn.end > config.n_ff || shard.vocab.end > config.n_vocab)
+    return Status::Errorf("model", "{}: shard '{}' does not fit the model", file->name(), shard.Describe());
+  PLEXUS_ASSIGN_OR_RETURN(auto weights, LoadWeights(*file, config, shard));
+  if (options.kv_type != DType::kF16 && options.kv_type != DType::kF32)
+    return Status::Errorf("model", "KV cache type {} is not supported (f16, f32)", DTypeName(options.kv_type));
+  int64_t max_context = options.max_context > 0 ? options.max_context : config.context_length;
+  return std::unique_ptr<Model>(
+      new Model(std::move(file), std::move(config), shard, std::move(weights), max_context, options.kv_type));
+}
+
+Status Model::Validate(std::span<const BatchEntry> batch) {
+  if (batch.empty()) return Status::Errorf("model", "empty batch");
+  for (const BatchEntry& e : batch)
+    if (e.token < 0 || e.token >= config_.n_vocab)
+      return Status::Errorf("model", "token id {} outside the vocabulary of {}", e.token, config_.n_vocab);
+  for (const BatchEntry& e : batch) PLEXUS_RETURN_IF_ERROR(kv_.Prepare(e.seq, e.pos));
+  return Status::Ok();
+}
+
+void Model::Embed(std::span<const BatchEntry> batch) {
+  const int64_t d = config_.n_embd;
+  const TensorView& emb = weights_->token_embd;
+  for (size_t b = 0; b < batch.size(); ++b) DequantizeRow(emb.type, emb.row(batch[b].token), act_.x.data() + b * d, d);
+}
+
+Status Model::Forward(std::span<const BatchEntry> batch, Collective& tp, PipeLink* pipe, ThreadPool& pool,
+                      std::vector<float>* logits) {
+  PLEXUS_RETURN_IF_ERROR(Validate(batch));
+  int64_t max_len = 0;
+  for (const BatchEntry& e : batch) max_len = std::max<int64_t>(max_len, e.pos + 1);
+  act_.Resize(config_, shard_, batch.size(), pool.size(), max_len);
+  const size_t hidden_bytes = act_.x.size() * sizeof(float);
+  if (shard_.first_stage) {
+    Embed(batch);
+  } else {
+    if (pipe == nullptr) return Status::Errorf("model", "a later pipeline stage needs a link to the previous one");
+    PLEXUS_RETURN_IF_ERROR(pipe->RecvPrev(act_.x.data(), hidden_bytes));
+  }
+  for (int64_t l = 0; l < shard_.layers.size(); ++l) {
+    LayerRun run(config_, shard_, weights_->layers[l], l, batch, act_, kv_, tp, pool, weights_->rope_inv_freq);
+    PLEXUS_RETURN_IF_ERROR(config_.traits->layer(run));
+  }
+  if (!shard_.last_stage) {
+    if (pipe == nullptr) return Status::Errorf("model", "a pipeline stage needs a link to the next one");
+    return pipe->SendNext(act_.x.data(), hidden_bytes);
+  }
+  return ComputeLogits(batch, tp, pool, logits);
+}
+
+Status Model::ComputeLogits(std::span<const BatchEntry> batch, Collective& tp, ThreadPool& pool,
+                            std::vector<float>* logits) {
+  const int64_t d = config_.n_embd, vocab = config_.n_vocab;
+  head_in_.clear();
+  for (size_t b = 0; b < batch.size(); ++b) {
+    if (!batch[b].want_logits) continue;
+    head_in_.resize(head_in_.size() + d);
+    kernels::RmsNorm(act_.x.data() + b * d, weights_->output_norm.data(), head_in_.data() + head_in_.size() - d, d,
+                     config_.rms_eps);
+  }
+  const int64_t n = static_cast<int64_t>(head_in_.size()) / d;
+  if (logits != nullptr) logits->assign(static_cast<size_t>(n * vocab), 0.0f);
+  if (n == 0) return Status::Ok();
+  const TensorView& head = weights_->output;
+  head_out_.resize(static_cast<size_t>(n * head.rows));
+  if (n == 1) kernels::MatVec(head, head_in_.data(), head_out_.data(), pool);
+  else kernels::MatMul(head, head_in_.data(), n, head_out_.data(), pool);
+  // Gather every rank's [n, V_r] slice, then interleave into [n, V].
+  std::vector<size_t> bytes;
+  for (const Range& r : shard_.group_vocab) bytes.push_back(static_cast<size_t>(n * r.size()) * sizeof(float));
+  gathered_.resize(static_cast<size_t>(n * vocab));
+  PLEXUS_RETURN_IF_ERROR(tp.AllGatherV(head_out_.data(), bytes.data(), gathered_.data()));
+  if (logits == nullptr) return Status::Ok();
+  const float* src = gathered_.data();
+  for (const Range& r : shard_.group_vocab) {
+    for (int64_t i = 0; i < n; ++i) std::memcpy(logits->data() + i * vocab + r.begin, src + i * r.size(), r.size() * sizeof(float));
+    src += n * r.size();
+  }
+  return Status::Ok();
+}
+
+}  // namespace plexus

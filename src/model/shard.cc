@@ -1,0 +1,88 @@
+#include "model/shard.h"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+namespace plexus {
+
+std::string ShardSpec::Describe() const {
+  return fmt::format("tp {}/{} heads [{},{}) kv [{},{}) ffn [{},{}) vocab [{},{}) layers [{},{})", tp_rank, tp_size,
+                     heads.begin, heads.end, kv_heads.begin, kv_heads.end, ffn.begin, ffn.end, vocab.begin,
+                     vocab.end, layers.begin, layers.end);
+}
+
+ShardSpec FullShard(const ModelConfig& c) {
+  ShardSpec s;
+  s.heads = {0, c.n_heads};
+  s.kv_heads = {0, c.n_kv_heads};
+  s.ffn = {0, c.n_ff};
+  s.vocab = {0, c.n_vocab};
+  s.group_vocab = {s.vocab};
+  s.layers = {0, c.n_layers};
+  return s;
+}
+
+Result<std::vector<Range>> SplitByShares(int64_t n, int64_t granularity, std::span<const double> shares) {
+  if (shares.empty()) return Status::Errorf("shard", "no shares given");
+  if (granularity <= 0 || n <= 0) return Status::Errorf("shard", "cannot split {} items by {}", n, granularity);
+  double total = 0;
+  for (double s : shares) {
+    if (!(s > 0) || !std::isfinite(s)) return Status::Errorf("shard", "share {} is not a positive number", s);
+    total += s;
+  }
+  const int64_t units = (n + granularity - 1) / granularity;
+  const auto parts = static_cast<int64_t>(shares.size());
+  if (units < parts)
+    return Status::Errorf("shard", "{} items in units of {} cannot be split {} ways", n, granularity, parts);
+  std::vector<Range> out;
+  double cum = 0;
+  int64_t prev_unit = 0;
+  for (int64_t i = 0; i < parts; ++i) {
+    cum += shares[i];
+    int64_t unit = i + 1 == parts ? units : std::llround(cum / total * static_cast<double>(units));
+    // Keep at least one unit for this part and for every part after it.
+    unit = std::max(unit, prev_unit + 1);
+    unit = std::min(unit, units - (parts - 1 - i));
+    out.push_back({std::min(n, prev_unit * granularity), std::min(n, unit * granularity)});
+    prev_unit = unit;
+  }
+  return out;
+}
+
+Result<std::vector<Range>> SplitLayers(int64_t n_layers, std::span<const double> shares) {
+  return SplitByShares(n_layers, 1, shares);
+}
+
+Result<ShardSpec> MakeShard(const ModelConfig& c, std::span<const double> tp_shares, int tp_rank, Range layers,
+                            int64_t ffn_granularity) {
+  const int tp_size = static_cast<int>(tp_shares.size());
+  if (tp_rank < 0 || tp_rank >= tp_size) return Status::Errorf("shard", "rank {} outside group of {}", tp_rank, tp_size);
+  if (layers.begin < 0 || layers.end > c.n_layers || layers.size() <= 0)
+    return Status::Errorf("shard", "layer range [{},{}) invalid for {} layers", layers.begin, layers.end, c.n_layers);
+  ShardSpec s;
+  s.tp_rank = tp_rank;
+  s.tp_size = tp_size;
+  s.layers = layers;
+  s.first_stage = layers.begin == 0;
+  s.last_stage = layers.end == c.n_layers;
+  const int64_t group = c.heads_per_kv();
+  const int64_t head_unit = c.n_kv_heads >= tp_size ? group : 1;
+  auto heads = SplitByShares(c.n_heads, head_unit, tp_shares);
+  if (!heads.ok()) return heads.status().WithContext("splitting attention heads");
+  s.heads = heads.value()[tp_rank];
+  s.kv_heads = {s.heads.begin / group, (s.heads.end - 1) / group + 1};
+  auto ffn = SplitByShares(c.n_ff, ffn_granularity, tp_shares);
+  // Too few whole blocks for this many ranks: split by rows, and the loader
+  // decodes the off-grid ffn_down columns to f32 (same values, more bytes).
+  if (!ffn.ok()) ffn = SplitByShares(c.n_ff, 1, tp_shares);
+  if (!ffn.ok()) return ffn.status().WithContext("splitting FFN rows");
+  s.ffn = ffn.value()[tp_rank];
+  auto vocab = SplitByShares(c.n_vocab, 1, tp_shares);
+  if (!vocab.ok()) return vocab.status().WithContext("splitting the vocabulary");
+  s.vocab = vocab.value()[tp_rank];
+  s.group_vocab = vocab.value();
+  return s;
+}
+
+}  // namespace plexus

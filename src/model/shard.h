@@ -1,0 +1,57 @@
+// Which part of the model one process computes: the seam for tensor and
+// pipeline parallelism (see ../shared/DESIGN.md). A single node is one
+// shard that owns everything.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "model/config.h"
+
+namespace plexus {
+
+struct Range {
+  int64_t begin = 0;
+  int64_t end = 0;
+  int64_t size() const { return end - begin; }
+  bool operator==(const Range&) const = default;
+};
+
+struct ShardSpec {
+  int tp_rank = 0;      // rank in the tensor-parallel group of this stage
+  int tp_size = 1;
+  Range heads;          // query heads owned (Q rows, o_proj columns)
+  Range kv_heads;       // KV heads computed here; replicated when groups straddle shards
+  Range ffn;            // FFN rows owned (gate/up rows, down columns)
+  Range vocab;          // LM-head rows owned
+  std::vector<Range> group_vocab;  // LM-head rows of every rank in the TP group (for the gather)
+  Range layers;         // pipeline stage: layers [begin, end)
+  bool first_stage = true;  // embeds tokens
+  bool last_stage = true;   // computes logits
+
+  std::string Describe() const;
+};
+
+// The whole model in one shard.
+ShardSpec FullShard(const ModelConfig& config);
+
+// Splits n items into contiguous ranges proportional to `shares`, in whole
+// units of `granularity` items (the last unit may be short). Every range
+// gets at least one unit; an error names the shares when that is impossible.
+Result<std::vector<Range>> SplitByShares(int64_t n, int64_t granularity, std::span<const double> shares);
+
+// Splits layers into pipeline stages proportional to `shares`.
+Result<std::vector<Range>> SplitLayers(int64_t n_layers, std::span<const double> shares);
+
+// The tensor-parallel shard `tp_rank` of a stage owning `layers`.
+// Query heads go out in whole KV groups when there are enough groups, so
+// that no KV head is replicated; otherwise head by head. FFN rows go out in
+// multiples of `ffn_granularity` (the block size of ffn_down's type) when
+// there are enough blocks, else row by row.
+Result<ShardSpec> MakeShard(const ModelConfig& config, std::span<const double> tp_shares, int tp_rank,
+                            Range layers, int64_t ffn_granularity);
+
+}  // namespace plexus

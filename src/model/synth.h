@@ -1,0 +1,54 @@
+// Synthetic models: llama.cpp-compatible GGUF files with seeded random weights.
+//
+// `plexus synth` uses this to make test models of real shapes (llama3.2-1b,
+// llama3.1-8b, qwen3-0.6b) or tiny ones, in any weight type plexus reads, with
+// an SPM vocabulary so `plexus generate` can run on them. The same options and
+// seed always give a byte-identical file, whatever the number of threads.
+//
+// Layout of this feature:
+//   synth.h / synth.cc           the entry point: options -> metadata + tensors
+//   synth_presets.{h,cc}         the table of model shapes and of weight types
+//   synth_vocab.{h,cc}           the deterministic SPM vocabulary
+//   synth_weights.{h,cc}         seeded row generators and llama3 rope factors
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace plexus {
+
+struct SynthOptions {
+  // llama | qwen2 | qwen3. Must match the preset's architecture. Empty means
+  // "the preset's architecture".
+  std::string arch = "llama";
+  // A name from SynthPresetNames(). Empty means the arch's tiny preset
+  // (tiny-llama, tiny-qwen2, tiny-qwen3), so `--arch qwen3` alone works when
+  // the CLI leaves the preset empty unless the user gives one.
+  std::string preset = "tiny-llama";
+  // f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q4_k q5_k q6_k, or the llama.cpp-like
+  // mixes q4_k_m and q5_k_m (see synth_presets.cc for which tensor gets what).
+  std::string type = "f32";
+  uint64_t seed = 1;
+  // Large margins between the top logits (logit std ~20 instead of ~2), so
+  // greedy output is stable under rounding differences between kernels.
+  bool sharp = false;
+  int64_t vocab = 0;  // 0 = the preset's vocab size; otherwise >= 259
+  int threads = 0;    // generator threads; 0 = all hardware threads
+};
+
+// Preset names in table order.
+std::vector<std::string> SynthPresetNames();
+
+// Generates the model and writes it to `path`. Errors start with "[synth]" and
+// name the bad option value (unknown preset/arch/type, a shape that is not
+// whole blocks of the type, a vocab size out of range).
+// Memory: GgufWriter holds every encoded tensor until the file is written and
+// WriteFile() serializes a second copy, so peak memory is ~2-3x the file size
+// (llama3.1-8b q4_0: 4.5 GB file, 13 GB peak); 8B f16/f32 do not fit in 24 GiB.
+// Time: ~70 s of CPU for llama3.1-8b q4_0 (rows are generated in parallel).
+Status WriteSyntheticModel(const SynthOptions& opts, const std::string& path);
+
+}  // namespace plexus

@@ -1,0 +1,148 @@
+#include "model/weights.h"
+
+#include <cmath>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "model/arch.h"
+#include "tensor/quant.h"
+
+namespace plexus {
+namespace {
+
+// Finds a tensor and checks its shape: [cols] for vectors, [cols, rows] for matrices.
+Result<TensorView> Find(const GgufFile& f, const std::string& name, int64_t cols, int64_t rows) {
+  const GgufTensorInfo* info = f.FindTensor(name);
+  if (info == nullptr) return Status::Errorf("model", "{}: tensor '{}' is missing", f.name(), name);
+  std::vector<int64_t> want = rows == 0 ? std::vector<int64_t>{cols} : std::vector<int64_t>{cols, rows};
+  if (info->shape != want)
+    return Status::Errorf("model", "{}: tensor '{}' has shape [{}], expected [{}]", f.name(), name,
+                          fmt::join(info->shape, ", "), fmt::join(want, ", "));
+  return f.View(*info);
+}
+
+Result<std::vector<float>> LoadVector(const GgufFile& f, const std::string& name, int64_t n, Range slice) {
+  PLEXUS_ASSIGN_OR_RETURN(TensorView v, Find(f, name, n, 0));
+  std::vector<float> all(static_cast<size_t>(n));
+  DequantizeRow(v.type, v.data, all.data(), n);
+  for (float x : all)
+    if (!std::isfinite(x)) return Status::Errorf("model", "{}: tensor '{}' holds a non-finite value", f.name(), name);
+  return std::vector<float>(all.begin() + slice.begin, all.begin() + slice.end);
+}
+
+TensorView RowSlice(const TensorView& m, Range rows) {
+  TensorView v = m;
+  v.data = m.row(rows.begin);
+  v.rows = rows.size();
+  return v;
+}
+
+// Columns [cols.begin, cols.end) of every row, copied. When the slice does not
+// fall on block boundaries it is decoded to F32, which computes the same values.
+TensorView ColumnSlice(const TensorView& m, Range cols, ModelWeights& w) {
+  const int block = BlockSize(m.type);
+  const bool aligned = cols.begin % block == 0 && (cols.end % block == 0 || cols.end == m.cols);
+  const DType type = aligned ? m.type : DType::kF32;
+  const size_t row_bytes = RowBytes(type, cols.size());
+  auto buf = std::make_unique<uint8_t[]>(row_bytes * static_cast<size_t>(m.rows));
+  std::vector<float> row(aligned ? 0 : static_cast<size_t>(m.cols));
+  for (int64_t r = 0; r < m.rows; ++r) {
+    uint8_t* dst = buf.get() + static_cast<size_t>(r) * row_bytes;
+    if (aligned) {
+      std::memcpy(dst, m.row(r) + RowBytes(m.type, cols.begin), row_bytes);
+    } else {
+      DequantizeRow(m.type, m.row(r), row.data(), m.cols);
+      std::memcpy(dst, row.data() + cols.begin, row_bytes);
+    }
+  }
+  TensorView v{type, cols.size(), m.rows, buf.get(), row_bytes};
+  w.owned_bytes += row_bytes * static_cast<size_t>(m.rows);
+  w.owned.push_back(std::move(buf));
+  return v;
+}
+
+Status LoadAttention(const GgufFile& f, const ModelConfig& c, const ShardSpec& s, const std::string& p,
+                     LayerWeights& l, ModelWeights& w) {
+  const int64_t dh = c.head_dim;
+  const Range q_rows{s.heads.begin * dh, s.heads.end * dh};
+  const Range kv_rows{s.kv_heads.begin * dh, s.kv_heads.end * dh};
+  PLEXUS_ASSIGN_OR_RETURN(TensorView wq, Find(f, p + "attn_q.weight", c.n_embd, c.q_dim()));
+  PLEXUS_ASSIGN_OR_RETURN(TensorView wk, Find(f, p + "attn_k.weight", c.n_embd, c.kv_dim()));
+  PLEXUS_ASSIGN_OR_RETURN(TensorView wv, Find(f, p + "attn_v.weight", c.n_embd, c.kv_dim()));
+  PLEXUS_ASSIGN_OR_RETURN(TensorView wo, Find(f, p + "attn_output.weight", c.q_dim(), c.n_embd));
+  l.wq = RowSlice(wq, q_rows);
+  l.wk = RowSlice(wk, kv_rows);
+  l.wv = RowSlice(wv, kv_rows);
+  l.wo = s.tp_size == 1 ? wo : ColumnSlice(wo, q_rows, w);
+  if (c.traits->qkv_bias) {
+    PLEXUS_ASSIGN_OR_RETURN(l.bq, LoadVector(f, p + "attn_q.bias", c.q_dim(), q_rows));
+    PLEXUS_ASSIGN_OR_RETURN(l.bk, LoadVector(f, p + "attn_k.bias", c.kv_dim(), kv_rows));
+    PLEXUS_ASSIGN_OR_RETURN(l.bv, LoadVector(f, p + "attn_v.bias", c.kv_dim(), kv_rows));
+  }
+  if (c.traits->qk_norm) {
+    PLEXUS_ASSIGN_OR_RETURN(l.q_norm, LoadVector(f, p + "attn_q_norm.weight", dh, {0, dh}));
+    PLEXUS_ASSIGN_OR_RETURN(l.k_norm, LoadVector(f, p + "attn_k_norm.weight", dh, {0, dh}));
+  }
+  return Status::Ok();
+}
+
+Status LoadLayer(const GgufFile& f, const ModelConfig& c, const ShardSpec& s, int64_t layer, LayerWeights& l,
+                 ModelWeights& w) {
+  const std::string p = fmt::format("blk.{}.", layer);
+  const Range all_d{0, c.n_embd};
+  PLEXUS_ASSIGN_OR_RETURN(l.attn_norm, LoadVector(f, p + "attn_norm.weight", c.n_embd, all_d));
+  PLEXUS_ASSIGN_OR_RETURN(l.ffn_norm, LoadVector(f, p + "ffn_norm.weight", c.n_embd, all_d));
+  PLEXUS_RETURN_IF_ERROR(LoadAttention(f, c, s, p, l, w));
+  PLEXUS_ASSIGN_OR_RETURN(TensorView gate, Find(f, p + "ffn_gate.weight", c.n_embd, c.n_ff));
+  PLEXUS_ASSIGN_OR_RETURN(TensorView up, Find(f, p + "ffn_up.weight", c.n_embd, c.n_ff));
+  PLEXUS_ASSIGN_OR_RETURN(TensorView down, Find(f, p + "ffn_down.weight", c.n_ff, c.n_embd));
+  l.w_gate = RowSlice(gate, s.ffn);
+  l.w_up = RowSlice(up, s.ffn);
+  l.w_down = s.tp_size == 1 ? down : ColumnSlice(down, s.ffn, w);
+  return Status::Ok();
+}
+
+// inv_freq[i] = base^(-2i/dh) * linear_scale / rope_freqs[i] (when the file has rope_freqs).
+Result<std::vector<float>> RopeFrequencies(const GgufFile& f, const ModelConfig& c) {
+  const int64_t half = c.head_dim / 2;
+  std::vector<float> factors(static_cast<size_t>(half), 1.0f);
+  if (f.FindTensor("rope_freqs.weight") != nullptr) {
+    PLEXUS_ASSIGN_OR_RETURN(factors, LoadVector(f, "rope_freqs.weight", half, {0, half}));
+  }
+  std::vector<float> inv(static_cast<size_t>(half));
+  for (int64_t i = 0; i < half; ++i) {
+    if (!(factors[i] > 0)) return Status::Errorf("model", "{}: rope_freqs.weight[{}] = {} is not positive", f.name(), i, factors[i]);
+    double freq = std::pow(static_cast<double>(c.rope_base), -2.0 * static_cast<double>(i) / static_cast<double>(c.head_dim));
+    inv[i] = static_cast<float>(freq * c.rope_linear_scale / factors[i]);
+  }
+  return inv;
+}
+
+}  // namespace
+
+Result<int64_t> FfnGranularity(const GgufFile& f) {
+  const GgufTensorInfo* down = f.FindTensor("blk.0.ffn_down.weight");
+  if (down == nullptr) return Status::Errorf("model", "{}: tensor 'blk.0.ffn_down.weight' is missing", f.name());
+  return static_cast<int64_t>(BlockSize(down->type));
+}
+
+Result<std::unique_ptr<ModelWeights>> LoadWeights(const GgufFile& f, const ModelConfig& c, const ShardSpec& s) {
+  auto w = std::make_unique<ModelWeights>();
+  PLEXUS_ASSIGN_OR_RETURN(w->token_embd, Find(f, "token_embd.weight", c.n_embd, c.n_vocab));
+  PLEXUS_ASSIGN_OR_RETURN(w->rope_inv_freq, RopeFrequencies(f, c));
+  if (s.last_stage) {
+    PLEXUS_ASSIGN_OR_RETURN(w->output_norm, LoadVector(f, "output_norm.weight", c.n_embd, {0, c.n_embd}));
+    TensorView out = w->token_embd;
+    if (!c.tied_embeddings) {
+      PLEXUS_ASSIGN_OR_RETURN(out, Find(f, "output.weight", c.n_embd, c.n_vocab));
+    }
+    w->output = RowSlice(out, s.vocab);
+  }
+  w->layers.resize(static_cast<size_t>(s.layers.size()));
+  for (int64_t layer = s.layers.begin; layer < s.layers.end; ++layer)
+    PLEXUS_RETURN_IF_ERROR(LoadLayer(f, c, s, layer, w->layers[layer - s.layers.begin], *w));
+  return w;
+}
+
+}  // namespace plexus

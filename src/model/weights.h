@@ -1,0 +1,50 @@
+// The weights one shard computes with. Row slices of a matrix are views into
+// the memory-mapped file (zero copy); column slices (o_proj and ffn_down in
+// tensor parallelism) are copied into memory this shard owns.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "base/status.h"
+#include "format/gguf.h"
+#include "model/config.h"
+#include "model/shard.h"
+#include "tensor/tensor_view.h"
+
+namespace plexus {
+
+struct LayerWeights {
+  std::vector<float> attn_norm;  // [d]
+  TensorView wq;                 // [local heads * dh rows, d cols]
+  TensorView wk;                 // [local kv heads * dh, d]
+  TensorView wv;                 // [local kv heads * dh, d]
+  std::vector<float> bq, bk, bv; // qwen2 biases, sliced like the rows above (empty otherwise)
+  std::vector<float> q_norm;     // qwen3: [dh] (empty otherwise)
+  std::vector<float> k_norm;     // qwen3: [dh]
+  TensorView wo;                 // [d rows, local heads * dh cols]
+  std::vector<float> ffn_norm;   // [d]
+  TensorView w_gate;             // [local ffn rows, d]
+  TensorView w_up;               // [local ffn rows, d]
+  TensorView w_down;             // [d, local ffn cols]
+};
+
+struct ModelWeights {
+  TensorView token_embd;            // [V rows, d]: replicated, rows are looked up
+  std::vector<float> output_norm;   // [d]
+  TensorView output;                // [local vocab rows, d]
+  std::vector<float> rope_inv_freq; // [dh / 2]: angle of pair i = pos * inv_freq[i]
+  std::vector<LayerWeights> layers; // shard.layers.size() entries, first = shard.layers.begin
+  std::vector<std::unique_ptr<uint8_t[]>> owned;  // backing store of copied slices
+  size_t owned_bytes = 0;
+};
+
+// Block size of ffn_down's type: FFN splits fall on multiples of it.
+Result<int64_t> FfnGranularity(const GgufFile& file);
+
+// Loads (maps or copies) the weights `shard` needs. Errors name the tensor.
+Result<std::unique_ptr<ModelWeights>> LoadWeights(const GgufFile& file, const ModelConfig& config,
+                                                  const ShardSpec& shard);
+
+}  // namespace plexus

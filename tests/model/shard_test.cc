@@ -1,0 +1,161 @@
+// The cluster seam, in one process: the same model run as 2, 3 and 4 shards
+// (tensor split, layer split, both, uneven shares) joined by in-memory
+// collectives on threads must give the logits of the single shard.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <thread>
+
+#include "comm/local/local_collective.h"
+#include "model/model.h"
+#include "model/synth.h"
+
+namespace plexus {
+namespace {
+
+struct Plan {
+  std::vector<double> tp_shares;  // one per rank of each stage
+  std::vector<double> pp_shares;  // one per stage
+};
+
+// Steps: first a prefill batch of all prompt tokens (logits everywhere), then
+// one decode entry per extra token. Returns the logits of every step: [step][n * V].
+using StepLogits = std::vector<std::vector<float>>;
+
+std::vector<std::vector<BatchEntry>> MakeSteps(const std::vector<int32_t>& prompt, const std::vector<int32_t>& decode) {
+  std::vector<std::vector<BatchEntry>> steps(1);
+  for (size_t i = 0; i < prompt.size(); ++i) steps[0].push_back({0, static_cast<int32_t>(i), prompt[i], true});
+  for (size_t i = 0; i < decode.size(); ++i)
+    steps.push_back({{0, static_cast<int32_t>(prompt.size() + i), decode[i], true}});
+  return steps;
+}
+
+struct Worker {
+  std::unique_ptr<Model> model;
+  std::unique_ptr<LocalCollective> tp;
+  std::unique_ptr<LocalPipeLink> pipe;
+  StepLogits logits;
+  Status status;
+};
+
+// Runs every shard of `plan` on its own thread; returns the workers of the last stage.
+std::vector<Worker> RunSharded(std::shared_ptr<const GgufFile> file, const Plan& plan,
+                               const std::vector<std::vector<BatchEntry>>& steps) {
+  auto config = ReadModelConfig(*file);
+  EXPECT_TRUE(config.ok()) << config.status().message();
+  auto layers = SplitLayers(config->n_layers, plan.pp_shares);
+  EXPECT_TRUE(layers.ok()) << layers.status().message();
+  auto granularity = FfnGranularity(*file);
+  const size_t n_stages = plan.pp_shares.size(), n_tp = plan.tp_shares.size();
+  std::vector<std::vector<Worker>> workers(n_stages);
+  // channels[s][r]: stage s rank r -> stage s+1 rank r.
+  std::vector<std::vector<std::shared_ptr<LocalChannel>>> channels(n_stages);
+  for (size_t s = 0; s < n_stages; ++s) {
+    auto group = std::make_shared<LocalGroup>(static_cast<int>(n_tp));
+    for (size_t r = 0; r < n_tp; ++r) {
+      channels[s].push_back(std::make_shared<LocalChannel>());
+      auto shard = MakeShard(*config, plan.tp_shares, static_cast<int>(r), (*layers)[s], *granularity);
+      EXPECT_TRUE(shard.ok()) << shard.status().message();
+      Worker w;
+      // An f32 cache: the comparison is about the split, not f16 rounding.
+      auto model = Model::Load(file, *shard, ModelOptions{.kv_type = DType::kF32});
+      EXPECT_TRUE(model.ok()) << model.status().message();
+      w.model = std::move(model).value();
+      w.tp = std::make_unique<LocalCollective>(group, static_cast<int>(r));
+      w.pipe = std::make_unique<LocalPipeLink>(s > 0 ? channels[s - 1][r] : nullptr,
+                                               s + 1 < n_stages ? channels[s][r] : nullptr);
+      workers[s].push_back(std::move(w));
+    }
+  }
+  std::vector<std::thread> threads;
+  for (auto& stage : workers)
+    for (Worker& w : stage)
+      threads.emplace_back([&w, &steps] {
+        ThreadPool pool(1);
+        for (const auto& batch : steps) {
+          std::vector<float> logits;
+          w.status = w.model->Forward(batch, *w.tp, w.pipe.get(), pool, &logits);
+          if (!w.status.ok()) return;
+          w.logits.push_back(std::move(logits));
+        }
+      });
+  for (auto& t : threads) t.join();
+  for (auto& stage : workers)
+    for (Worker& w : stage) EXPECT_TRUE(w.status.ok()) << w.status.message();
+  return std::move(workers.back());
+}
+
+double RelativeError(const std::vector<float>& got, const std::vector<float>& want) {
+  double max_diff = 0, max_ref = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    max_diff = std::max(max_diff, std::abs(static_cast<double>(got[i]) - want[i]));
+    max_ref = std::max(max_ref, std::abs(static_cast<double>(want[i])));
+  }
+  return max_diff / max_ref;
+}
+
+void ExpectSameAsSingle(const std::string& path, const Plan& plan) {
+  auto opened = GgufFile::Open(path);
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  std::shared_ptr<const GgufFile> file(std::move(opened).value());
+  const auto steps = MakeSteps({1, 17, 42, 100, 7, 250}, {33, 12, 201, 5});
+  std::vector<Worker> single = RunSharded(file, Plan{{1.0}, {1.0}}, steps);
+  std::vector<Worker> sharded = RunSharded(file, plan, steps);
+  ASSERT_EQ(single[0].logits.size(), steps.size());
+  for (const Worker& w : sharded) {
+    ASSERT_EQ(w.logits.size(), steps.size());
+    for (size_t step = 0; step < steps.size(); ++step) {
+      ASSERT_EQ(w.logits[step].size(), single[0].logits[step].size());
+      EXPECT_LE(RelativeError(w.logits[step], single[0].logits[step]), 1e-5) << "step " << step;
+      // Every rank of the last stage must hold bit-identical logits: they all pick the same token.
+      EXPECT_EQ(w.logits[step], sharded[0].logits[step]) << "step " << step;
+    }
+  }
+}
+
+std::string Stories() { return std::string(PLEXUS_SHARED_DIR) + "/models/stories260K.gguf"; }
+
+// A tiny synthetic model of `preset`, written once per test binary run.
+std::string Synthetic(const std::string& preset, const std::string& type) {
+  auto dir = std::filesystem::temp_directory_path() / "plexus_shard_test";
+  std::filesystem::create_directories(dir);
+  std::string path = (dir / (preset + "-" + type + ".gguf")).string();
+  SynthOptions o;
+  o.arch = "";
+  o.preset = preset;
+  o.type = type;
+  o.seed = 11;
+  o.threads = 1;
+  Status st = WriteSyntheticModel(o, path);
+  EXPECT_TRUE(st.ok()) << st.message();
+  return path;
+}
+
+TEST(ShardTest, StoriesTp2) { ExpectSameAsSingle(Stories(), {{1, 1}, {1}}); }
+TEST(ShardTest, StoriesTp3) { ExpectSameAsSingle(Stories(), {{1, 1, 1}, {1}}); }
+TEST(ShardTest, StoriesPp2) { ExpectSameAsSingle(Stories(), {{1}, {1, 1}}); }
+TEST(ShardTest, StoriesPp3) { ExpectSameAsSingle(Stories(), {{1}, {1, 1, 1}}); }
+TEST(ShardTest, StoriesTp2xPp2) { ExpectSameAsSingle(Stories(), {{1, 1}, {1, 1}}); }
+TEST(ShardTest, StoriesUnevenTp3to1) { ExpectSameAsSingle(Stories(), {{3, 1}, {1}}); }
+
+// tiny-llama has 4 query heads and 2 KV heads: tp3 splits head by head and
+// replicates a KV head; q8_0 exercises block-aligned column slices.
+TEST(ShardTest, TinyLlamaTp3ReplicatesKvHeads) { ExpectSameAsSingle(Synthetic("tiny-llama", "f32"), {{1, 1, 1}, {1}}); }
+TEST(ShardTest, TinyLlamaQ8Tp2xPp2) { ExpectSameAsSingle(Synthetic("tiny-llama", "q8_0"), {{1, 1}, {1, 1}}); }
+TEST(ShardTest, TinyQwen2Tp2) { ExpectSameAsSingle(Synthetic("tiny-qwen2", "f32"), {{1, 1}, {1}}); }
+TEST(ShardTest, TinyQwen3Uneven) { ExpectSameAsSingle(Synthetic("tiny-qwen3", "f32"), {{3, 1}, {1, 2}}); }
+// q4_K columns go in blocks of 256: head slices off the block grid are decoded to f32.
+TEST(ShardTest, TinyQwen3Q4KTp3) { ExpectSameAsSingle(Synthetic("tiny-qwen3", "q4_k"), {{1, 1, 1}, {1}}); }
+
+TEST(ShardTest, SplitBySharesIsProportional) {
+  auto r = SplitByShares(8192, 256, std::vector<double>{3, 1});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)[0], (Range{0, 6144}));
+  EXPECT_EQ((*r)[1], (Range{6144, 8192}));
+  EXPECT_FALSE(SplitByShares(2, 1, std::vector<double>{1, 1, 1}).ok());
+  EXPECT_FALSE(SplitByShares(10, 1, std::vector<double>{1, -1}).ok());
+}
+
+}  // namespace
+}  // namespace plexus
