@@ -1,0 +1,29 @@
+// Subcommands of the `plexus` binary. Each Add* registers its options on the
+// CLI11 app and the code to run when it is chosen; the run returns the exit code.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "tensor/dtype.h"
+
+#include <CLI/CLI.hpp>
+
+namespace plexus::cli {
+
+using Runner = std::function<int()>;
+
+Runner AddGenerate(CLI::App& app);
+Runner AddInspect(CLI::App& app);
+Runner AddSynth(CLI::App& app);
+Runner AddLogits(CLI::App& app);
+
+// "f16" or "f32" (the option's validator guarantees one of them).
+inline std::optional<DType> ParseKvType(const std::string& name) {
+  if (name == "f32") return DType::kF32;
+  if (name == "f16") return DType::kF16;
+  return std::nullopt;
+}
+
+}  // namespace plexus::cli
