@@ -1,0 +1,35 @@
+# Shared by scripts/run and scripts/test: installs the Debian packages plexus
+# needs (only those missing), then configures and builds with CMake.
+# Sourced, not run: it defines functions.
+
+PLEXUS_PACKAGES=(
+  build-essential cmake pkg-config ccache git
+  libhwy-dev libfmt-dev libspdlog-dev libcli11-dev nlohmann-json3-dev libpcre2-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  python3 python3-numpy python3-jinja2
+)
+
+plexus_install_deps() {
+  local missing=()
+  for p in "${PLEXUS_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "plexus: installing ${missing[*]}" >&2
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# plexus_build BUILD_DIR [TARGET...]: Release build on all cores.
+plexus_build() {
+  local dir=$1
+  shift
+  cmake -S "$PLEXUS_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  if [ $# -eq 0 ]; then
+    cmake --build "$dir" -j "$(nproc)"
+  else
+    cmake --build "$dir" -j "$(nproc)" --target "$@"
+  fi
+}
