@@ -135,9 +135,12 @@ class GgufWriter {
   // not 32 or the key was set; setting that key as u32 also sets this.
   void set_alignment(uint32_t alignment) { alignment_ = alignment; }
   std::vector<uint8_t> Serialize() const;
+  // Writes the file without building it in memory first.
   Status WriteFile(const std::string& path) const;
 
  private:
+  // Everything before the tensor data, padded to the alignment.
+  std::vector<uint8_t> SerializeHeader() const;
   struct PendingTensor {
     std::string name;
     DType type;

@@ -1,6 +1,7 @@
 // GgufWriter: builds a GGUF v3 file in memory. The layout matches what the
 // reader expects byte for byte, so Parse(Serialize()) copied back through a
 // writer reproduces the same bytes.
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cstdio>
@@ -189,7 +190,7 @@ Status GgufWriter::AddTensor(const std::string& name, DType type, std::vector<in
   return Status::Ok();
 }
 
-std::vector<uint8_t> GgufWriter::Serialize() const {
+std::vector<uint8_t> GgufWriter::SerializeHeader() const {
   PLEXUS_CHECK(gguf_internal::IsPowerOfTwo(alignment_), "alignment {} is not a non-zero power of two", alignment_);
   bool has_alignment_key = false;
   for (const auto& kv : kv_) has_alignment_key |= kv.first == gguf_internal::kAlignmentKey;
@@ -225,6 +226,12 @@ std::vector<uint8_t> GgufWriter::Serialize() const {
     offset = gguf_internal::AlignUp(offset + t.data.size(), alignment_);
   }
   sink.PadTo(alignment_);
+  return out;
+}
+
+std::vector<uint8_t> GgufWriter::Serialize() const {
+  std::vector<uint8_t> out = SerializeHeader();
+  ByteSink sink(&out);
   for (const PendingTensor& t : tensors_) {
     sink.Bytes(t.data.data(), t.data.size());
     sink.PadTo(alignment_);
@@ -232,15 +239,31 @@ std::vector<uint8_t> GgufWriter::Serialize() const {
   return out;
 }
 
+// Streams the header and then each tensor straight to the file, so writing
+// needs no second copy of the model in memory.
 Status GgufWriter::WriteFile(const std::string& path) const {
-  std::vector<uint8_t> bytes = Serialize();
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (f == nullptr) return Status::Errorf("gguf", "cannot create '{}': {}", path, std::strerror(errno));
-  size_t written = std::fwrite(bytes.data(), 1, bytes.size(), f);
-  int write_errno = errno;
-  bool closed = std::fclose(f) == 0;
-  if (written != bytes.size() || !closed)
-    return Status::Errorf("gguf", "cannot write '{}': {}", path, std::strerror(closed ? write_errno : errno));
+  const std::vector<uint8_t> header = SerializeHeader();
+  static const uint8_t kZeros[256] = {};
+  bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
+  uint64_t offset = header.size();
+  for (const PendingTensor& t : tensors_) {
+    if (!ok) break;
+    ok = std::fwrite(t.data.data(), 1, t.data.size(), f) == t.data.size();
+    offset += t.data.size();
+    const uint64_t pad = gguf_internal::AlignUp(offset, alignment_) - offset;
+    for (uint64_t left = pad; ok && left > 0;) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(left, sizeof(kZeros)));
+      ok = std::fwrite(kZeros, 1, n, f) == n;
+      left -= n;
+    }
+    offset += pad;
+  }
+  const int write_errno = errno;
+  const bool closed = std::fclose(f) == 0;
+  if (!ok || !closed)
+    return Status::Errorf("gguf", "cannot write '{}': {}", path, std::strerror(ok ? errno : write_errno));
   return Status::Ok();
 }
 

@@ -238,12 +238,16 @@ TEST(GgufWriterChecks, WriteFileAndOpen) {
   GgufWriter w;
   w.SetString("general.architecture", "llama");
   ASSERT_TRUE(w.AddTensor("t", DType::kF16, {4}, testing::Bytes(8, 3)).ok());
+  ASSERT_TRUE(w.AddTensor("u", DType::kF32, {3}, testing::Bytes(12, 5)).ok());  // 12 bytes: padding follows
   std::string path = ::testing::TempDir() + "/plexus_gguf_write_test.gguf";
   ASSERT_TRUE(w.WriteFile(path).ok());
   auto file = GgufFile::Open(path);
   ASSERT_TRUE(file.ok()) << file.status().message();
   EXPECT_EQ(file.value()->name(), path);
-  EXPECT_EQ(file.value()->bytes().size(), w.Serialize().size());
+  // The streamed file is byte for byte what Serialize builds in memory.
+  const std::vector<uint8_t> expected = w.Serialize();
+  const auto bytes = file.value()->bytes();
+  EXPECT_EQ(std::vector<uint8_t>(bytes.begin(), bytes.end()), expected);
   std::remove(path.c_str());
   EXPECT_FALSE(w.WriteFile("/nonexistent-dir/x.gguf").ok());
   auto missing = GgufFile::Open("/nonexistent-dir/x.gguf");
