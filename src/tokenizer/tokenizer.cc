@@ -5,19 +5,22 @@
 #include <algorithm>
 #include <array>
 
+#include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/spm_tokenizer.h"
+#include "tokenizer/wordpiece_tokenizer.h"
 
 namespace plexus {
 namespace {
 
-// One row per supported `tokenizer.ggml.model`. Adding byte-level BPE means
-// adding {"gpt2", CreateBpeTokenizer} here.
+// One row per supported `tokenizer.ggml.model`.
 struct Algorithm {
   std::string_view model;
   Result<std::unique_ptr<Tokenizer>> (*create)(Vocab vocab);
 };
-constexpr std::array<Algorithm, 1> kAlgorithms = {{
+constexpr std::array<Algorithm, 3> kAlgorithms = {{
     {"llama", CreateSpmTokenizer},
+    {"gpt2", CreateBpeTokenizer},
+    {"bert", CreateWordPieceTokenizer},
 }};
 
 bool IsSpecialType(TokenType t) {
@@ -47,6 +50,7 @@ Tokenizer::Tokenizer(Vocab vocab) : vocab_(std::move(vocab)) {
   token_to_id_.reserve(n);
   // A text that appears twice maps to its first id.
   for (size_t id = 0; id < n; ++id) token_to_id_.emplace(vocab_.tokens[id], int32_t(id));
+  eog_ids_ = vocab_.eog_ids();
   BuildSpecialIndex();
 }
 

@@ -6,7 +6,8 @@
 // EncodeText (a run of plain text -> ids) and TokenToPiece (id -> bytes).
 //
 //   "llama": SentencePiece BPE with byte fallback   (spm_tokenizer.cc)
-//   "gpt2":  byte-level BPE                           (not written yet)
+//   "gpt2":  byte-level BPE, regex pre-tokenizers     (bpe_tokenizer.cc)
+//   "bert":  WordPiece                                (wordpiece_tokenizer.cc)
 //
 // Usage:
 //   PLEXUS_ASSIGN_OR_RETURN(Vocab vocab, LoadVocabFromGguf(gguf));
@@ -15,6 +16,7 @@
 //   std::string text = tok->Decode(ids);                      // "Hello world"
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -34,9 +36,10 @@ namespace plexus {
 struct EncodeOptions {
   std::optional<bool> add_bos;  // unset: the vocabulary's add_bos
   std::optional<bool> add_eos;  // unset: the vocabulary's add_eos
-  // Match control and unknown tokens' text ("<s>", "</s>", "<unk>") in the
-  // input and emit their ids. Off for untrusted text, so that a user cannot
-  // forge an end-of-sequence. User-defined tokens are always matched.
+  // Match control and unknown tokens' text ("<s>", "</s>", "<unk>",
+  // "<|eot_id|>") in the input and emit their ids. Off for untrusted text, so
+  // that a user cannot forge an end-of-sequence. User-defined tokens (added
+  // tokens that are not special, e.g. Qwen's "<think>") are always matched.
   bool parse_special = false;
 };
 
@@ -87,8 +90,12 @@ class Tokenizer {
   TokenType type(int32_t id) const { return IsValid(id) ? vocab_.type(id) : TokenType::kUndefined; }
   bool IsControl(int32_t id) const { return type(id) == TokenType::kControl; }
   bool IsByte(int32_t id) const { return type(id) == TokenType::kByte; }
-  // End of generation: the model has finished its answer.
-  bool IsEog(int32_t id) const { return id != -1 && id == vocab_.eos; }
+  // End of generation: the model has finished its answer (eos, or the end
+  // of a turn or message: Llama 3's <|eot_id|>/<|eom_id|>, Qwen's <|im_end|>).
+  bool IsEog(int32_t id) const {
+    return id != -1 && std::find(eog_ids_.begin(), eog_ids_.end(), id) != eog_ids_.end();
+  }
+  const std::vector<int32_t>& eog_ids() const { return eog_ids_; }
   // The vocabulary's text of a token (with "▁", "<0x0A>" as stored).
   const std::string& TokenText(int32_t id) const;
   // Exact vocabulary lookup; -1 when `text` is not a token.
@@ -114,6 +121,7 @@ class Tokenizer {
   SpecialMatch MatchSpecial(std::string_view text, size_t pos, bool parse_special) const;
 
   Vocab vocab_;
+  std::vector<int32_t> eog_ids_;  // vocab_.eog_ids()
   std::unordered_map<std::string_view, int32_t> token_to_id_;  // views into vocab_.tokens
   // Special tokens (user-defined, control, unknown) by first byte, longest first.
   std::vector<std::vector<int32_t>> specials_by_first_byte_;

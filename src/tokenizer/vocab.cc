@@ -2,6 +2,7 @@
 // in-memory tokenizers (tests, tools) do not pull in the GGUF reader.
 #include "tokenizer/vocab.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace plexus {
@@ -31,7 +32,40 @@ Vocab DefaultVocab(std::string model) {
     vocab.add_bos = true;
     vocab.add_space_prefix = true;
   }
+  if (vocab.model == "bert") {
+    vocab.pad = 0;
+    vocab.unk = 100;
+    vocab.bos = 101;  // [CLS]
+    vocab.eos = 102;  // [SEP]
+    vocab.add_bos = true;
+    vocab.add_eos = true;
+    vocab.add_space_prefix = true;
+  }
   return vocab;
+}
+
+std::vector<int32_t> Vocab::eog_ids() const {
+  std::vector<int32_t> ids;
+  for (int32_t id : {eos, eot, eom}) {
+    if (id != -1 && std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+  }
+  return ids;
+}
+
+void DetectEndOfTurn(Vocab* vocab) {
+  constexpr std::string_view kEotTexts[] = {"<|eot_id|>", "<|im_end|>", "<|end|>",
+                                            "<end_of_turn>"};
+  constexpr std::string_view kEomText = "<|eom_id|>";
+  const bool typed = vocab->types.size() == vocab->tokens.size();
+  for (size_t id = 0; id < vocab->tokens.size(); ++id) {
+    if (typed && vocab->types[id] != static_cast<int32_t>(TokenType::kControl)) continue;
+    const std::string& text = vocab->tokens[id];
+    if (vocab->eom == -1 && text == kEomText) vocab->eom = int32_t(id);
+    if (vocab->eot != -1) continue;
+    for (std::string_view eot : kEotTexts) {
+      if (text == eot) vocab->eot = int32_t(id);
+    }
+  }
 }
 
 Status ValidateVocab(const Vocab& vocab) {
@@ -65,6 +99,8 @@ Status ValidateVocab(const Vocab& vocab) {
   PLEXUS_RETURN_IF_ERROR(CheckSpecialId(vocab.eos, kEos, n));
   PLEXUS_RETURN_IF_ERROR(CheckSpecialId(vocab.unk, kUnk, n));
   PLEXUS_RETURN_IF_ERROR(CheckSpecialId(vocab.pad, kPad, n));
+  PLEXUS_RETURN_IF_ERROR(CheckSpecialId(vocab.eot, kEot, n));
+  PLEXUS_RETURN_IF_ERROR(CheckSpecialId(vocab.eom, kEom, n));
   if (vocab.add_bos && vocab.bos == -1) {
     return Status::Errorf(kTag, "{} is set but there is no {}", kAddBos, kBos);
   }

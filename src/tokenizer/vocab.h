@@ -2,7 +2,8 @@
 // independent of the algorithm that uses it.
 //
 // The same struct serves every algorithm: SentencePiece ("llama") uses
-// tokens/scores/types, byte-level BPE ("gpt2") will use tokens/types/merges.
+// tokens/scores/types, byte-level BPE ("gpt2") tokens/types/merges/pre,
+// WordPiece ("bert") tokens/types.
 // A Vocab can be built in memory (tests, tools) or read with
 // LoadVocabFromGguf; either way ValidateVocab checks it before use.
 #pragma once
@@ -44,21 +45,32 @@ inline constexpr std::string_view kPad = "tokenizer.ggml.padding_token_id";
 inline constexpr std::string_view kAddBos = "tokenizer.ggml.add_bos_token";
 inline constexpr std::string_view kAddEos = "tokenizer.ggml.add_eos_token";
 inline constexpr std::string_view kAddSpacePrefix = "tokenizer.ggml.add_space_prefix";
+inline constexpr std::string_view kEot = "tokenizer.ggml.eot_token_id";
+inline constexpr std::string_view kEom = "tokenizer.ggml.eom_token_id";
+// BERT vocabularies name BOS/EOS after their role (llama.cpp's spelling).
+inline constexpr std::string_view kCls = "tokenizer.ggml.cls_token_id";
+inline constexpr std::string_view kSep = "tokenizer.ggml.seperator_token_id";
+inline constexpr std::string_view kChatTemplate = "tokenizer.chat_template";
 }  // namespace vocab_keys
 
 struct Vocab {
-  std::string model;  // "llama" (SentencePiece), later "gpt2" (byte-level BPE)
+  std::string model;  // "llama" (SentencePiece), "gpt2" (byte-level BPE), "bert" (WordPiece)
   std::string pre;    // pre-tokenizer name (BPE only; "default" or empty for SPM)
-  std::vector<std::string> tokens;  // id -> text, with U+2581 standing for space
+  // id -> text as stored: SentencePiece and WordPiece write a space as U+2581
+  // "▁", byte-level BPE spells bytes in GPT-2's characters ("Ġ", byte_level.h).
+  std::vector<std::string> tokens;
   std::vector<float> scores;        // id -> merge priority (SPM: higher merges first)
   std::vector<int32_t> types;       // id -> TokenType value
   std::vector<std::string> merges;  // BPE merge rules "a b", highest priority first
+  std::string chat_template;        // Jinja template (tokenizer.chat_template), may be empty
 
   // Special ids; -1 means "none".
   int32_t bos = -1;
   int32_t eos = -1;
   int32_t unk = -1;
   int32_t pad = -1;
+  int32_t eot = -1;  // end of turn: <|eot_id|> (Llama 3), <|im_end|> (Qwen)
+  int32_t eom = -1;  // end of message: <|eom_id|> (Llama 3.1 tool calls)
   bool add_bos = false;
   bool add_eos = false;
   // SentencePiece prepends a space to the text (and Decode removes it again).
@@ -66,11 +78,20 @@ struct Vocab {
 
   size_t size() const { return tokens.size(); }
   TokenType type(int32_t id) const { return static_cast<TokenType>(types[id]); }
+  // End-of-generation ids: eos, eot and eom, those that are set, without repeats.
+  std::vector<int32_t> eog_ids() const;
 };
 
 // A Vocab for `model` with the defaults llama.cpp applies when a key is
-// absent: for "llama", bos=1 eos=2 unk=0, add_bos and add_space_prefix on.
+// absent: for "llama", bos=1 eos=2 unk=0, add_bos and add_space_prefix on;
+// for "bert", [UNK]=100 [CLS]=101 (bos) [SEP]=102 (eos) [PAD]=0, add_bos and
+// add_eos on, and add_space_prefix (its words start with the phantom "▁").
 Vocab DefaultVocab(std::string model);
+
+// Fills eot/eom, when unset, from well-known control token texts
+// ("<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>"; "<|eom_id|>"), as
+// llama.cpp does for files that predate those keys.
+void DetectEndOfTurn(Vocab* vocab);
 
 // Checks sizes and ids: scores/types empty or one per token, special ids in
 // range or -1, type values known. Errors name the GGUF key, e.g.
@@ -82,5 +103,10 @@ Status ValidateVocab(const Vocab& vocab);
 // DefaultVocab's (a default id past the vocabulary's end becomes -1). Ids
 // stored as -1 or 0xFFFFFFFF mean "none".
 Result<Vocab> LoadVocabFromGguf(const GgufFile& gguf);
+
+// Writes `vocab` as a GGUF holding only tokenizer metadata (no tensors), in
+// the keys LoadVocabFromGguf reads. An id of -1 is left out, or written as
+// 0xFFFFFFFF ("none") where the loader would otherwise fill in a default.
+Status WriteVocabGguf(const Vocab& vocab, const std::string& path);
 
 }  // namespace plexus

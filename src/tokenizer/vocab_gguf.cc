@@ -1,9 +1,10 @@
-// LoadVocabFromGguf: tokenizer.ggml.* metadata -> Vocab.
+// LoadVocabFromGguf: tokenizer.ggml.* metadata -> Vocab, and WriteVocabGguf back.
 //
 // The file is untrusted: every array is checked for its element type and
 // length, every id for its range, and each error names the key.
 #include <cstdint>
 #include <limits>
+#include <utility>
 
 #include "format/gguf.h"
 #include "tokenizer/vocab.h"
@@ -102,10 +103,15 @@ Status ReadSpecialId(const GgufFile& gguf, std::string_view key, size_t n_tokens
 Status ReadFlags(const GgufFile& gguf, Vocab* vocab) {
   using namespace vocab_keys;
   const size_t n = vocab->tokens.size();
+  // BERT files store [CLS]/[SEP] under their own keys; bos/eos keys win.
+  PLEXUS_RETURN_IF_ERROR(ReadSpecialId(gguf, kCls, n, &vocab->bos));
+  PLEXUS_RETURN_IF_ERROR(ReadSpecialId(gguf, kSep, n, &vocab->eos));
   PLEXUS_RETURN_IF_ERROR(ReadSpecialId(gguf, kBos, n, &vocab->bos));
   PLEXUS_RETURN_IF_ERROR(ReadSpecialId(gguf, kEos, n, &vocab->eos));
   PLEXUS_RETURN_IF_ERROR(ReadSpecialId(gguf, kUnk, n, &vocab->unk));
   PLEXUS_RETURN_IF_ERROR(ReadSpecialId(gguf, kPad, n, &vocab->pad));
+  PLEXUS_RETURN_IF_ERROR(ReadSpecialId(gguf, kEot, n, &vocab->eot));
+  PLEXUS_RETURN_IF_ERROR(ReadSpecialId(gguf, kEom, n, &vocab->eom));
   PLEXUS_ASSIGN_OR_RETURN(vocab->add_bos, gguf.GetBool(kAddBos, vocab->add_bos));
   PLEXUS_ASSIGN_OR_RETURN(vocab->add_eos, gguf.GetBool(kAddEos, vocab->add_eos));
   PLEXUS_ASSIGN_OR_RETURN(vocab->add_space_prefix,
@@ -125,12 +131,42 @@ Result<Vocab> LoadVocabFromGguf(const GgufFile& gguf) {
   PLEXUS_RETURN_IF_ERROR(ReadTokens(gguf, &vocab));
   PLEXUS_RETURN_IF_ERROR(ReadScoresAndTypes(gguf, &vocab));
   PLEXUS_RETURN_IF_ERROR(ReadFlags(gguf, &vocab));
+  PLEXUS_ASSIGN_OR_RETURN(vocab.chat_template, gguf.GetString(vocab_keys::kChatTemplate, ""));
   // A file that stores "no bos" and says nothing about add_bos must not
-  // inherit llama's add_bos default; an explicit add_bos with no bos is an
-  // error that ValidateVocab reports.
+  // inherit a default add_bos; an explicit add_bos with no bos is an error
+  // that ValidateVocab reports. The same for eos.
   if (vocab.bos == -1 && gguf.Find(vocab_keys::kAddBos) == nullptr) vocab.add_bos = false;
+  if (vocab.eos == -1 && gguf.Find(vocab_keys::kAddEos) == nullptr) vocab.add_eos = false;
   PLEXUS_RETURN_IF_ERROR(ValidateVocab(vocab));
+  if (vocab.eot == -1 || vocab.eom == -1) DetectEndOfTurn(&vocab);
   return vocab;
+}
+
+Status WriteVocabGguf(const Vocab& vocab, const std::string& path) {
+  using namespace vocab_keys;
+  PLEXUS_RETURN_IF_ERROR(ValidateVocab(vocab));
+  GgufWriter w;
+  w.SetString(std::string(kModel), vocab.model);
+  if (!vocab.pre.empty()) w.SetString(std::string(kPre), vocab.pre);
+  w.SetStringArray(std::string(kTokens), vocab.tokens);
+  if (!vocab.scores.empty()) w.SetF32Array(std::string(kScores), vocab.scores);
+  if (!vocab.types.empty()) w.SetI32Array(std::string(kTokenType), vocab.types);
+  if (!vocab.merges.empty()) w.SetStringArray(std::string(kMerges), vocab.merges);
+  // "None" is left out unless the loader would then fill in a default id;
+  // 0xFFFFFFFF says "none" explicitly.
+  const Vocab defaults = DefaultVocab(vocab.model);
+  const std::pair<std::string_view, int32_t Vocab::*> ids[] = {
+      {kBos, &Vocab::bos}, {kEos, &Vocab::eos}, {kUnk, &Vocab::unk},
+      {kPad, &Vocab::pad}, {kEot, &Vocab::eot}, {kEom, &Vocab::eom}};
+  for (const auto& [key, member] : ids) {
+    const int32_t id = vocab.*member;
+    if (id != -1 || defaults.*member != -1) w.SetU32(std::string(key), static_cast<uint32_t>(id));
+  }
+  w.SetBool(std::string(kAddBos), vocab.add_bos);
+  w.SetBool(std::string(kAddEos), vocab.add_eos);
+  w.SetBool(std::string(kAddSpacePrefix), vocab.add_space_prefix);
+  if (!vocab.chat_template.empty()) w.SetString(std::string(kChatTemplate), vocab.chat_template);
+  return w.WriteFile(path);
 }
 
 }  // namespace plexus

@@ -1,110 +1,29 @@
-// SentencePiece tokenizer on real vocabularies read from GGUF, against
-// llama.cpp's test vectors (ggml-vocab-llama-spm) and golden generations
-// (stories260K), plus the Llama 2 vocabulary of llama-2-tiny-random.
+// SentencePiece tokenizer on real vocabularies read from GGUF: golden
+// generations (stories260K), random bytes, and the Llama 2 vocabulary of
+// llama-2-tiny-random.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <random>
 #include <set>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
-#include "format/gguf.h"
 #include "tokenizer/stream_decoder.h"
-#include "tokenizer/tokenizer.h"
+#include "vocab_cases.h"
 
 namespace plexus {
 namespace {
 
-using Ids = std::vector<int32_t>;
-const std::string kShared = PLEXUS_SHARED_DIR;
-// Options by argument, since designated initializers that leave members out
-// trip -Wmissing-field-initializers.
-EncodeOptions Enc(bool add_bos, bool parse_special = false, bool add_eos = false) {
-  EncodeOptions options;
-  options.add_bos = add_bos;
-  options.add_eos = add_eos;
-  options.parse_special = parse_special;
-  return options;
-}
+using test::Enc;
+using test::Ids;
+using test::LoadTokenizer;
+using test::LoadVocab;
+using test::ReadFile;
+const std::string kShared = test::kShared;
 const EncodeOptions kNoBos = Enc(false);
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "cannot open " << path;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-Vocab LoadVocab(const std::string& path) {
-  auto gguf = GgufFile::Open(path);
-  EXPECT_TRUE(gguf.ok()) << gguf.status().message();
-  if (!gguf.ok()) return {};
-  auto vocab = LoadVocabFromGguf(**gguf);
-  EXPECT_TRUE(vocab.ok()) << vocab.status().message();
-  return vocab.ok() ? std::move(vocab).value() : Vocab{};
-}
-
-std::unique_ptr<Tokenizer> LoadTokenizer(const std::string& path) {
-  auto tok = Tokenizer::Create(LoadVocab(path));
-  EXPECT_TRUE(tok.ok()) << tok.status().message();
-  return tok.ok() ? std::move(tok).value() : nullptr;
-}
-
-struct VocabCase {
-  std::string text;
-  Ids ids;
-};
-
-// .inp: each string is followed by "\n__ggml_vocab_test__\n";
-// .out: one line of space-separated ids per string.
-std::vector<VocabCase> ReadVocabCases(const std::string& base) {
-  const std::string inp = ReadFile(base + ".inp");
-  const std::string marker = "\n__ggml_vocab_test__\n";
-  std::vector<VocabCase> cases;
-  for (size_t pos = 0, end; (end = inp.find(marker, pos)) != std::string::npos;
-       pos = end + marker.size()) {
-    cases.push_back({inp.substr(pos, end - pos), {}});
-  }
-  std::istringstream out(ReadFile(base + ".out"));
-  std::string line;
-  for (VocabCase& c : cases) {
-    std::getline(out, line);
-    std::istringstream ids(line);
-    for (int32_t id; ids >> id;) c.ids.push_back(id);
-  }
-  return cases;
-}
-
-TEST(SpmGguf, LlamaSpmVocabVectors) {
-  const std::string base = kShared + "/models/vocab/ggml-vocab-llama-spm.gguf";
-  auto tok = LoadTokenizer(base);
-  ASSERT_NE(tok, nullptr);
-  EXPECT_EQ(tok->size(), 32000u);
-  EXPECT_EQ(tok->bos(), 1);
-  EXPECT_EQ(tok->eos(), 2);
-  const std::vector<VocabCase> cases = ReadVocabCases(base);
-  ASSERT_EQ(cases.size(), 46u);
-  for (const VocabCase& c : cases) {
-    const Ids ids = tok->Encode(c.text, kNoBos);
-    EXPECT_EQ(ids, c.ids) << "text: '" << c.text << "'";
-    EXPECT_EQ(tok->Decode(ids), c.text);
-    // With BOS (the vocabulary's default) the ids only gain the BOS, and
-    // decoding still gives the text back.
-    Ids with_bos = tok->Encode(c.text);
-    ASSERT_FALSE(with_bos.empty());
-    EXPECT_EQ(with_bos.front(), 1);
-    EXPECT_EQ(Ids(with_bos.begin() + 1, with_bos.end()), c.ids);
-    EXPECT_EQ(tok->Decode(with_bos), c.text);
-    // Streamed one id at a time, the chunks add up to the same text.
-    StreamDecoder stream(*tok, /*at_sequence_start=*/true);
-    std::string streamed;
-    for (int32_t id : with_bos) streamed += stream.Push(id);
-    EXPECT_EQ(streamed + stream.Flush(), c.text);
-  }
-}
+// llama-spm's test vectors are checked with every other vocabulary's in
+// vocab_vectors_test.cc.
 
 // Any byte string without "▁" (which the encoder cannot tell from a space)
 // decodes back to itself: byte fallback covers everything the merges do not.

@@ -147,5 +147,86 @@ TEST(VocabGguf, UnsupportedModelLoadsButCannotTokenize) {
       << tok.status().message();
 }
 
+TEST(VocabGguf, EndOfGenerationIds) {
+  GgufWriter w = MinimalWriter();
+  w.SetU32("tokenizer.ggml.eot_token_id", 5);
+  w.SetU32("tokenizer.ggml.eom_token_id", 2);  // the same as eos: listed once
+  Result<Vocab> vocab = Load(w);
+  ASSERT_TRUE(vocab.ok()) << vocab.status().message();
+  EXPECT_EQ(vocab->eot, 5);
+  EXPECT_EQ(vocab->eog_ids(), (std::vector<int32_t>{2, 5}));
+  auto tok = Tokenizer::Create(std::move(vocab).value());
+  ASSERT_TRUE(tok.ok());
+  EXPECT_TRUE((*tok)->IsEog(2));
+  EXPECT_TRUE((*tok)->IsEog(5));
+  EXPECT_FALSE((*tok)->IsEog(1));
+
+  w = MinimalWriter();
+  w.SetU32("tokenizer.ggml.eot_token_id", 60);
+  ExpectErrorNaming(w, "tokenizer.ggml.eot_token_id");
+}
+
+// Files without eot/eom keys: the end of a turn is found by its text.
+TEST(VocabGguf, EndOfTurnByText) {
+  GgufWriter w = MinimalWriter();
+  w.SetStringArray("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "<|end|>", "a", "<|eom_id|>"});
+  w.SetI32Array("tokenizer.ggml.token_type", {2, 3, 3, 3, 1, 3});
+  Result<Vocab> vocab = Load(w);
+  ASSERT_TRUE(vocab.ok()) << vocab.status().message();
+  EXPECT_EQ(vocab->eot, 3);
+  EXPECT_EQ(vocab->eom, 5);
+}
+
+TEST(VocabGguf, BertClsAndSepAreBosAndEos) {
+  GgufWriter w;
+  w.SetString("tokenizer.ggml.model", "bert");
+  w.SetStringArray("tokenizer.ggml.tokens", {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "\xE2\x96\x81" "a"});
+  w.SetI32Array("tokenizer.ggml.token_type", {3, 3, 3, 3, 1});
+  w.SetU32("tokenizer.ggml.unknown_token_id", 1);
+  w.SetU32("tokenizer.ggml.cls_token_id", 2);
+  w.SetU32("tokenizer.ggml.seperator_token_id", 3);
+  Result<Vocab> vocab = Load(w);
+  ASSERT_TRUE(vocab.ok()) << vocab.status().message();
+  EXPECT_EQ(vocab->bos, 2);
+  EXPECT_EQ(vocab->eos, 3);
+  auto tok = Tokenizer::Create(std::move(vocab).value());
+  ASSERT_TRUE(tok.ok()) << tok.status().message();
+  EXPECT_EQ((*tok)->Encode("A a b"), (std::vector<int32_t>{2, 4, 4, 1, 3}));  // b: [UNK]
+  EXPECT_EQ((*tok)->Decode(std::vector<int32_t>{2, 4, 4, 3}), "a a");
+}
+
+// WriteVocabGguf -> LoadVocabFromGguf keeps every field, "none" included
+// where the loader would otherwise fill in a default (llama: bos=1).
+TEST(VocabGguf, WriteThenLoadRoundTrip) {
+  Result<Vocab> original = Load(MinimalWriter());
+  ASSERT_TRUE(original.ok());
+  Vocab v = *original;
+  v.bos = -1;
+  v.add_bos = false;
+  v.eot = 5;
+  v.pre = "default";
+  v.chat_template = "{{ messages }}";
+  const std::string path = testing::TempDir() + "/vocab_roundtrip.gguf";
+  ASSERT_TRUE(WriteVocabGguf(v, path).ok());
+  auto gguf = GgufFile::Open(path);
+  ASSERT_TRUE(gguf.ok()) << gguf.status().message();
+  Result<Vocab> loaded = LoadVocabFromGguf(**gguf);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_EQ(loaded->tokens, v.tokens);
+  EXPECT_EQ(loaded->scores, v.scores);
+  EXPECT_EQ(loaded->types, v.types);
+  EXPECT_EQ(loaded->bos, -1);
+  EXPECT_EQ(loaded->eos, v.eos);
+  EXPECT_EQ(loaded->unk, v.unk);
+  EXPECT_EQ(loaded->eot, 5);
+  EXPECT_EQ(loaded->add_bos, false);
+  EXPECT_EQ(loaded->add_space_prefix, v.add_space_prefix);
+  EXPECT_EQ(loaded->pre, "default");
+  EXPECT_EQ(loaded->chat_template, v.chat_template);
+
+  v.eos = 99;  // an invalid vocabulary is not written
+  EXPECT_FALSE(WriteVocabGguf(v, path).ok());
+}
+
 }  // namespace
 }  // namespace plexus
