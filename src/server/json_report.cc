@@ -11,6 +11,8 @@ std::string GenerateResultToJson(const GenerateResult& r) {
   j["text"] = r.text;
   j["prompt_tokens"] = r.prompt_tokens;
   j["finish_reason"] = r.finish_reason;
+  if (!r.stop_string.empty()) j["stop_string"] = r.stop_string;
+  j["seed"] = r.seed;
   const double decode_s = r.decode_ms / 1000.0;
   j["timings"] = {
       {"prefill_ms", r.prefill_ms},
@@ -18,6 +20,7 @@ std::string GenerateResultToJson(const GenerateResult& r) {
       {"prompt_tokens_per_s", r.prefill_ms > 0 ? (r.prompt_tokens.size() + 1) / (r.prefill_ms / 1000.0) : 0.0},
       {"decode_tokens_per_s", decode_s > 0 ? r.tokens.size() / decode_s : 0.0},
   };
+  if (!r.logprobs.empty()) j["logprobs"] = r.logprobs;
   if (!r.top_logprobs.empty()) {
     nlohmann::json steps = nlohmann::json::array();
     for (const auto& step : r.top_logprobs) {
