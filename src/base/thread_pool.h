@@ -3,11 +3,19 @@
 // Created once per process (or per shard in tests) and reused for every
 // forward pass; threads are never created on the hot path. The calling
 // thread takes part as worker 0, so a pool of size 1 runs everything inline.
+//
+// Waking: a forward pass hands out jobs every few microseconds (one per
+// matrix), too often for a condition-variable wake-up each time. So after a
+// job a worker spins on the job counter for up to kSpinUs before it goes to
+// sleep on the condition variable: workers spin while a forward pass runs and
+// sleep between requests. Workers are pinned to the CPUs the process may use,
+// one each, where the OS allows it and there are enough CPUs.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -17,6 +25,10 @@ namespace plexus {
 
 class ThreadPool {
  public:
+  // How long an idle worker (and a caller waiting for workers) spins before
+  // sleeping: longer than the gaps between the ops of one forward pass.
+  static constexpr int64_t kSpinUs = 2000;
+
   // n_threads counts the caller; 0 means "all hardware threads".
   explicit ThreadPool(int n_threads = 1);
   ~ThreadPool();
@@ -32,21 +44,23 @@ class ThreadPool {
 
   // Splits [0, n) into contiguous chunks of at least `grain` items and runs
   // fn(begin, end) over them on all threads. Chunks are handed out
-  // dynamically, so uneven work balances itself.
+  // dynamically, so uneven work balances itself (and a thread slowed by
+  // another process simply takes fewer chunks).
   void ParallelFor(size_t n, size_t grain, const std::function<void(size_t begin, size_t end)>& fn);
 
  private:
   void WorkerLoop(int index);
+  // Waits until generation_ differs from `seen`; returns it, or `seen` on stop.
+  uint64_t AwaitJob(uint64_t seen);
 
   int n_threads_;
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable wake_;
-  std::condition_variable done_;
-  const std::function<void(int)>* job_ = nullptr;
-  uint64_t generation_ = 0;
-  int pending_ = 0;
-  bool stop_ = false;
+  std::atomic<const std::function<void(int)>*> job_{nullptr};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<bool> stop_{false};
 };
 
 }  // namespace plexus

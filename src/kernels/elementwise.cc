@@ -147,6 +147,23 @@ void AddImpl(float* y, const float* x, int64_t n) {
   for (; i < n; ++i) y[i] += x[i];
 }
 
+float SumImpl(const float* x, int64_t n) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
+  int64_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    a0 = hn::Add(a0, hn::LoadU(d, x + i));
+    a1 = hn::Add(a1, hn::LoadU(d, x + i + N));
+    a2 = hn::Add(a2, hn::LoadU(d, x + i + 2 * N));
+    a3 = hn::Add(a3, hn::LoadU(d, x + i + 3 * N));
+  }
+  for (; i + N <= n; i += N) a0 = hn::Add(a0, hn::LoadU(d, x + i));
+  float sum = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(a0, a1), hn::Add(a2, a3))));
+  for (; i < n; ++i) sum += x[i];
+  return sum;
+}
+
 }  // namespace plexus::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -158,6 +175,7 @@ HWY_EXPORT(RopeImpl);
 HWY_EXPORT(SoftmaxImpl);
 HWY_EXPORT(SiluMulImpl);
 HWY_EXPORT(AddImpl);
+HWY_EXPORT(SumImpl);
 
 void RmsNorm(const float* x, const float* weight, float* out, int64_t n, float eps) {
   HWY_DYNAMIC_DISPATCH(RmsNormImpl)(x, weight, out, n, eps);
@@ -172,6 +190,8 @@ void Softmax(float* x, int64_t n) { HWY_DYNAMIC_DISPATCH(SoftmaxImpl)(x, n); }
 void SiluMul(float* gate, const float* up, int64_t n) { HWY_DYNAMIC_DISPATCH(SiluMulImpl)(gate, up, n); }
 
 void Add(float* y, const float* x, int64_t n) { HWY_DYNAMIC_DISPATCH(AddImpl)(y, x, n); }
+
+float Sum(const float* x, int64_t n) { return HWY_DYNAMIC_DISPATCH(SumImpl)(x, n); }
 
 }  // namespace plexus::kernels
 #endif  // HWY_ONCE

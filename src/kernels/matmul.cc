@@ -9,6 +9,7 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 
 #include "hwy/highway.h"
+#include "kernels/dot_q8-inl.h"
 #include "kernels/ops.h"
 #include "kernels/row_ops-inl.h"
 
@@ -20,12 +21,35 @@ float DotImpl(DType type, const void* row, const float* x, int64_t n) {
   return GetRowOps(type).dot(row, x, n);
 }
 
+ActsRow ActsRowOf(const QuantizedActs& x, int64_t t) {
+  const int64_t nb = x.cols / kActBlock;
+  return {x.q.data() + t * x.cols, x.d.data() + t * nb, x.sum.data() + t * nb};
+}
+
+float DotQ8Impl(DType type, const void* row, const QuantizedActs& x, int64_t x_row) {
+  return GetRowDotQ8(type)(row, ActsRowOf(x, x_row), x.cols);
+}
+
+// Rows per hand-out: at least ~32 KiB of weights, so the atomic hand-out cost
+// stays negligible; ParallelFor hands chunks out dynamically, so a thread
+// slowed by a neighbour takes fewer of them and the bytes balance.
+size_t MatVecGrain(const TensorView& w) {
+  return static_cast<size_t>(std::max<size_t>(1, (32 * 1024) / std::max<size_t>(1, w.row_bytes)));
+}
+
 void MatVecImpl(const TensorView& w, const float* x, float* y, ThreadPool& pool) {
+  if (const RowDotQ8Fn dot_q8 = GetRowDotQ8(w.type)) {
+    // Quantized once on the calling thread (cols values), read by all.
+    thread_local QuantizedActs acts;
+    QuantizeActs(x, 1, w.cols, &acts);
+    const ActsRow xq = ActsRowOf(acts, 0);
+    pool.ParallelFor(static_cast<size_t>(w.rows), MatVecGrain(w), [&](size_t begin, size_t end) {
+      for (size_t r = begin; r < end; ++r) y[r] = dot_q8(w.row(static_cast<int64_t>(r)), xq, w.cols);
+    });
+    return;
+  }
   const RowDotFn dot = GetRowOps(w.type).dot;
-  // At least ~16K weights per chunk so the hand-out cost stays negligible;
-  // ParallelFor hands out chunks dynamically, balancing uneven rows.
-  const size_t grain = static_cast<size_t>(std::max<int64_t>(1, 16384 / std::max<int64_t>(1, w.cols)));
-  pool.ParallelFor(static_cast<size_t>(w.rows), grain, [&](size_t begin, size_t end) {
+  pool.ParallelFor(static_cast<size_t>(w.rows), MatVecGrain(w), [&](size_t begin, size_t end) {
     for (size_t r = begin; r < end; ++r) y[r] = dot(w.row(static_cast<int64_t>(r)), x, w.cols);
   });
 }
@@ -120,6 +144,8 @@ void MatMulRowTile(const TensorView& w, const RowOps& ops, const float* x, int64
 
 void MatMulImpl(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
   if (n_tokens == 1) return MatVecImpl(w, x, y, pool);
+  // Prefill stays on decoded float rows: an integer version that re-unpacks
+  // each weight block per token measured 0.55x of this (docs/PERFORMANCE.md).
   const RowOps& ops = GetRowOps(w.type);
   const MatMulTiling tiling = ChooseTiling(w.cols);
   const int64_t n_tiles = (w.rows + tiling.rows_per_tile - 1) / tiling.rows_per_tile;
@@ -142,6 +168,7 @@ HWY_AFTER_NAMESPACE();
 namespace plexus::kernels {
 
 HWY_EXPORT(DotImpl);
+HWY_EXPORT(DotQ8Impl);
 HWY_EXPORT(MatVecImpl);
 HWY_EXPORT(MatMulImpl);
 HWY_EXPORT(TargetImpl);
@@ -159,6 +186,13 @@ void CheckWholeBlocks(DType type, int64_t n) {
 float Dot(DType type, const void* row, const float* x, int64_t n) {
   CheckWholeBlocks(type, n);
   return HWY_DYNAMIC_DISPATCH(DotImpl)(type, row, x, n);
+}
+
+float DotQ8(DType type, const void* row, const QuantizedActs& x, int64_t x_row) {
+  PLEXUS_CHECK(UsesQuantizedActs(type) && x_row >= 0 && x_row < x.rows, "[kernels] DotQ8 on {} row {} of {}",
+               DTypeName(type), x_row, x.rows);
+  CheckWholeBlocks(type, x.cols);
+  return HWY_DYNAMIC_DISPATCH(DotQ8Impl)(type, row, x, x_row);
 }
 
 void MatVec(const TensorView& w, const float* x, float* y, ThreadPool& pool) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "base/thread_pool.h"
 #include "tensor/dtype.h"
@@ -14,11 +15,37 @@ namespace plexus::kernels {
 // sum_i dequant(row)[i] * x[i] for a row of n elements of `type`.
 float Dot(DType type, const void* row, const float* x, int64_t n);
 
+// Activations quantized for integer dot products (decode and prefill): per
+// block of 32, x[i] ~ d * q[i] with q = round(x[i] / d) in [-127, 127], d =
+// max|x| / 127; q is stored as int16 so the kernels widen only the weights.
+// sum = d * sum(q) of the block meets the K-types' mins.
+struct QuantizedActs {
+  int64_t rows = 0;
+  int64_t cols = 0;
+  std::vector<int16_t> q;  // [rows, cols]
+  std::vector<float> d;    // [rows, cols / 32]
+  std::vector<float> sum;  // [rows, cols / 32]
+};
+constexpr int kActBlock = 32;
+
+// x: [rows, cols], cols a multiple of kActBlock. Plain C++ (shared by the SIMD
+// kernels and their scalar twins, so both see the same quants).
+void QuantizeActs(const float* x, int64_t rows, int64_t cols, QuantizedActs* out);
+
+// Whether MatVec/MatMul multiply rows of `type` with QuantizedActs (Q4_0,
+// Q8_0, Q4_K, Q5_K, Q6_K) rather than with the float activations.
+bool UsesQuantizedActs(DType type);
+
+// Integer dot of a row of `type` (UsesQuantizedActs) with row x_row of x.
+float DotQ8(DType type, const void* row, const QuantizedActs& x, int64_t x_row);
+
 // y[r] = Dot(w.row(r), x), r in [0, w.rows). x: [w.cols], y: [w.rows].
+// For UsesQuantizedActs(w.type), x is quantized once and y[r] = DotQ8.
 void MatVec(const TensorView& w, const float* x, float* y, ThreadPool& pool);
 
 // Y = X W^T. x: [n_tokens, w.cols] row-major, y: [n_tokens, w.rows] row-major.
-// Each weight row is decoded once and reused for every token (prefill).
+// Each weight row is decoded once and reused for every token (prefill), with
+// float activations; n_tokens == 1 is MatVec.
 void MatMul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
 
 // out = x / sqrt(mean(x^2) + eps) * weight. out may alias x. All [n].
@@ -36,6 +63,10 @@ void Softmax(float* x, int64_t n);
 
 // In place: gate = silu(gate) * up. [n]
 void SiluMul(float* gate, const float* up, int64_t n);
+
+// sum_i x[i] with several independent accumulators: the read loop of the
+// memory-bandwidth measurement (plexus bench). [n]
+float Sum(const float* x, int64_t n);
 
 // In place: y += x. [n]
 void Add(float* y, const float* x, int64_t n);

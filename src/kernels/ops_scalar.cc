@@ -10,12 +10,18 @@ namespace plexus::kernels::scalar {
 
 float Dot(DType type, const void* row, const float* x, int64_t n) { return DotRowScalar(type, row, x, n); }
 
-void MatVec(const TensorView& w, const float* x, float* y) {
-  for (int64_t r = 0; r < w.rows; ++r) y[r] = DotRowScalar(w.type, w.row(r), x, w.cols);
-}
+void MatVec(const TensorView& w, const float* x, float* y) { MatMul(w, x, 1, y); }
 
 void MatMul(const TensorView& w, const float* x, int64_t n_tokens, float* y) {
-  for (int64_t t = 0; t < n_tokens; ++t) MatVec(w, x + t * w.cols, y + t * w.rows);
+  if (n_tokens == 1 && UsesQuantizedActs(w.type)) {  // decode: as kernels::MatVec
+    QuantizedActs acts;
+    QuantizeActs(x, n_tokens, w.cols, &acts);
+    for (int64_t t = 0; t < n_tokens; ++t)
+      for (int64_t r = 0; r < w.rows; ++r) y[t * w.rows + r] = scalar::DotQ8(w.type, w.row(r), acts, t);
+    return;
+  }
+  for (int64_t t = 0; t < n_tokens; ++t)
+    for (int64_t r = 0; r < w.rows; ++r) y[t * w.rows + r] = DotRowScalar(w.type, w.row(r), x + t * w.cols, w.cols);
 }
 
 void RmsNorm(const float* x, const float* weight, float* out, int64_t n, float eps) {
@@ -59,6 +65,12 @@ void SiluMul(float* gate, const float* up, int64_t n) {
 
 void Add(float* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+float Sum(const float* x, int64_t n) {
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += x[i];
+  return static_cast<float>(sum);
 }
 
 }  // namespace plexus::kernels::scalar

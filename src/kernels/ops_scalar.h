@@ -11,6 +11,9 @@
 namespace plexus::kernels::scalar {
 
 float Dot(DType type, const void* row, const float* x, int64_t n);
+float DotQ8(DType type, const void* row, const QuantizedActs& x, int64_t x_row);
+// Like kernels::MatVec/MatMul: one token with quantized activations where
+// UsesQuantizedActs, several with float activations.
 void MatVec(const TensorView& w, const float* x, float* y);
 void MatMul(const TensorView& w, const float* x, int64_t n_tokens, float* y);
 void RmsNorm(const float* x, const float* weight, float* out, int64_t n, float eps);
@@ -18,5 +21,6 @@ void Rope(float* x, int n_heads, int head_dim, int64_t pos, const float* inv_fre
 void Softmax(float* x, int64_t n);
 void SiluMul(float* gate, const float* up, int64_t n);
 void Add(float* y, const float* x, int64_t n);
+float Sum(const float* x, int64_t n);
 
 }  // namespace plexus::kernels::scalar

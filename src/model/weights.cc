@@ -1,7 +1,12 @@
 #include "model/weights.h"
 
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -119,7 +124,51 @@ Result<std::vector<float>> RopeFrequencies(const GgufFile& f, const ModelConfig&
   return inv;
 }
 
+// Copies every matrix (token_embd included) into one anonymous mapping with
+// huge pages requested, and points the views at the copies.
+Status CopyToAnonymous(const GgufFile& f, ModelWeights& w) {
+  std::vector<TensorView*> views = {&w.token_embd};
+  if (!w.output.empty()) views.push_back(&w.output);
+  for (LayerWeights& l : w.layers)
+    for (TensorView* v : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) views.push_back(v);
+  constexpr size_t kAlign = 64;
+  // Source -> bytes to copy: views that share a start (a tied output that is a
+  // row slice of token_embd) are copied once, as long as the longest of them.
+  std::map<const uint8_t*, size_t> sizes;
+  for (const TensorView* v : views) {
+    size_t& n = sizes[v->data];
+    n = std::max(n, v->row_bytes * static_cast<size_t>(v->rows));
+  }
+  std::map<const uint8_t*, size_t> offsets;
+  size_t total = 0;
+  for (const auto& [src, n] : sizes) {
+    offsets[src] = total;
+    total += (n + kAlign - 1) / kAlign * kAlign;
+  }
+  if (total == 0) return Status::Ok();
+  void* p = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return Status::Errorf("model", "{}: cannot allocate {} bytes for the weights: {}", f.name(), total, std::strerror(errno));
+  madvise(p, total, MADV_HUGEPAGE);  // best effort: THP may be off
+  auto* base = static_cast<uint8_t*>(p);
+  w.arena = std::shared_ptr<uint8_t>(base, [total](uint8_t* q) { munmap(q, total); });
+  w.arena_bytes = total;
+  for (const auto& [src, n] : sizes) std::memcpy(base + offsets.at(src), src, n);
+  for (TensorView* v : views) v->data = base + offsets.at(v->data);
+  mprotect(p, total, PROT_READ);
+  return Status::Ok();
+}
+
 }  // namespace
+
+const char* WeightLoadName(WeightLoad load) { return load == WeightLoad::kMap ? "mmap" : "copy"; }
+
+std::vector<const TensorView*> ModelWeights::Matrices() const {
+  std::vector<const TensorView*> out;
+  for (const LayerWeights& l : layers)
+    for (const TensorView* v : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) out.push_back(v);
+  if (!output.empty()) out.push_back(&output);
+  return out;
+}
 
 Result<int64_t> FfnGranularity(const GgufFile& f) {
   const GgufTensorInfo* down = f.FindTensor("blk.0.ffn_down.weight");
@@ -127,7 +176,8 @@ Result<int64_t> FfnGranularity(const GgufFile& f) {
   return static_cast<int64_t>(BlockSize(down->type));
 }
 
-Result<std::unique_ptr<ModelWeights>> LoadWeights(const GgufFile& f, const ModelConfig& c, const ShardSpec& s) {
+Result<std::unique_ptr<ModelWeights>> LoadWeights(const GgufFile& f, const ModelConfig& c, const ShardSpec& s,
+                                                  WeightLoad load) {
   auto w = std::make_unique<ModelWeights>();
   PLEXUS_ASSIGN_OR_RETURN(w->token_embd, Find(f, "token_embd.weight", c.n_embd, c.n_vocab));
   PLEXUS_ASSIGN_OR_RETURN(w->rope_inv_freq, RopeFrequencies(f, c));
@@ -142,6 +192,7 @@ Result<std::unique_ptr<ModelWeights>> LoadWeights(const GgufFile& f, const Model
   w->layers.resize(static_cast<size_t>(s.layers.size()));
   for (int64_t layer = s.layers.begin; layer < s.layers.end; ++layer)
     PLEXUS_RETURN_IF_ERROR(LoadLayer(f, c, s, layer, w->layers[layer - s.layers.begin], *w));
+  if (load == WeightLoad::kCopy) PLEXUS_RETURN_IF_ERROR(CopyToAnonymous(f, *w));
   return w;
 }
 

@@ -15,6 +15,14 @@
 
 namespace plexus {
 
+// Where the weight matrices live. kMap: views into the file's read-only
+// mapping (page cache, zero copy). kCopy: copied once into anonymous memory
+// with transparent huge pages requested; decode reads every weight byte per
+// token, and anonymous huge-page memory measured faster (docs/PERFORMANCE.md),
+// so it is the default. Either way the file stays mapped (metadata, vectors).
+enum class WeightLoad { kMap, kCopy };
+const char* WeightLoadName(WeightLoad load);
+
 struct LayerWeights {
   std::vector<float> attn_norm;  // [d]
   TensorView wq;                 // [local heads * dh rows, d cols]
@@ -38,6 +46,11 @@ struct ModelWeights {
   std::vector<LayerWeights> layers; // shard.layers.size() entries, first = shard.layers.begin
   std::vector<std::unique_ptr<uint8_t[]>> owned;  // backing store of copied slices
   size_t owned_bytes = 0;
+  std::shared_ptr<uint8_t> arena;  // kCopy: the anonymous mapping that holds the matrices
+  size_t arena_bytes = 0;
+
+  // Every matrix a decode step reads: the layers', and the output (once when tied).
+  std::vector<const TensorView*> Matrices() const;
 };
 
 // Block size of ffn_down's type: FFN splits fall on multiples of it.
@@ -45,6 +58,6 @@ Result<int64_t> FfnGranularity(const GgufFile& file);
 
 // Loads (maps or copies) the weights `shard` needs. Errors name the tensor.
 Result<std::unique_ptr<ModelWeights>> LoadWeights(const GgufFile& file, const ModelConfig& config,
-                                                  const ShardSpec& shard);
+                                                  const ShardSpec& shard, WeightLoad load = WeightLoad::kMap);
 
 }  // namespace plexus

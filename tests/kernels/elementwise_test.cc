@@ -122,5 +122,15 @@ TEST_P(ElementwiseTest, AddMatchesScalar) {
   }
 }
 
+TEST_P(ElementwiseTest, SumMatchesScalar) {
+  for (int64_t n : kLengths) {
+    const std::vector<float> x = RandomFloats(static_cast<size_t>(n), 120 + static_cast<uint32_t>(n));
+    if (n > 1) ExpectNonConstant(x.data(), x.size());
+    double abs_sum = 0.0;
+    for (float v : x) abs_sum += std::fabs(v);
+    EXPECT_NEAR(Sum(x.data(), n), scalar::Sum(x.data(), n), 1e-6 * abs_sum + 1e-6) << "n=" << n;
+  }
+}
+
 }  // namespace
 }  // namespace plexus::kernels

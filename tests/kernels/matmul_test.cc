@@ -2,7 +2,9 @@
 // for every weight type.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -69,6 +71,71 @@ TEST_P(MatMulTest, DotMatchesScalarForEveryType) {
       const float want = scalar::Dot(type, row.data(), x.data(), n);
       const double tol = kRelTol * AbsDot(type, row.data(), x.data(), n) + 1e-6;
       EXPECT_NEAR(got, want, tol) << DTypeName(type) << " n=" << n;
+    }
+  }
+}
+
+std::vector<DType> QuantizedActTypes() {
+  std::vector<DType> types;
+  for (DType type : AllTypes())
+    if (UsesQuantizedActs(type)) types.push_back(type);
+  return types;
+}
+
+TEST(QuantizeActsTest, RoundTripsWithinHalfAStep) {
+  const int64_t rows = 3, cols = 256;
+  std::vector<float> x = RandomFloats(static_cast<size_t>(rows * cols), 7, 3.0f);
+  std::fill_n(x.begin() + 64, kActBlock, 0.0f);  // an all-zero block
+  QuantizedActs acts;
+  QuantizeActs(x.data(), rows, cols, &acts);
+  ASSERT_EQ(acts.q.size(), x.size());
+  for (size_t b = 0; b < acts.d.size(); ++b) {
+    int sum = 0;
+    for (int i = 0; i < kActBlock; ++i) {
+      const size_t k = b * kActBlock + i;
+      EXPECT_LE(std::abs(acts.q[k]), 127);
+      EXPECT_LE(std::fabs(x[k] - acts.d[b] * acts.q[k]), 0.5f * acts.d[b] * 1.0001f + 1e-7f) << k;
+      sum += acts.q[k];
+    }
+    EXPECT_FLOAT_EQ(acts.sum[b], acts.d[b] * static_cast<float>(sum));
+  }
+  EXPECT_EQ(acts.d[2], 0.0f);
+}
+
+// The integer dot (scalar twin) stays within 1% of sum |w x| of the float dot:
+// the activations' rounding error is at most max|x| / 254 per element.
+TEST(QuantizeActsTest, QuantizedDotIsCloseToFloatDot) {
+  uint32_t seed = 50;
+  for (DType type : QuantizedActTypes()) {
+    const int64_t n = 4096;
+    const std::vector<uint8_t> row = RandomRows(type, 1, n, seed++);
+    const std::vector<float> x = RandomFloats(static_cast<size_t>(n), seed++);
+    QuantizedActs acts;
+    QuantizeActs(x.data(), 1, n, &acts);
+    const float got = scalar::DotQ8(type, row.data(), acts, 0);
+    const float want = DotRowScalar(type, row.data(), x.data(), n);
+    EXPECT_NEAR(got, want, 1e-2 * AbsDot(type, row.data(), x.data(), n)) << DTypeName(type);
+  }
+}
+
+TEST_P(MatMulTest, DotQ8MatchesScalarForQuantizedTypes) {
+  uint32_t seed = 300;
+  for (DType type : QuantizedActTypes()) {
+    for (int64_t n : DotLengths(type)) {
+      const std::vector<uint8_t> row = RandomRows(type, 2, n, seed++);
+      const std::vector<float> x = RandomFloats(static_cast<size_t>(2 * n), seed++);
+      ExpectNonConstant(x.data(), x.size());
+      QuantizedActs acts;
+      QuantizeActs(x.data(), 2, n, &acts);
+      std::vector<uint8_t> row_buf(row.size() + 1);  // rows of packed blocks start at any byte
+      std::memcpy(row_buf.data() + 1, row.data(), row.size());
+      for (int64_t t = 0; t < 2; ++t) {
+        const uint8_t* r = row_buf.data() + 1 + t * RowBytes(type, n);
+        const float got = DotQ8(type, r, acts, t);
+        const float want = scalar::DotQ8(type, row.data() + t * RowBytes(type, n), acts, t);
+        const double tol = kRelTol * AbsDot(type, r, x.data() + t * n, n) + 1e-6;
+        EXPECT_NEAR(got, want, tol) << DTypeName(type) << " n=" << n << " row " << t;
+      }
     }
   }
 }

@@ -1,0 +1,177 @@
+#include "engine/bench.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "base/collective.h"
+#include "format/gguf.h"
+#include "kernels/ops.h"
+#include "model/batch.h"
+#include "model/config.h"
+#include "model/model.h"
+#include "model/shard.h"
+
+namespace plexus {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+struct MeanSd {
+  double mean = 0, sd = 0;
+};
+
+MeanSd Stats(const std::vector<double>& v) {
+  MeanSd s;
+  if (v.empty()) return s;
+  for (double x : v) s.mean += x;
+  s.mean /= static_cast<double>(v.size());
+  if (v.size() > 1) {
+    double sq = 0;
+    for (double x : v) sq += (x - s.mean) * (x - s.mean);
+    s.sd = std::sqrt(sq / static_cast<double>(v.size() - 1));
+  }
+  return s;
+}
+
+class Runner {
+ public:
+  Runner(Model& model, ThreadPool& pool, int32_t n_vocab) : model_(model), pool_(pool), rng_(42), vocab_(0, n_vocab - 1) {}
+
+  // One prompt of n tokens in chunks from position 0; logits of the last. Seconds.
+  Result<double> Prompt(int n, int chunk) {
+    model_.DropSequence(0);
+    const auto t0 = Clock::now();
+    std::vector<BatchEntry> batch;
+    for (int begin = 0; begin < n; begin += chunk) {
+      batch.clear();
+      for (int i = begin; i < std::min(n, begin + chunk); ++i) batch.push_back({0, i, vocab_(rng_), i + 1 == n});
+      PLEXUS_RETURN_IF_ERROR(model_.Forward(batch, single_, nullptr, pool_, &logits_));
+    }
+    return SecondsSince(t0);
+  }
+
+  // n one-token decode steps from an empty context. Seconds.
+  Result<double> Generate(int n) {
+    model_.DropSequence(0);
+    const auto t0 = Clock::now();
+    for (int i = 0; i < n; ++i) {
+      const BatchEntry e{0, i, vocab_(rng_), true};
+      PLEXUS_RETURN_IF_ERROR(model_.Forward({&e, 1}, single_, nullptr, pool_, &logits_));
+    }
+    return SecondsSince(t0);
+  }
+
+ private:
+  Model& model_;
+  ThreadPool& pool_;
+  NoopCollective single_;
+  std::mt19937 rng_;
+  std::uniform_int_distribution<int32_t> vocab_;
+  std::vector<float> logits_;
+};
+
+// Bytes one decode step at context length `ctx` reads: every matrix, one
+// embedding row, and K and V of all positions.
+double DecodeBytes(const Model& model, double ctx) {
+  const ModelWeights& w = model.weights();
+  double bytes = static_cast<double>(w.token_embd.row_bytes);
+  for (const TensorView* m : w.Matrices()) bytes += static_cast<double>(m->row_bytes) * static_cast<double>(m->rows);
+  const KvCache& kv = model.kv_cache();
+  bytes += 2.0 * static_cast<double>(w.layers.size()) * static_cast<double>(kv.row_bytes()) * ctx;
+  return bytes;
+}
+
+double MatrixBytes(const Model& model) {
+  double bytes = 0;
+  for (const TensorView* m : model.weights().Matrices())
+    bytes += static_cast<double>(m->row_bytes) * static_cast<double>(m->rows);
+  return bytes;
+}
+
+}  // namespace
+
+double MeasureReadBandwidth(ThreadPool& pool, size_t mib) {
+  const size_t n = mib * 1024 * 1024 / sizeof(float);
+  std::unique_ptr<float[]> a(new float[n]);
+  const int threads = pool.size();
+  const auto share = [&](int t, size_t* begin, size_t* end) {
+    *begin = n * static_cast<size_t>(t) / static_cast<size_t>(threads);
+    *end = n * static_cast<size_t>(t + 1) / static_cast<size_t>(threads);
+  };
+  // Each thread touches its own share first, so its pages are local to it.
+  pool.RunOnAll([&](int t) {
+    size_t begin, end;
+    share(t, &begin, &end);
+    for (size_t i = begin; i < end; ++i) a[i] = static_cast<float>(i & 1023) * 1e-3f;
+  });
+  double best = 0;
+  std::vector<float> sums(static_cast<size_t>(threads));
+  for (int pass = 0; pass < 5; ++pass) {
+    const auto t0 = Clock::now();
+    pool.RunOnAll([&](int t) {
+      size_t begin, end;
+      share(t, &begin, &end);
+      sums[static_cast<size_t>(t)] = kernels::Sum(a.get() + begin, static_cast<int64_t>(end - begin));
+    });
+    best = std::max(best, static_cast<double>(n * sizeof(float)) / SecondsSince(t0) / 1e9);
+  }
+  volatile float sink = sums[0];  // keeps the sums alive
+  (void)sink;
+  return best;
+}
+
+Result<BenchResult> RunBench(const BenchOptions& o) {
+  BenchResult r;
+  r.model = o.model_path;
+  r.target = kernels::BestTargetName();
+  r.weight_load = WeightLoadName(o.weight_load);
+  r.n_prompt = o.n_prompt;
+  r.n_gen = o.n_gen;
+  r.reps = std::max(1, o.reps);
+  const auto t_load = Clock::now();
+  PLEXUS_ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> opened, GgufFile::Open(o.model_path));
+  std::shared_ptr<const GgufFile> file(std::move(opened));
+  PLEXUS_ASSIGN_OR_RETURN(ModelConfig config, ReadModelConfig(*file));
+  ModelOptions mo;
+  mo.kv_type = o.kv_type;
+  mo.weight_load = o.weight_load;
+  mo.max_context = std::max<int64_t>(o.n_prompt, o.n_gen) + 1;
+  PLEXUS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(file, FullShard(config), mo));
+  r.load_s = SecondsSince(t_load);
+  ThreadPool pool(o.threads);
+  r.threads = pool.size();
+  Runner run(*model, pool, static_cast<int32_t>(config.n_vocab));
+  // Warm-up, as llama-bench: page in the weights and size the buffers.
+  if (o.n_prompt > 0) PLEXUS_RETURN_IF_ERROR(run.Prompt(std::min(o.n_prompt, 32), o.prefill_chunk).status());
+  if (o.n_gen > 0) PLEXUS_RETURN_IF_ERROR(run.Generate(2).status());
+  std::vector<double> pp, tg;
+  for (int rep = 0; rep < r.reps; ++rep) {
+    if (o.n_prompt > 0) {
+      PLEXUS_ASSIGN_OR_RETURN(double s, run.Prompt(o.n_prompt, std::max(1, o.prefill_chunk)));
+      pp.push_back(o.n_prompt / s);
+    }
+    if (o.n_gen > 0) {
+      PLEXUS_ASSIGN_OR_RETURN(double s, run.Generate(o.n_gen));
+      tg.push_back(o.n_gen / s);
+    }
+  }
+  const MeanSd pps = Stats(pp), tgs = Stats(tg);
+  r.pp_tps = pps.mean;
+  r.pp_tps_sd = pps.sd;
+  r.tg_tps = tgs.mean;
+  r.tg_tps_sd = tgs.sd;
+  r.weight_bytes = MatrixBytes(*model);
+  r.bytes_per_token = DecodeBytes(*model, o.n_gen / 2.0);  // mean context of a tg run
+  model.reset();  // frees the weights before the bandwidth array is allocated
+  if (o.membw_mib > 0) r.bandwidth_gbs = MeasureReadBandwidth(pool, o.membw_mib);
+  if (r.bandwidth_gbs > 0) r.bandwidth_fraction = r.tg_tps * r.bytes_per_token / (r.bandwidth_gbs * 1e9);
+  return r;
+}
+
+}  // namespace plexus

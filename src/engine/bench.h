@@ -1,0 +1,51 @@
+// plexus bench: llama-bench-style throughput of one model file on this
+// machine: prompt processing (pp, one batch of n_prompt tokens) and token
+// generation (tg, n_gen one-token steps from an empty context), as mean and
+// standard deviation over repetitions; and how close decode comes to the
+// memory-bandwidth bound, measured in the same run.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "base/status.h"
+#include "base/thread_pool.h"
+#include "model/weights.h"
+#include "tensor/dtype.h"
+
+namespace plexus {
+
+struct BenchOptions {
+  std::string model_path;
+  int n_prompt = 512;       // pp tokens (0: skip pp)
+  int n_gen = 128;          // tg tokens (0: skip tg)
+  int threads = 0;          // 0: all hardware threads
+  int reps = 5;
+  int prefill_chunk = 512;  // tokens per prompt forward batch (llama-bench's n_ubatch)
+  WeightLoad weight_load = WeightLoad::kCopy;
+  DType kv_type = DType::kF16;
+  size_t membw_mib = 1024;  // array size of the bandwidth measurement (0: skip it)
+};
+
+struct BenchResult {
+  std::string model;
+  std::string target;       // Highway target of the kernels
+  std::string weight_load;  // "mmap" or "copy"
+  int threads = 0;
+  int n_prompt = 0, n_gen = 0, reps = 0;
+  double pp_tps = 0, pp_tps_sd = 0;
+  double tg_tps = 0, tg_tps_sd = 0;
+  double weight_bytes = 0;      // all matrices a decode step multiplies with
+  double bytes_per_token = 0;   // weight bytes + embedding row + mean KV bytes read per generated token
+  double bandwidth_gbs = 0;     // measured read bandwidth with `threads` threads
+  double bandwidth_fraction = 0;  // tg_tps * bytes_per_token / bandwidth
+  double load_s = 0;            // time to open and load the model
+};
+
+// Read bandwidth in GB/s: the best of 5 passes of `pool` summing an array of
+// `mib` MiB, each thread its own contiguous share (as shared/tools/membw.c).
+double MeasureReadBandwidth(ThreadPool& pool, size_t mib);
+
+Result<BenchResult> RunBench(const BenchOptions& options);
+
+}  // namespace plexus

@@ -1,0 +1,209 @@
+// Per-target integer dot products of quantized weight rows with activations
+// quantized to 8-bit blocks of 32 (QuantizedActs in ops.h) (Highway -inl
+// header, included once per target by foreach_target.h).
+//
+// Weight quants are widened to int16 and multiplied with the int16-stored
+// activation quants by ReorderWidenMulAccumulate (pmaddwd on x86): 16
+// multiply-adds per instruction, no float conversion per element. Each
+// 32-element activation block leaves one int32 vector that is converted once
+// and scaled by (weight scale * activation scale). K-type mins meet the
+// activation block sums (QuantizedActs::sum) in a scalar term.
+// Scalar twins: dot_q8_scalar.cc.
+
+#if defined(PLEXUS_KERNELS_DOT_Q8_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef PLEXUS_KERNELS_DOT_Q8_INL_H_
+#undef PLEXUS_KERNELS_DOT_Q8_INL_H_
+#else
+#define PLEXUS_KERNELS_DOT_Q8_INL_H_
+#endif
+
+#include <cstdint>
+#include <cstring>
+
+#include "hwy/highway.h"
+#include "kernels/decode-inl.h"
+#include "tensor/blocks.h"
+#include "tensor/dtype.h"
+#include "tensor/quant_k_scales.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace plexus::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// At most 16 int16 lanes: a chunk never crosses a 16-element Q6_K sub-block
+// and a legacy block's 16 nibble bytes are whole chunks.
+using D16 = hn::CappedTag<int16_t, 16>;
+using D32 = hn::Repartition<int32_t, D16>;
+using DF32 = hn::Repartition<float, D16>;
+
+// One activation row: quants, and per block of 32 its scale and scale * sum(q).
+struct ActsRow {
+  const int16_t* q;
+  const float* d;
+  const float* sum;
+};
+
+using RowDotQ8Fn = float (*)(const void* row, ActsRow x, int64_t n);
+
+// bytes p[0..Lanes(d16)) zero-extended to int16.
+HWY_INLINE hn::Vec<D16> LoadU8As16(D16 d16, const uint8_t* p) {
+  const hn::RebindToUnsigned<D16> du16;
+  return hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(hn::Rebind<uint8_t, D16>(), p)));
+}
+HWY_INLINE hn::Vec<D16> LoadI8As16(D16 d16, const int8_t* p) {
+  return hn::PromoteTo(d16, hn::LoadU(hn::Rebind<int8_t, D16>(), p));
+}
+
+// Integer dot of int16 weights w with activation quants at x, accumulated into (s0, s1).
+HWY_INLINE void MulAcc(hn::Vec<D16> w, const int16_t* x, hn::Vec<D32>& s0, hn::Vec<D32>& s1) {
+  const D16 d16;
+  s0 = hn::ReorderWidenMulAccumulate(D32(), w, hn::LoadU(d16, x), s0, s1);
+}
+
+HWY_INLINE hn::Vec<DF32> ToFloat(hn::Vec<D32> s0, hn::Vec<D32> s1) {
+  return hn::ConvertTo(DF32(), hn::RearrangeToOddPlusEven(s0, s1));
+}
+
+// Sums per-block float vectors blocks [0, n_blocks) into two accumulators
+// (a single chain would wait on the FMA latency every block).
+template <class BlockDot>
+HWY_INLINE float SumBlocks(int64_t n_blocks, const BlockDot& block_dot) {
+  const DF32 df;
+  auto acc0 = hn::Zero(df), acc1 = hn::Zero(df);
+  int64_t b = 0;
+  for (; b + 2 <= n_blocks; b += 2) {
+    acc0 = block_dot(b, acc0);
+    acc1 = block_dot(b + 1, acc1);
+  }
+  if (b < n_blocks) acc0 = block_dot(b, acc0);
+  return hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
+}
+
+float DotQ8RowQ4_0(const void* row, ActsRow x, int64_t n) {
+  const D16 d16;
+  const D32 d32;
+  const DF32 df;
+  const auto* blocks = static_cast<const BlockQ4_0*>(row);
+  const auto mask = hn::Set(d16, 0xF), bias = hn::Set(d16, 8);
+  return SumBlocks(n / kQK, [&](int64_t b, hn::Vec<DF32> acc) HWY_ATTR {
+    const BlockQ4_0& blk = blocks[b];
+    const int16_t* xq = x.q + b * kQK;
+    auto s0 = hn::Zero(d32), s1 = hn::Zero(d32);
+    for (size_t j = 0; j < kQK / 2; j += hn::Lanes(d16)) {
+      const auto q = LoadU8As16(d16, blk.qs + j);
+      MulAcc(hn::Sub(hn::And(q, mask), bias), xq + j, s0, s1);
+      MulAcc(hn::Sub(hn::ShiftRight<4>(q), bias), xq + kQK / 2 + j, s0, s1);
+    }
+    return hn::MulAdd(ToFloat(s0, s1), hn::Set(df, HalfBitsToF32(&blk.d) * x.d[b]), acc);
+  });
+}
+
+float DotQ8RowQ8_0(const void* row, ActsRow x, int64_t n) {
+  const D16 d16;
+  const D32 d32;
+  const DF32 df;
+  const auto* blocks = static_cast<const BlockQ8_0*>(row);
+  return SumBlocks(n / kQK, [&](int64_t b, hn::Vec<DF32> acc) HWY_ATTR {
+    const BlockQ8_0& blk = blocks[b];
+    const int16_t* xq = x.q + b * kQK;
+    auto s0 = hn::Zero(d32), s1 = hn::Zero(d32);
+    for (size_t j = 0; j < kQK; j += hn::Lanes(d16)) MulAcc(LoadI8As16(d16, blk.qs + j), xq + j, s0, s1);
+    return hn::MulAdd(ToFloat(s0, s1), hn::Set(df, HalfBitsToF32(&blk.d) * x.d[b]), acc);
+  });
+}
+
+// Q4_K (kHighBits = false) and Q5_K: chunk c of 64 elements is sub-blocks
+// 2c (low nibbles) and 2c+1 (high nibbles), each one activation block.
+template <class Block, bool kHighBits>
+float DotQ8RowK45(const void* row, ActsRow x, int64_t n) {
+  const D16 d16;
+  const D32 d32;
+  const DF32 df;
+  const auto* blocks = static_cast<const Block*>(row);
+  const auto mask = hn::Set(d16, 0xF), one = hn::Set(d16, 1);
+  auto acc = hn::Zero(df), acc_hi = hn::Zero(df);  // two FMA chains
+  float mins = 0.0f;
+  for (int64_t b = 0; b < n / kQKK; ++b) {
+    const Block& blk = blocks[b];
+    const float d = HalfBitsToF32(&blk.d), dmin = HalfBitsToF32(&blk.dmin);
+    for (int c = 0; c < 4; ++c) {
+      const int64_t ab = b * 8 + 2 * c;  // activation block of the low sub-block
+      const int16_t* xq = x.q + ab * kQK;
+      auto lo0 = hn::Zero(d32), lo1 = hn::Zero(d32), hi0 = hn::Zero(d32), hi1 = hn::Zero(d32);
+      for (size_t l = 0; l < 32; l += hn::Lanes(d16)) {
+        const auto v = LoadU8As16(d16, blk.qs + 32 * c + l);
+        auto q_lo = hn::And(v, mask), q_hi = hn::ShiftRight<4>(v);
+        if constexpr (kHighBits) {
+          const auto h = LoadU8As16(d16, blk.qh + l);
+          q_lo = hn::Or(q_lo, hn::ShiftLeft<4>(hn::And(hn::ShiftRightSame(h, 2 * c), one)));
+          q_hi = hn::Or(q_hi, hn::ShiftLeft<4>(hn::And(hn::ShiftRightSame(h, 2 * c + 1), one)));
+        }
+        MulAcc(q_lo, xq + l, lo0, lo1);
+        MulAcc(q_hi, xq + 32 + l, hi0, hi1);
+      }
+      const ScaleMin a = GetScaleMinK(blk.scales, 2 * c), h = GetScaleMinK(blk.scales, 2 * c + 1);
+      acc = hn::MulAdd(ToFloat(lo0, lo1), hn::Set(df, d * a.scale * x.d[ab]), acc);
+      acc_hi = hn::MulAdd(ToFloat(hi0, hi1), hn::Set(df, d * h.scale * x.d[ab + 1]), acc_hi);
+      mins += dmin * (a.min * x.sum[ab] + h.min * x.sum[ab + 1]);
+    }
+  }
+  return hn::GetLane(hn::SumOfLanes(df, hn::Add(acc, acc_hi))) - mins;
+}
+
+// Q6_K: 16 sub-blocks of 16 with int8 scales; the scale multiplies the
+// int16 quants (|q * sc| <= 32 * 128), so each activation block of 32 still
+// leaves one int32 vector.
+float DotQ8RowQ6_K(const void* row, ActsRow x, int64_t n) {
+  const D16 d16;
+  const D32 d32;
+  const DF32 df;
+  const auto* blocks = static_cast<const BlockQ6_K*>(row);
+  const auto mask = hn::Set(d16, 0xF), top = hn::Set(d16, 0x30), bias = hn::Set(d16, 32);
+  hn::Vec<DF32> acc[2] = {hn::Zero(df), hn::Zero(df)};  // two FMA chains
+  for (int64_t b = 0; b < n / kQKK; ++b) {
+    const BlockQ6_K& blk = blocks[b];
+    const float d = HalfBitsToF32(&blk.d);
+    for (int half = 0; half < 2; ++half) {
+      const uint8_t* ql = blk.ql + 64 * half;
+      const uint8_t* qh = blk.qh + 32 * half;
+      const int8_t* sc = blk.scales + 8 * half;
+      const int64_t ab = b * 8 + 4 * half;  // activation blocks ab..ab+3: elements +0, +32, +64, +96
+      const int16_t* xq = x.q + ab * kQK;
+      hn::Vec<D32> s[4][2];
+      for (auto& pair : s) pair[0] = pair[1] = hn::Zero(d32);
+      for (size_t l = 0; l < 32; l += hn::Lanes(d16)) {
+        const size_t is = l / 16;
+        const auto a = LoadU8As16(d16, ql + l), c = LoadU8As16(d16, ql + l + 32), h = LoadU8As16(d16, qh + l);
+        const auto q1 = hn::Sub(hn::Or(hn::And(a, mask), hn::And(hn::ShiftLeft<4>(h), top)), bias);
+        const auto q2 = hn::Sub(hn::Or(hn::And(c, mask), hn::And(hn::ShiftLeft<2>(h), top)), bias);
+        const auto q3 = hn::Sub(hn::Or(hn::ShiftRight<4>(a), hn::And(h, top)), bias);
+        const auto q4 = hn::Sub(hn::Or(hn::ShiftRight<4>(c), hn::And(hn::ShiftRight<2>(h), top)), bias);
+        MulAcc(hn::Mul(q1, hn::Set(d16, sc[is])), xq + l, s[0][0], s[0][1]);
+        MulAcc(hn::Mul(q2, hn::Set(d16, sc[is + 2])), xq + 32 + l, s[1][0], s[1][1]);
+        MulAcc(hn::Mul(q3, hn::Set(d16, sc[is + 4])), xq + 64 + l, s[2][0], s[2][1]);
+        MulAcc(hn::Mul(q4, hn::Set(d16, sc[is + 6])), xq + 96 + l, s[3][0], s[3][1]);
+      }
+      for (int k = 0; k < 4; ++k)
+        acc[k & 1] = hn::MulAdd(ToFloat(s[k][0], s[k][1]), hn::Set(df, d * x.d[ab + k]), acc[k & 1]);
+    }
+  }
+  return hn::GetLane(hn::SumOfLanes(df, hn::Add(acc[0], acc[1])));
+}
+
+// The integer-dot kernel of `type`, or nullptr when rows of that type meet
+// float activations (f32, f16, bf16 and the rarer legacy types).
+HWY_INLINE RowDotQ8Fn GetRowDotQ8(DType type) {
+  switch (type) {
+    case DType::kQ4_0: return &DotQ8RowQ4_0;
+    case DType::kQ8_0: return &DotQ8RowQ8_0;
+    case DType::kQ4_K: return &DotQ8RowK45<BlockQ4_K, false>;
+    case DType::kQ5_K: return &DotQ8RowK45<BlockQ5_K, true>;
+    case DType::kQ6_K: return &DotQ8RowQ6_K;
+    default: return nullptr;
+  }
+}
+
+}  // namespace plexus::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // PLEXUS_KERNELS_DOT_Q8_INL_H_
