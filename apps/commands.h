@@ -18,6 +18,11 @@ Runner AddGenerate(CLI::App& app);
 Runner AddInspect(CLI::App& app);
 Runner AddSynth(CLI::App& app);
 Runner AddLogits(CLI::App& app);
+Runner AddVocab(CLI::App& app);
+Runner AddTokenize(CLI::App& app);
+Runner AddBench(CLI::App& app);
+Runner AddBenchComm(CLI::App& app);
+Runner AddNode(CLI::App& app);
 
 // "f16" or "f32" (the option's validator guarantees one of them).
 inline std::optional<DType> ParseKvType(const std::string& name) {

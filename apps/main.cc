@@ -15,6 +15,11 @@ int main(int argc, char** argv) {
   runners["inspect"] = plexus::cli::AddInspect(app);
   runners["synth"] = plexus::cli::AddSynth(app);
   runners["logits"] = plexus::cli::AddLogits(app);
+  runners["vocab"] = plexus::cli::AddVocab(app);
+  runners["tokenize"] = plexus::cli::AddTokenize(app);
+  runners["bench"] = plexus::cli::AddBench(app);
+  runners["bench-comm"] = plexus::cli::AddBenchComm(app);
+  runners["node"] = plexus::cli::AddNode(app);
   CLI11_PARSE(app, argc, argv);
   for (CLI::App* sub : app.get_subcommands()) return runners.at(sub->get_name())();
   return 1;

@@ -3,7 +3,8 @@
 # Sourced, not run: it defines functions.
 
 PLEXUS_PACKAGES=(
-  build-essential cmake pkg-config ccache git
+  build-essential cmake pkg-config ccache git iproute2
+  libssl-dev libicu-dev
   libhwy-dev libfmt-dev libspdlog-dev libcli11-dev nlohmann-json3-dev libpcre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy python3-jinja2

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <unordered_map>
 
 #include "model/arch.h"
 #include "tensor/quant.h"
@@ -23,12 +24,28 @@ Result<std::unique_ptr<Model>> Model::Load(std::shared_ptr<const GgufFile> file,
   if (shard.layers.begin < 0 || shard.layers.end > config.n_layers || shard.layers.size() <= 0 ||
       shard.heads.end > config.n_heads || shard.ffn.end > config.n_ff || shard.vocab.end > config.n_vocab)
     return Status::Errorf("model", "{}: shard '{}' does not fit the model", file->name(), shard.Describe());
-  PLEXUS_ASSIGN_OR_RETURN(auto weights, LoadWeights(*file, config, shard));
+  PLEXUS_ASSIGN_OR_RETURN(auto weights, LoadWeights(*file, config, shard, options.weight_load));
   if (options.kv_type != DType::kF16 && options.kv_type != DType::kF32)
     return Status::Errorf("model", "KV cache type {} is not supported (f16, f32)", DTypeName(options.kv_type));
   int64_t max_context = options.max_context > 0 ? options.max_context : config.context_length;
   return std::unique_ptr<Model>(
       new Model(std::move(file), std::move(config), shard, std::move(weights), max_context, options.kv_type));
+}
+
+Status Model::CheckBatch(std::span<const BatchEntry> batch) const {
+  if (batch.empty()) return Status::Errorf("model", "empty batch");
+  std::unordered_map<int32_t, int64_t> length;
+  for (const BatchEntry& e : batch) {
+    if (e.token < 0 || e.token >= config_.n_vocab)
+      return Status::Errorf("model", "token id {} outside the vocabulary of {}", e.token, config_.n_vocab);
+    auto [it, fresh] = length.try_emplace(e.seq, kv_.Length(e.seq));
+    if (e.pos < 0 || e.pos >= max_context_)
+      return Status::Errorf("model", "sequence {}: position {} outside the context of {}", e.seq, e.pos, max_context_);
+    if (e.pos > it->second)
+      return Status::Errorf("model", "sequence {}: position {} skips ahead of its length {}", e.seq, e.pos, it->second);
+    it->second = e.pos + 1;
+  }
+  return Status::Ok();
 }
 
 Status Model::Validate(std::span<const BatchEntry> batch) {

@@ -24,6 +24,7 @@ namespace plexus {
 struct ModelOptions {
   int64_t max_context = 0;  // KV positions per sequence; 0 = the model's context_length
   DType kv_type = DType::kF16;  // KV cache element type: kF16 or kF32
+  WeightLoad weight_load = WeightLoad::kCopy;  // matrices: copied to anonymous memory or used from the mapping
 };
 
 class Model {
@@ -44,6 +45,11 @@ class Model {
   // group must call Forward with the same batch.
   Status Forward(std::span<const BatchEntry> batch, Collective& tp, PipeLink* pipe, ThreadPool& pool,
                  std::vector<float>* logits);
+
+  // Whether Forward would accept `batch` (token ids, positions in order and
+  // inside the context), without touching any state. A coordinator checks
+  // before it broadcasts, so every rank either runs a batch or none does.
+  Status CheckBatch(std::span<const BatchEntry> batch) const;
 
   int64_t SequenceLength(int32_t seq) const { return kv_.Length(seq); }
   void DropSequence(int32_t seq) { kv_.Drop(seq); }

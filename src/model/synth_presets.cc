@@ -16,10 +16,10 @@ constexpr SynthRopeScaling kLlama3Scaling(float factor) { return {true, factor, 
 // clang-format off
 constexpr std::array<SynthPreset, 6> kPresets = {{
   // name          arch     embd  layers heads kv  head_dim  ff    vocab   ctx     rope_base  eps   tied   bias   qk_norm  scaling
-  {"tiny-llama",  "llama",   256,  2,    4,    2,  64,   512,   512,    4096,   500000.0f, 1e-5f, false, false, false, kLlama3Scaling(8)},
-  {"tiny-qwen2",  "qwen2",   256,  2,    4,    2,  64,   512,   512,    4096,  1000000.0f, 1e-6f, true,  true,  false, kNoScaling},
+  {"tiny-llama",  "llama",   256,  4,    4,    2,  64,   512,   512,    4096,   500000.0f, 1e-5f, false, false, false, kLlama3Scaling(8)},
+  {"tiny-qwen2",  "qwen2",   256,  4,    4,    2,  64,   512,   512,    4096,  1000000.0f, 1e-6f, true,  true,  false, kNoScaling},
   // h * head_dim = 512 != embd, as in the real qwen3 models.
-  {"tiny-qwen3",  "qwen3",   256,  2,    8,    4,  64,   512,   512,    4096,  1000000.0f, 1e-6f, true,  false, true,  kNoScaling},
+  {"tiny-qwen3",  "qwen3",   256,  4,    8,    4,  64,   512,   512,    4096,  1000000.0f, 1e-6f, true,  false, true,  kNoScaling},
   {"llama3.2-1b", "llama",  2048, 16,   32,    8,  64,  8192, 128256, 131072,   500000.0f, 1e-5f, true,  false, false, kLlama3Scaling(32)},
   {"llama3.1-8b", "llama",  4096, 32,   32,    8, 128, 14336, 128256, 131072,   500000.0f, 1e-5f, false, false, false, kLlama3Scaling(8)},
   {"qwen3-0.6b",  "qwen3",  1024, 28,   16,    8, 128,  3072, 151936,  40960,  1000000.0f, 1e-6f, true,  false, true,  kNoScaling},

@@ -1,0 +1,198 @@
+#include "cluster/coordinator.h"
+
+#include <cstdio>
+#include <filesystem>
+
+#include <openssl/evp.h>
+
+#include "cluster/intake.h"
+#include "cluster/model_store.h"
+#include "model/weight_ranges.h"
+
+namespace plexus::cluster {
+namespace {
+
+using std::chrono::seconds;
+
+constexpr size_t kChunkBytes = 4 << 20;  // per RangeData frame (the frame limit is 16 MiB)
+
+struct JobContext {
+  const ClusterOptions& options;
+  const GgufFile& file;
+  const ModelConfig& config;
+  JobSpec job;  // rank filled per node
+  std::function<void(const std::string&)> log;
+};
+
+std::string HostOf(const std::string& address) { return address.substr(0, address.rfind(':')); }
+
+// Streams `missing` (which must lie inside the node's shard) to the node, with progress.
+Status StreamShard(JobContext& ctx, IntakeConnection& conn, const ShardSpec& shard, const JobReply& reply) {
+  const std::vector<ByteRange> needed = ShardByteRanges(ctx.file, ctx.config, shard);
+  for (const ByteRange& r : reply.missing)
+    if (!SubtractRanges({r}, needed).empty())
+      return Status::Errorf("cluster", "node {} asked for bytes [{}, {}) outside its shard", conn.peer(), r.begin, r.end);
+  const uint64_t total = TotalBytes(reply.missing);
+  ctx.log(fmt::format("rank {} ({}): has {:.1f} MiB of its shard, sending {:.1f} MiB", ctx.job.rank, conn.peer(),
+                      reply.cached_bytes / 1048576.0, total / 1048576.0));
+  EVP_MD_CTX* md = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(md, EVP_sha256(), nullptr);
+  uint64_t sent = 0, next_report = total / 10;
+  Status st;
+  for (const ByteRange& r : reply.missing) {
+    for (uint64_t at = r.begin; at < r.end && st.ok(); at += kChunkBytes) {
+      RangeData data;
+      data.offset = at;
+      const uint64_t n = std::min<uint64_t>(kChunkBytes, r.end - at);
+      data.bytes.assign(ctx.file.bytes().begin() + at, ctx.file.bytes().begin() + at + n);
+      EVP_DigestUpdate(md, data.bytes.data(), data.bytes.size());
+      st = conn.Send(MsgType::kRangeData, Encode(data));
+      sent += n;
+      if (sent >= next_report && total > 0) {
+        ctx.log(fmt::format("rank {}: sent {:.1f} / {:.1f} MiB ({:.0f}%)", ctx.job.rank, sent / 1048576.0,
+                            total / 1048576.0, 100.0 * sent / total));
+        next_report += total / 10 + 1;
+      }
+    }
+  }
+  unsigned char digest[32];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(md, digest, &len);
+  EVP_MD_CTX_free(md);
+  PLEXUS_RETURN_IF_ERROR(st);
+  std::string hex;
+  for (unsigned int i = 0; i < len; ++i) hex += fmt::format("{:02x}", digest[i]);
+  return conn.Send(MsgType::kRangesDone, EncodeText(hex));
+}
+
+struct StartedNode {
+  IntakeConnection conn;
+  std::string mesh_address;
+};
+
+// Hands rank `rank` its job; returns once the node has loaded its shard.
+Result<StartedNode> StartNode(JobContext& ctx, int rank) {
+  const std::string& address = ctx.options.peers[static_cast<size_t>(rank - 1)];
+  PLEXUS_ASSIGN_OR_RETURN(IntakeConnection conn, IntakeConnection::Connect(address, ctx.options.secret, seconds(30)));
+  ctx.job.rank = rank;
+  PLEXUS_RETURN_IF_ERROR(conn.Send(MsgType::kJob, Encode(ctx.job)));
+  PLEXUS_ASSIGN_OR_RETURN(std::vector<uint8_t> reply_bytes, conn.Expect(MsgType::kJobReply, seconds(120)));
+  JobReply reply;
+  PLEXUS_RETURN_IF_ERROR(Decode(reply_bytes, &reply));
+  PLEXUS_ASSIGN_OR_RETURN(ShardSpec shard, ShardForRank(ctx.file, ctx.config, ctx.options.split, rank));
+  if (!reply.missing.empty()) PLEXUS_RETURN_IF_ERROR(StreamShard(ctx, conn, shard, reply));
+  PLEXUS_ASSIGN_OR_RETURN(std::vector<uint8_t> ready, conn.Expect(MsgType::kReady, std::chrono::minutes(10)));
+  ctx.log(fmt::format("rank {} ({}) ready: {}", rank, address, shard.Describe()));
+  return StartedNode{std::move(conn), HostOf(address) + ":" + std::to_string(reply.mesh_port)};
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Coordinator>> Coordinator::Start(const std::string& model_path, const ClusterOptions& options,
+                                                        const ModelOptions& model_options, int threads) {
+  const Split& split = options.split;
+  if (static_cast<size_t>(split.world()) != options.peers.size() + 1)
+    return Status::Errorf("cluster", "the split counts {} processes but --peers names {} nodes plus this coordinator",
+                          split.world(), options.peers.size());
+  auto log = options.log ? options.log : [](const std::string& l) { std::fprintf(stderr, "plexus: %s\n", l.c_str()); };
+  PLEXUS_ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> opened, GgufFile::Open(model_path));
+  std::shared_ptr<const GgufFile> file(std::move(opened));
+  PLEXUS_ASSIGN_OR_RETURN(ModelConfig config, ReadModelConfig(*file));
+  // Check the split against the model before any node is contacted.
+  for (int rank = 0; rank < split.world(); ++rank) PLEXUS_RETURN_IF_ERROR(ShardForRank(*file, config, split, rank).status());
+  JobContext ctx{options, *file, config, {}, log};
+  ctx.job.job_id = static_cast<uint64_t>(tcp::NowNs());
+  ctx.job.world = split.world();
+  ctx.job.tp_shares = split.tp_shares;
+  ctx.job.pp_shares = split.pp_shares;
+  ctx.job.threads = threads;
+  ctx.job.kv_type = static_cast<uint32_t>(model_options.kv_type);
+  ctx.job.max_context = model_options.max_context;
+  const std::string cache_dir = options.cache_dir.empty() ? DefaultCacheDir() : options.cache_dir;
+  PLEXUS_ASSIGN_OR_RETURN(ctx.job.model.sha256, HashFile(model_path, cache_dir));
+  ctx.job.model.size = file->bytes().size();
+  ctx.job.model.name = std::filesystem::path(model_path).filename().string();
+  ctx.job.header.assign(file->bytes().begin(), file->bytes().begin() + file->data_offset());
+  std::vector<StartedNode> nodes;
+  MeshSpec mesh;
+  mesh.addresses.resize(1);
+  for (int rank = 1; rank < split.world(); ++rank) {
+    auto node = StartNode(ctx, rank);
+    if (!node.ok()) return node.status().WithContext(fmt::format("starting rank {}", rank));
+    mesh.addresses.push_back(node->mesh_address);
+    nodes.push_back(std::move(node).value());
+  }
+  PLEXUS_ASSIGN_OR_RETURN(ShardSpec shard, ShardForRank(*file, config, split, 0));
+  PLEXUS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(file, shard, model_options));
+  const std::string bind_host = !options.bind_host.empty() ? options.bind_host
+                                : nodes.empty()             ? std::string("127.0.0.1")
+                                                            : nodes[0].conn.LocalHost();
+  PLEXUS_ASSIGN_OR_RETURN(tcp::Fd listener, tcp::Listen(bind_host, 0));
+  mesh.addresses[0] = bind_host + ":" + std::to_string(tcp::LocalPort(listener.get()));
+  for (StartedNode& node : nodes) PLEXUS_RETURN_IF_ERROR(node.conn.Send(MsgType::kMesh, Encode(mesh)));
+  tcp::MeshOptions mo;
+  mo.peers = mesh.addresses;
+  mo.secret = options.secret;
+  mo.bind_host = bind_host;
+  mo.listen_fd = listener.release();
+  mo.emulate = options.emulate;
+  mo.log = log;
+  std::unique_ptr<Coordinator> c(new Coordinator());
+  PLEXUS_ASSIGN_OR_RETURN(c->runtime_, ShardRuntime::Join(std::move(model), split, 0, std::move(mo), threads));
+  log(fmt::format("cluster of {} ranks ready ({} x {})", split.world(), split.tp == 1 ? "no tp" : "tp" + std::to_string(split.tp),
+                  split.pp == 1 ? "no pp" : "pp" + std::to_string(split.pp)));
+  return c;
+}
+
+Coordinator::~Coordinator() {
+  if (!runtime_) return;
+  for (int r = 1; r < runtime_->split().world(); ++r)
+    (void)runtime_->mesh().SendFrame(r, static_cast<uint16_t>(MsgType::kEnd), {});
+}
+
+Status Coordinator::Forward(std::span<const BatchEntry> batch, std::vector<float>* logits) {
+  PLEXUS_RETURN_IF_ERROR(broken_);
+  PLEXUS_RETURN_IF_ERROR(runtime_->model().CheckBatch(batch));
+  const std::vector<uint8_t> step = Encode(StepMsg{{batch.begin(), batch.end()}});
+  Status st;
+  for (int r = 1; r < runtime_->split().world() && st.ok(); ++r)
+    st = runtime_->mesh().SendFrame(r, static_cast<uint16_t>(MsgType::kStep), step);
+  std::vector<float> own;
+  if (st.ok()) st = runtime_->Step(batch, LastStageLeader(runtime_->split()) == 0 ? logits : &own);
+  if (st.ok() && LastStageLeader(runtime_->split()) != 0) {
+    size_t rows = 0;
+    for (const BatchEntry& e : batch) rows += e.want_logits ? 1 : 0;
+    st = ReceiveLogits(rows, logits);
+  }
+  if (!st.ok()) broken_ = st;
+  return st;
+}
+
+Status Coordinator::ReceiveLogits(size_t rows, std::vector<float>* logits) {
+  const int leader = LastStageLeader(runtime_->split());
+  const size_t vocab = static_cast<size_t>(config().n_vocab);
+  logits->clear();
+  do {
+    PLEXUS_ASSIGN_OR_RETURN(tcp::Frame frame, runtime_->mesh().RecvFrame(leader, std::chrono::minutes(10)));
+    if (frame.type != static_cast<uint16_t>(MsgType::kLogits))
+      return Status::Errorf("cluster", "{} sent message 0x{:x} instead of logits", runtime_->mesh().PeerName(leader),
+                            frame.type);
+    LogitsMsg msg;
+    PLEXUS_RETURN_IF_ERROR(Decode(frame.payload, &msg));
+    if (msg.logits.size() != msg.rows * vocab || logits->size() + msg.logits.size() > rows * vocab)
+      return Status::Errorf("cluster", "{} sent {} logits for {} rows", runtime_->mesh().PeerName(leader),
+                            msg.logits.size(), msg.rows);
+    logits->insert(logits->end(), msg.logits.begin(), msg.logits.end());
+    if (rows == 0) break;
+  } while (logits->size() < rows * vocab);
+  return Status::Ok();
+}
+
+void Coordinator::DropSequence(int32_t seq) {
+  if (!broken_.ok()) return;
+  for (int r = 1; r < runtime_->split().world(); ++r)
+    (void)runtime_->mesh().SendFrame(r, static_cast<uint16_t>(MsgType::kDrop), EncodeU32(static_cast<uint32_t>(seq)));
+  runtime_->model().DropSequence(seq);
+}
+
+}  // namespace plexus::cluster

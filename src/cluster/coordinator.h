@@ -1,0 +1,49 @@
+// The coordinator side of a cluster job: rank 0, itself a shard. It hands
+// every node its job (streaming the shard's bytes to nodes that lack them),
+// joins the mesh, and then runs each forward batch on all ranks at once.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cluster/messages.h"
+#include "cluster/plan.h"
+#include "cluster/runtime.h"
+#include "comm/tcp/link_emulation.h"
+#include "model/executor.h"
+
+namespace plexus::cluster {
+
+struct ClusterOptions {
+  std::vector<std::string> peers;  // HOST:PORT of each node, in rank order (rank 1, 2, ...)
+  std::string secret;
+  Split split;
+  // Where the coordinator's mesh listener binds; empty: the local address of
+  // its connection to the first node (the one the nodes can reach).
+  std::string bind_host;
+  tcp::LinkSpec emulate;
+  std::string cache_dir;                // for the model hash; empty: DefaultCacheDir()
+  std::function<void(const std::string&)> log;  // progress lines; default: stderr
+};
+
+class Coordinator final : public Executor {
+ public:
+  static Result<std::unique_ptr<Coordinator>> Start(const std::string& model_path, const ClusterOptions& options,
+                                                    const ModelOptions& model_options, int threads);
+  ~Coordinator() override;
+
+  Status Forward(std::span<const BatchEntry> batch, std::vector<float>* logits) override;
+  void DropSequence(int32_t seq) override;
+  int64_t max_context() const override { return runtime_->model().max_context(); }
+  const ModelConfig& config() const override { return runtime_->model().config(); }
+
+ private:
+  Coordinator() = default;
+  Status ReceiveLogits(size_t rows, std::vector<float>* logits);
+
+  std::unique_ptr<ShardRuntime> runtime_;
+  Status broken_;  // a failed job stays failed
+};
+
+}  // namespace plexus::cluster

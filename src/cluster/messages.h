@@ -1,0 +1,93 @@
+// Control messages between a coordinator and its nodes (docs/PROTOCOL.md,
+// "Cluster messages"). Each travels as one frame whose type is a MsgType;
+// every decoder is bounds-checked and names the field a bad message breaks.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "model/batch.h"
+#include "model/weight_ranges.h"
+
+namespace plexus::cluster {
+
+// Frame types (>= the transport's first user type, 0x100).
+enum class MsgType : uint16_t {
+  kJob = 0x100,       // coordinator -> node: JobSpec
+  kJobReply = 0x101,  // node -> coordinator: JobReply
+  kRangeData = 0x102, // coordinator -> node: bytes of the model file at an offset
+  kRangesDone = 0x103,  // coordinator -> node: all requested ranges sent; sha256 of them
+  kReady = 0x104,     // node -> coordinator: shard loaded (or an error)
+  kMesh = 0x105,      // coordinator -> node: the job mesh's addresses
+  kStep = 0x110,      // coordinator -> every rank: one forward batch
+  kLogits = 0x111,    // last stage -> coordinator: logits of a step
+  kDrop = 0x112,      // coordinator -> every rank: forget a sequence's KV cache
+  kEnd = 0x113,       // coordinator -> every rank: job over, free everything
+  kError = 0x120,     // either way: a failure, with its reason
+};
+
+struct ModelIdentity {
+  std::string sha256;  // hex digest of the whole file
+  uint64_t size = 0;
+  std::string name;    // file name, for messages
+};
+
+struct JobSpec {
+  uint64_t job_id = 0;
+  int32_t world = 1;  // ranks in the job; rank = stage * tp + tp_rank, coordinator = 0
+  int32_t rank = 0;   // the receiving node's rank
+  std::vector<double> tp_shares;  // one per rank of a stage
+  std::vector<double> pp_shares;  // one per stage
+  int32_t threads = 0;
+  uint32_t kv_type = 1;  // DType id: 1 = f16, 0 = f32
+  int64_t max_context = 0;
+  ModelIdentity model;
+  std::vector<uint8_t> header;  // the GGUF bytes [0, data_offset): metadata and tensor table
+};
+
+struct JobReply {
+  uint16_t mesh_port = 0;            // where this node listens for the job's mesh
+  uint64_t cached_bytes = 0;         // shard bytes it already has (file or cache)
+  std::vector<ByteRange> missing;    // shard bytes it needs sent
+  std::string error;                 // non-empty: the node refuses the job
+};
+
+struct RangeData {
+  uint64_t offset = 0;
+  std::vector<uint8_t> bytes;
+};
+
+struct MeshSpec {
+  std::vector<std::string> addresses;  // HOST:PORT per rank
+};
+
+struct StepMsg {
+  std::vector<BatchEntry> entries;
+};
+
+struct LogitsMsg {
+  uint32_t rows = 0;
+  std::vector<float> logits;  // [rows, V]
+};
+
+std::vector<uint8_t> Encode(const JobSpec& m);
+std::vector<uint8_t> Encode(const JobReply& m);
+std::vector<uint8_t> Encode(const RangeData& m);
+std::vector<uint8_t> Encode(const MeshSpec& m);
+std::vector<uint8_t> Encode(const StepMsg& m);
+std::vector<uint8_t> Encode(const LogitsMsg& m);
+std::vector<uint8_t> EncodeText(const std::string& text);  // kRangesDone digest, kReady / kError reasons
+std::vector<uint8_t> EncodeU32(uint32_t v);                 // kDrop sequence id
+
+Status Decode(std::span<const uint8_t> in, JobSpec* m);
+Status Decode(std::span<const uint8_t> in, JobReply* m);
+Status Decode(std::span<const uint8_t> in, RangeData* m);
+Status Decode(std::span<const uint8_t> in, MeshSpec* m);
+Status Decode(std::span<const uint8_t> in, StepMsg* m);
+Status Decode(std::span<const uint8_t> in, LogitsMsg* m);
+Status DecodeText(std::span<const uint8_t> in, std::string* text);
+Status DecodeU32(std::span<const uint8_t> in, uint32_t* v);
+
+}  // namespace plexus::cluster

@@ -1,0 +1,47 @@
+// One rank's share of a running job: its model shard, the job's mesh and the
+// collectives over it. Coordinator and nodes both hold one; Step runs one
+// forward batch on it.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "cluster/plan.h"
+#include "comm/tcp/collective.h"
+#include "comm/tcp/mesh.h"
+#include "model/model.h"
+
+namespace plexus::cluster {
+
+class ShardRuntime {
+ public:
+  // Joins the mesh (listening on `listen_fd`) and builds this rank's
+  // collective group and pipeline link. Every rank calls it together.
+  static Result<std::unique_ptr<ShardRuntime>> Join(std::unique_ptr<Model> model, const Split& split, int rank,
+                                                    tcp::MeshOptions mesh_options, int threads);
+
+  // Runs this shard's part of the batch; logits as Model::Forward gives them
+  // (filled on last-stage ranks only).
+  Status Step(std::span<const BatchEntry> batch, std::vector<float>* logits);
+
+  Model& model() { return *model_; }
+  tcp::TcpMesh& mesh() { return *mesh_; }
+  const Split& split() const { return split_; }
+  int rank() const { return rank_; }
+  bool is_last_stage() const { return StageOf(split_, rank_) == split_.pp - 1; }
+
+ private:
+  ShardRuntime(std::unique_ptr<Model> model, const Split& split, int rank, int threads)
+      : model_(std::move(model)), split_(split), rank_(rank), pool_(threads) {}
+
+  std::unique_ptr<Model> model_;
+  Split split_;
+  int rank_;
+  ThreadPool pool_;
+  std::unique_ptr<tcp::TcpMesh> mesh_;
+  std::unique_ptr<tcp::TcpCollective> tp_;
+  std::unique_ptr<tcp::TcpPipeLink> pipe_;
+};
+
+}  // namespace plexus::cluster
