@@ -23,6 +23,7 @@ Runner AddTokenize(CLI::App& app);
 Runner AddBench(CLI::App& app);
 Runner AddBenchComm(CLI::App& app);
 Runner AddNode(CLI::App& app);
+Runner AddChat(CLI::App& app);
 
 // "f16" or "f32" (the option's validator guarantees one of them).
 inline std::optional<DType> ParseKvType(const std::string& name) {

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   runners["bench"] = plexus::cli::AddBench(app);
   runners["bench-comm"] = plexus::cli::AddBenchComm(app);
   runners["node"] = plexus::cli::AddNode(app);
+  runners["chat"] = plexus::cli::AddChat(app);
   CLI11_PARSE(app, argc, argv);
   for (CLI::App* sub : app.get_subcommands()) return runners.at(sub->get_name())();
   return 1;

@@ -71,9 +71,11 @@ Result<GenerateResult> Engine::Generate(std::string_view prompt, const GenerateO
   result.seed = sampler.seed();
   EncodeOptions encode;
   encode.add_bos = false;  // added below, so prompt_tokens are the text's own
+  encode.parse_special = options.parse_special;
   result.prompt_tokens = tokenizer_->Encode(prompt, encode);
   std::vector<int32_t> input;
-  if (options.add_bos && tokenizer_->bos() >= 0) input.push_back(tokenizer_->bos());
+  const bool has_bos = !result.prompt_tokens.empty() && result.prompt_tokens[0] == tokenizer_->bos();
+  if (options.add_bos && tokenizer_->bos() >= 0 && !has_bos) input.push_back(tokenizer_->bos());
   input.insert(input.end(), result.prompt_tokens.begin(), result.prompt_tokens.end());
   if (input.empty()) return Status::Errorf("engine", "the prompt is empty and the model has no BOS token");
   const int64_t budget = executor_->max_context() - static_cast<int64_t>(input.size());
@@ -81,19 +83,45 @@ Result<GenerateResult> Engine::Generate(std::string_view prompt, const GenerateO
     return Status::Errorf("engine", "the prompt has {} tokens but the context holds {}", input.size(), executor_->max_context());
   const int max_tokens = static_cast<int>(std::min<int64_t>(options.max_tokens, budget));
   for (int32_t id : input) sampler.Accept(id);  // the penalties see the prompt too, as in llama.cpp
-  executor_->DropSequence(kSeq);
+  const size_t reused = ReusablePrefix(input, options.reuse_prefix);
   std::vector<float> logits;
   auto t0 = std::chrono::steady_clock::now();
-  PLEXUS_RETURN_IF_ERROR(Prefill(kSeq, input, 0, options.prefill_chunk, &logits));
+  Status prefilled = Prefill(kSeq, std::span(input).subspan(reused), static_cast<int64_t>(reused),
+                             options.prefill_chunk, &logits);
+  if (!prefilled.ok()) {
+    ReusablePrefix({}, false);
+    return prefilled;
+  }
   result.prefill_ms = MillisSince(t0);
   t0 = std::chrono::steady_clock::now();
   StopStream stream(options.stop, on_text);
-  PLEXUS_RETURN_IF_ERROR(Decode(input.size(), max_tokens, options.stop_at_eos, &sampler, &logits, &stream, &result));
+  Status decoded = Decode(input.size(), max_tokens, options.stop_at_eos, &sampler, &logits, &stream, &result);
   result.decode_ms = MillisSince(t0);
   result.text = stream.text();
   result.stop_string = stream.matched();
-  executor_->DropSequence(kSeq);
+  if (!decoded.ok() || !options.reuse_prefix) {
+    ReusablePrefix({}, false);
+    PLEXUS_RETURN_IF_ERROR(decoded);
+    return result;
+  }
+  // The cache holds the input and every generated token that was fed back:
+  // all of them but the last, unless generation ended on an EOG token.
+  cached_ = input;
+  const bool ended_on_eog = result.finish_reason == "stop" && result.stop_string.empty();
+  const size_t fed = result.tokens.size() - (result.tokens.empty() || ended_on_eog ? 0 : 1);
+  cached_.insert(cached_.end(), result.tokens.begin(), result.tokens.begin() + static_cast<std::ptrdiff_t>(fed));
   return result;
+}
+
+size_t Engine::ReusablePrefix(const std::vector<int32_t>& input, bool reuse) {
+  size_t common = 0;
+  if (reuse) {
+    while (common < cached_.size() && common < input.size() && cached_[common] == input[common]) ++common;
+    if (common == input.size() && common > 0) --common;
+  }
+  if (common == 0) executor_->DropSequence(kSeq);  // otherwise the first prefill position rewinds the cache
+  cached_.resize(common);
+  return common;
 }
 
 Status Engine::Decode(size_t n_input, int max_tokens, bool stop_at_eog, Sampler* sampler, std::vector<float>* logits,
@@ -127,7 +155,7 @@ Result<std::vector<float>> Engine::Logits(std::span<const int32_t> tokens) {
   std::vector<BatchEntry> batch;
   for (size_t i = 0; i < tokens.size(); ++i) batch.push_back({0, static_cast<int32_t>(i), tokens[i], true});
   std::vector<float> logits;
-  executor_->DropSequence(0);
+  ReusablePrefix({}, false);
   PLEXUS_RETURN_IF_ERROR(executor_->Forward(batch, &logits));
   executor_->DropSequence(0);
   return logits;

@@ -41,6 +41,12 @@ struct GenerateOptions {
   bool stop_at_eos = true;    // end at the model's end-of-generation tokens (Tokenizer::IsEog)
   int top_logprobs = 0;       // record the k most likely tokens at each step (max with sampler.n_probs)
   int prefill_chunk = 256;    // prompt tokens per forward batch
+  // Match special-token text ("<|im_start|>") in the prompt. On for prompts
+  // rendered by a chat template; off for raw user text.
+  bool parse_special = false;
+  // Keep this sequence's KV cache after generating, and on the next call
+  // prefill only what differs from it (multi-turn chat).
+  bool reuse_prefix = false;
   SamplerParams sampler;      // default: greedy (temperature 0)
   // Generation ends when the text contains one of these; nothing of it (or
   // after it) is emitted. Text that may begin one is held back until resolved.
@@ -89,11 +95,15 @@ class Engine {
   // the last one's), streaming their text through `stream`.
   Status Decode(size_t n_input, int max_tokens, bool stop_at_eog, Sampler* sampler, std::vector<float>* logits,
                 StopStream* stream, GenerateResult* result);
+  // How many leading tokens of `input` the cache already holds (at most n - 1,
+  // so the last token is always run to produce logits); drops the rest.
+  size_t ReusablePrefix(const std::vector<int32_t>& input, bool reuse);
 
   std::shared_ptr<const GgufFile> file_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<Executor> executor_;  // the local model, or a cluster's coordinator
   int threads_;
+  std::vector<int32_t> cached_;  // tokens whose K/V the sequence holds (reuse_prefix)
 };
 
 }  // namespace plexus
