@@ -21,6 +21,10 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  // Lets the kernel drop the resident pages inside [p, p + n) (whole pages
+  // only): for bytes already copied elsewhere, so they stop counting in this
+  // process's memory. Reading them again faults them back in from the file.
+  void DropPages(const uint8_t* p, size_t n) const;
 
  private:
   MappedFile(std::string path, const uint8_t* data, size_t size)

@@ -45,6 +45,7 @@ Status StreamShard(JobContext& ctx, IntakeConnection& conn, const ShardSpec& sha
       data.offset = at;
       const uint64_t n = std::min<uint64_t>(kChunkBytes, r.end - at);
       data.bytes.assign(ctx.file.bytes().begin() + at, ctx.file.bytes().begin() + at + n);
+      ctx.file.DropPages(ctx.file.bytes().data() + at, n);  // streamed, not kept: off this process's memory
       EVP_DigestUpdate(md, data.bytes.data(), data.bytes.size());
       st = conn.Send(MsgType::kRangeData, Encode(data));
       sent += n;

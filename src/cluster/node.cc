@@ -198,7 +198,8 @@ Status Node::RunJob(tcp::Fd connection) {
   auto model = Model::Load(std::shared_ptr<const GgufFile>(std::move(file).value()), *shard, model_options);
   if (!model.ok()) return fail(model.status());
   PLEXUS_RETURN_IF_ERROR(conn.Send(MsgType::kReady, EncodeText("")));
-  PLEXUS_ASSIGN_OR_RETURN(std::vector<uint8_t> mesh_bytes, conn.Expect(MsgType::kMesh, kIntakeTimeout));
+  // The other nodes may still be receiving their shards: wait as long as that takes.
+  PLEXUS_ASSIGN_OR_RETURN(std::vector<uint8_t> mesh_bytes, conn.Expect(MsgType::kMesh, std::chrono::hours(2)));
   MeshSpec mesh;
   PLEXUS_RETURN_IF_ERROR(Decode(mesh_bytes, &mesh));
   if (static_cast<int>(mesh.addresses.size()) != job.world)

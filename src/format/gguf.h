@@ -95,6 +95,11 @@ class GgufFile {
   const uint8_t* TensorData(const GgufTensorInfo& info) const;
   // A 2-D view (rows = product of ne[1..]); ne[0] must fill whole blocks.
   TensorView View(const GgufTensorInfo& info) const;
+  // Drops resident pages of the mapping inside [p, p + n) (see
+  // MappedFile::DropPages); a no-op for a caller's buffer.
+  void DropPages(const uint8_t* p, size_t n) const {
+    if (file_) file_->DropPages(p, n);
+  }
 
  private:
   GgufFile() = default;

@@ -45,7 +45,7 @@ TensorView RowSlice(const TensorView& m, Range rows) {
 
 // Columns [cols.begin, cols.end) of every row, copied. When the slice does not
 // fall on block boundaries it is decoded to F32, which computes the same values.
-TensorView ColumnSlice(const TensorView& m, Range cols, ModelWeights& w) {
+TensorView ColumnSlice(const GgufFile& f, const TensorView& m, Range cols, ModelWeights& w) {
   const int block = BlockSize(m.type);
   const bool aligned = cols.begin % block == 0 && (cols.end % block == 0 || cols.end == m.cols);
   const DType type = aligned ? m.type : DType::kF32;
@@ -64,6 +64,7 @@ TensorView ColumnSlice(const TensorView& m, Range cols, ModelWeights& w) {
   TensorView v{type, cols.size(), m.rows, buf.get(), row_bytes};
   w.owned_bytes += row_bytes * static_cast<size_t>(m.rows);
   w.owned.push_back(std::move(buf));
+  f.DropPages(m.data, m.row_bytes * static_cast<size_t>(m.rows));  // read once; the copy is what stays
   return v;
 }
 
@@ -79,7 +80,7 @@ Status LoadAttention(const GgufFile& f, const ModelConfig& c, const ShardSpec& s
   l.wq = RowSlice(wq, q_rows);
   l.wk = RowSlice(wk, kv_rows);
   l.wv = RowSlice(wv, kv_rows);
-  l.wo = s.tp_size == 1 ? wo : ColumnSlice(wo, q_rows, w);
+  l.wo = s.tp_size == 1 ? wo : ColumnSlice(f, wo, q_rows, w);
   if (c.traits->qkv_bias) {
     PLEXUS_ASSIGN_OR_RETURN(l.bq, LoadVector(f, p + "attn_q.bias", c.q_dim(), q_rows));
     PLEXUS_ASSIGN_OR_RETURN(l.bk, LoadVector(f, p + "attn_k.bias", c.kv_dim(), kv_rows));
@@ -104,7 +105,7 @@ Status LoadLayer(const GgufFile& f, const ModelConfig& c, const ShardSpec& s, in
   PLEXUS_ASSIGN_OR_RETURN(TensorView down, Find(f, p + "ffn_down.weight", c.n_ff, c.n_embd));
   l.w_gate = RowSlice(gate, s.ffn);
   l.w_up = RowSlice(up, s.ffn);
-  l.w_down = s.tp_size == 1 ? down : ColumnSlice(down, s.ffn, w);
+  l.w_down = s.tp_size == 1 ? down : ColumnSlice(f, down, s.ffn, w);
   return Status::Ok();
 }
 
@@ -124,10 +125,13 @@ Result<std::vector<float>> RopeFrequencies(const GgufFile& f, const ModelConfig&
   return inv;
 }
 
-// Copies every matrix (token_embd included) into one anonymous mapping with
+// Copies the matrices a step reads whole into one anonymous mapping with
 // huge pages requested, and points the views at the copies.
 Status CopyToAnonymous(const GgufFile& f, ModelWeights& w) {
-  std::vector<TensorView*> views = {&w.token_embd};
+  // token_embd stays mapped: a step reads one row per token, so only the rows
+  // in use become resident (a tied LM head is a row slice of it, copied as
+  // `output`). Every matrix a step reads whole is copied.
+  std::vector<TensorView*> views;
   if (!w.output.empty()) views.push_back(&w.output);
   for (LayerWeights& l : w.layers)
     for (TensorView* v : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) views.push_back(v);
@@ -152,9 +156,24 @@ Status CopyToAnonymous(const GgufFile& f, ModelWeights& w) {
   auto* base = static_cast<uint8_t*>(p);
   w.arena = std::shared_ptr<uint8_t>(base, [total](uint8_t* q) { munmap(q, total); });
   w.arena_bytes = total;
-  for (const auto& [src, n] : sizes) std::memcpy(base + offsets.at(src), src, n);
+  // Column slices (heap copies in `owned`) go first and are freed one by one,
+  // so the peak stays near the arena's size instead of arena + slices.
+  std::map<const uint8_t*, std::unique_ptr<uint8_t[]>*> owned;
+  for (auto& buf : w.owned) owned[buf.get()] = &buf;
+  for (bool heap_pass : {true, false}) {
+    for (const auto& [src, n] : sizes) {
+      auto it = owned.find(src);
+      if ((it != owned.end()) != heap_pass) continue;
+      std::memcpy(base + offsets.at(src), src, n);
+      if (it != owned.end()) it->second->reset();
+      else f.DropPages(src, n);  // the copy is what counts: the mapped pages need not stay resident
+    }
+  }
   for (TensorView* v : views) v->data = base + offsets.at(v->data);
   mprotect(p, total, PROT_READ);
+  // Column slices were copied into `owned` first; the arena now holds them.
+  w.owned.clear();
+  w.owned_bytes = 0;
   return Status::Ok();
 }
 
