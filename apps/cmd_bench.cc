@@ -14,7 +14,7 @@ namespace {
 
 struct BenchArgs {
   BenchOptions options;
-  std::string load = "copy";
+  std::string load = "mmap";
   std::string kv_type = "f16";
   bool json = false;
 };
@@ -81,7 +81,7 @@ Runner AddBench(CLI::App& app) {
   cmd->add_option("-t,--threads", o.threads, "Threads (0: all cores)");
   cmd->add_option("-r,--reps", o.reps, "Repetitions");
   cmd->add_option("--ubatch", o.prefill_chunk, "Prompt tokens per forward batch");
-  cmd->add_option("--load", args->load, "Weights: copy (anonymous memory, default) or mmap")
+  cmd->add_option("--load", args->load, "Weights: mmap (the file mapping, default) or copy (anonymous memory, huge pages)")
       ->check(CLI::IsMember({"copy", "mmap"}));
   cmd->add_option("--kv-type", args->kv_type, "KV cache type")->check(CLI::IsMember({"f16", "f32"}));
   cmd->add_option("--membw-mib", o.membw_mib, "Array size of the bandwidth measurement in MiB (0: skip)");

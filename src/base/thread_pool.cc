@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 
 namespace plexus {
 namespace {
@@ -29,6 +30,8 @@ bool SpinFor(Done done) {
 // Pins the calling thread to the slot-th CPU this process may run on, when
 // there are at least `needed` of them (otherwise pinning would stack threads).
 void PinToAllowedCpu(int slot, int needed) {
+  const char* pin = std::getenv("PLEXUS_PIN_THREADS");
+  if (pin == nullptr || pin[0] != '1') return;
   cpu_set_t allowed;
   if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0 || CPU_COUNT(&allowed) < needed) return;
   int seen = 0;

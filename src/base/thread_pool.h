@@ -8,8 +8,11 @@
 // matrix), too often for a condition-variable wake-up each time. So after a
 // job a worker spins on the job counter for up to kSpinUs before it goes to
 // sleep on the condition variable: workers spin while a forward pass runs and
-// sleep between requests. Workers are pinned to the CPUs the process may use,
-// one each, where the OS allows it and there are enough CPUs.
+// sleep between requests. The spin is short (kSpinUs) because on a machine
+// shared with other busy processes a spinning thread takes CPU time from the
+// thread it waits for. With PLEXUS_PIN_THREADS=1 workers are pinned to the
+// allowed CPUs, one each (off by default: pinning every process's worker 1
+// to the same CPU made concurrent runs crawl).
 #pragma once
 
 #include <atomic>
@@ -27,7 +30,7 @@ class ThreadPool {
  public:
   // How long an idle worker (and a caller waiting for workers) spins before
   // sleeping: longer than the gaps between the ops of one forward pass.
-  static constexpr int64_t kSpinUs = 2000;
+  static constexpr int64_t kSpinUs = 100;
 
   // n_threads counts the caller; 0 means "all hardware threads".
   explicit ThreadPool(int n_threads = 1);

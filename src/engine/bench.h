@@ -22,7 +22,7 @@ struct BenchOptions {
   int threads = 0;          // 0: all hardware threads
   int reps = 5;
   int prefill_chunk = 512;  // tokens per prompt forward batch (llama-bench's n_ubatch)
-  WeightLoad weight_load = WeightLoad::kCopy;
+  WeightLoad weight_load = WeightLoad::kMap;
   DType kv_type = DType::kF16;
   size_t membw_mib = 1024;  // array size of the bandwidth measurement (0: skip it)
 };

@@ -24,7 +24,7 @@ namespace plexus {
 struct ModelOptions {
   int64_t max_context = 0;  // KV positions per sequence; 0 = the model's context_length
   DType kv_type = DType::kF16;  // KV cache element type: kF16 or kF32
-  WeightLoad weight_load = WeightLoad::kCopy;  // matrices: copied to anonymous memory or used from the mapping
+  WeightLoad weight_load = WeightLoad::kMap;  // matrices: used from the mapping (default) or copied to anonymous memory
 };
 
 class Model {
