@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "cluster_args.h"
 #include "commands.h"
 #include "engine/bench.h"
 
@@ -17,6 +18,7 @@ struct BenchArgs {
   std::string load = "mmap";
   std::string kv_type = "f16";
   bool json = false;
+  ClusterArgs cluster;
 };
 
 // JSON beside the CLI for now; it holds numbers and two names only.
@@ -56,6 +58,12 @@ void PrintTable(const BenchResult& r) {
 int RunBenchCommand(BenchArgs& a) {
   a.options.weight_load = a.load == "mmap" ? WeightLoad::kMap : WeightLoad::kCopy;
   a.options.kv_type = *ParseKvType(a.kv_type);
+  auto cluster = BuildClusterOptions(a.cluster);
+  if (!cluster.ok()) {
+    fmt::print(stderr, "plexus bench: {}\n", cluster.status().message());
+    return 1;
+  }
+  a.options.cluster = std::move(cluster).value();
   Result<BenchResult> r = RunBench(a.options);
   if (!r.ok()) {
     fmt::print(stderr, "plexus bench: {}\n", r.status().message());
@@ -86,6 +94,7 @@ Runner AddBench(CLI::App& app) {
   cmd->add_option("--kv-type", args->kv_type, "KV cache type")->check(CLI::IsMember({"f16", "f32"}));
   cmd->add_option("--membw-mib", o.membw_mib, "Array size of the bandwidth measurement in MiB (0: skip)");
   cmd->add_flag("--json", args->json, "Print one JSON object");
+  AddClusterOptions(cmd, args->cluster);
   return [args] { return RunBenchCommand(*args); };
 }
 

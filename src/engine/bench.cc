@@ -5,13 +5,16 @@
 #include <cmath>
 #include <memory>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "base/collective.h"
+#include "cluster/coordinator.h"
 #include "format/gguf.h"
 #include "kernels/ops.h"
 #include "model/batch.h"
 #include "model/config.h"
+#include "model/executor.h"
 #include "model/model.h"
 #include "model/shard.h"
 
@@ -41,7 +44,7 @@ MeanSd Stats(const std::vector<double>& v) {
 
 class Runner {
  public:
-  Runner(Model& model, ThreadPool& pool, int32_t n_vocab) : model_(model), pool_(pool), rng_(42), vocab_(0, n_vocab - 1) {}
+  Runner(Executor& executor, int32_t n_vocab) : model_(executor), rng_(42), vocab_(0, n_vocab - 1) {}
 
   // One prompt of n tokens in chunks from position 0; logits of the last. Seconds.
   Result<double> Prompt(int n, int chunk) {
@@ -51,7 +54,7 @@ class Runner {
     for (int begin = 0; begin < n; begin += chunk) {
       batch.clear();
       for (int i = begin; i < std::min(n, begin + chunk); ++i) batch.push_back({0, i, vocab_(rng_), i + 1 == n});
-      PLEXUS_RETURN_IF_ERROR(model_.Forward(batch, single_, nullptr, pool_, &logits_));
+      PLEXUS_RETURN_IF_ERROR(model_.Forward(batch, &logits_));
     }
     return SecondsSince(t0);
   }
@@ -62,15 +65,13 @@ class Runner {
     const auto t0 = Clock::now();
     for (int i = 0; i < n; ++i) {
       const BatchEntry e{0, i, vocab_(rng_), true};
-      PLEXUS_RETURN_IF_ERROR(model_.Forward({&e, 1}, single_, nullptr, pool_, &logits_));
+      PLEXUS_RETURN_IF_ERROR(model_.Forward({&e, 1}, &logits_));
     }
     return SecondsSince(t0);
   }
 
  private:
-  Model& model_;
-  ThreadPool& pool_;
-  NoopCollective single_;
+  Executor& model_;  // the local model, or a cluster's coordinator
   std::mt19937 rng_;
   std::uniform_int_distribution<int32_t> vocab_;
   std::vector<float> logits_;
@@ -142,11 +143,23 @@ Result<BenchResult> RunBench(const BenchOptions& o) {
   mo.kv_type = o.kv_type;
   mo.weight_load = o.weight_load;
   mo.max_context = std::max<int64_t>(o.n_prompt, o.n_gen) + 1;
-  PLEXUS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(file, FullShard(config), mo));
+  std::unique_ptr<Executor> executor;
+  if (o.cluster) {
+    // A cluster job: rank 0 here, the rest on the peers. The bytes per token
+    // are the whole model's, read by all ranks together.
+    PLEXUS_ASSIGN_OR_RETURN(executor, cluster::Coordinator::Start(o.model_path, *o.cluster, mo, o.threads));
+    for (const GgufTensorInfo& t : file->tensors())
+      if (t.name != "token_embd.weight" && t.shape.size() == 2) r.weight_bytes += static_cast<double>(t.n_bytes);
+    r.bytes_per_token = r.weight_bytes;
+  } else {
+    PLEXUS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(file, FullShard(config), mo));
+    r.weight_bytes = MatrixBytes(*model);
+    r.bytes_per_token = DecodeBytes(*model, o.n_gen / 2.0);  // mean context of a tg run
+    executor = std::make_unique<LocalExecutor>(std::move(model), o.threads);
+  }
   r.load_s = SecondsSince(t_load);
-  ThreadPool pool(o.threads);
-  r.threads = pool.size();
-  Runner run(*model, pool, static_cast<int32_t>(config.n_vocab));
+  r.threads = o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
+  Runner run(*executor, static_cast<int32_t>(config.n_vocab));
   // Warm-up, as llama-bench: page in the weights and size the buffers.
   if (o.n_prompt > 0) PLEXUS_RETURN_IF_ERROR(run.Prompt(std::min(o.n_prompt, 32), o.prefill_chunk).status());
   if (o.n_gen > 0) PLEXUS_RETURN_IF_ERROR(run.Generate(2).status());
@@ -166,10 +179,10 @@ Result<BenchResult> RunBench(const BenchOptions& o) {
   r.pp_tps_sd = pps.sd;
   r.tg_tps = tgs.mean;
   r.tg_tps_sd = tgs.sd;
-  r.weight_bytes = MatrixBytes(*model);
-  r.bytes_per_token = DecodeBytes(*model, o.n_gen / 2.0);  // mean context of a tg run
-  model.reset();  // frees the weights before the bandwidth array is allocated
-  if (o.membw_mib > 0) r.bandwidth_gbs = MeasureReadBandwidth(pool, o.membw_mib);
+  executor.reset();  // frees the weights (and ends a cluster job) before the bandwidth array is allocated
+  // One process's bandwidth bounds one process: a cluster run reports none.
+  ThreadPool pool(o.threads);
+  if (o.membw_mib > 0 && !o.cluster) r.bandwidth_gbs = MeasureReadBandwidth(pool, o.membw_mib);
   if (r.bandwidth_gbs > 0) r.bandwidth_fraction = r.tg_tps * r.bytes_per_token / (r.bandwidth_gbs * 1e9);
   return r;
 }

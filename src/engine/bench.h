@@ -6,7 +6,10 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
+
+#include "cluster/coordinator.h"
 
 #include "base/status.h"
 #include "base/thread_pool.h"
@@ -25,6 +28,8 @@ struct BenchOptions {
   WeightLoad weight_load = WeightLoad::kMap;
   DType kv_type = DType::kF16;
   size_t membw_mib = 1024;  // array size of the bandwidth measurement (0: skip it)
+  // Set: measure a cluster job (this process is rank 0) instead of one process.
+  std::optional<cluster::ClusterOptions> cluster;
 };
 
 struct BenchResult {
