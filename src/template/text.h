@@ -4,6 +4,8 @@
 // at a time as U+FFFD-free raw bytes, so no input can make these fail.
 #pragma once
 
+#include "base/utf8.h"  // AppendUtf8
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -14,7 +16,6 @@ namespace plexus::tmpl {
 // Decodes the code point at s[pos]; sets *len to its byte length (>= 1).
 // An invalid byte decodes as itself (0x80..0xFF) with length 1.
 uint32_t DecodeUtf8(std::string_view s, size_t pos, size_t* len);
-void AppendUtf8(uint32_t cp, std::string* out);
 
 // Python's str.isspace() for one code point.
 bool IsPySpace(uint32_t cp);

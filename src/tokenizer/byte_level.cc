@@ -44,7 +44,7 @@ int CharToByte(char32_t cp) { return cp < kCharLimit ? GetTables().char_to_byte[
 std::string Encode(std::string_view bytes) {
   std::string out;
   out.reserve(bytes.size() * 2);
-  for (char c : bytes) unicode::AppendUtf8(ByteToChar(static_cast<uint8_t>(c)), &out);
+  for (char c : bytes) AppendUtf8(ByteToChar(static_cast<uint8_t>(c)), &out);
   return out;
 }
 

@@ -3,6 +3,8 @@
 // nothing here is a hand-written Unicode table.
 #pragma once
 
+#include "base/utf8.h"  // AppendUtf8
+
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -17,7 +19,6 @@ size_t ValidUtf8Length(std::string_view text, size_t pos);
 // The code point of the well-formed character text[pos, pos + length).
 char32_t DecodeUtf8(std::string_view text, size_t pos, size_t length);
 
-void AppendUtf8(char32_t cp, std::string* out);
 
 // Normal forms of well-formed UTF-8 text.
 std::string Nfc(std::string_view text);

@@ -64,7 +64,7 @@ std::string CleanText(std::string_view text) {
     if (IsBertWhitespace(cp)) cp = ' ';
     const bool cjk = IsCjkIdeograph(cp);
     if (cjk) out.push_back(' ');
-    unicode::AppendUtf8(cp, &out);
+    AppendUtf8(cp, &out);
     if (cjk) out.push_back(' ');
   });
   return out;
