@@ -63,9 +63,6 @@ class BpeTokenizer final : public Tokenizer {
  public:
   explicit BpeTokenizer(Vocab vocab) : Tokenizer(std::move(vocab)) {}
   Status Init();
-  std::string_view TokenToPiece(int32_t id) const override {
-    return IsValid(id) ? std::string_view(pieces_[id]) : std::string_view();
-  }
 
  protected:
   void EncodeText(std::string_view text, bool after_special,
@@ -82,7 +79,6 @@ class BpeTokenizer final : public Tokenizer {
   std::unique_ptr<PreTokenizer> pre_;
   std::unordered_map<uint64_t, MergeRule> merges_;  // PairKey(left id, right id) -> rule
   std::array<int32_t, 256> byte_ids_{};             // byte -> its character's token, or -1
-  std::vector<std::string> pieces_;                 // id -> TokenToPiece
 };
 
 Status BpeTokenizer::Init() {

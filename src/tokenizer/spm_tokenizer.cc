@@ -99,9 +99,6 @@ class SpmTokenizer final : public Tokenizer {
  public:
   explicit SpmTokenizer(Vocab vocab) : Tokenizer(std::move(vocab)) {}
   Status Init();
-  std::string_view TokenToPiece(int32_t id) const override {
-    return IsValid(id) ? std::string_view(pieces_[id]) : std::string_view();
-  }
 
  protected:
   void EncodeText(std::string_view text, bool after_special,
@@ -118,7 +115,6 @@ class SpmTokenizer final : public Tokenizer {
 
   bool has_byte_fallback_ = false;          // all 256 "<0xAB>" tokens exist
   std::array<int32_t, 256> byte_to_id_{};  // byte -> "<0xAB>" token
-  std::vector<std::string> pieces_;       // id -> TokenToPiece
   // Characters that occur in some mergeable token of two or more characters.
   // Any other character can never be merged with a neighbour, so no merge
   // crosses it: the text is cut there into segments that are merged apart.

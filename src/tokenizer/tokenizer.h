@@ -3,7 +3,7 @@
 // The base class owns what every algorithm shares: the vocabulary, the
 // text -> id map, splitting the input around special tokens, BOS/EOS, and
 // decoding by concatenating pieces. An algorithm supplies two things:
-// EncodeText (a run of plain text -> ids) and TokenToPiece (id -> bytes).
+// EncodeText (a run of plain text -> ids) and the pieces_ table (id -> bytes).
 //
 //   "llama": SentencePiece BPE with byte fallback   (spm_tokenizer.cc)
 //   "gpt2":  byte-level BPE, regex pre-tokenizers     (bpe_tokenizer.cc)
@@ -67,7 +67,9 @@ class Tokenizer {
   // "<0x0A>" -> "\n", control tokens -> "". Not necessarily whole UTF-8
   // characters (byte tokens). Invalid ids give "". The view lives as long
   // as the tokenizer.
-  virtual std::string_view TokenToPiece(int32_t id) const = 0;
+  std::string_view TokenToPiece(int32_t id) const {
+    return IsValid(id) ? std::string_view(pieces_[static_cast<size_t>(id)]) : std::string_view();
+  }
 
   // Concatenated pieces; see DecodeOptions for the leading-space rule.
   // Invalid ids contribute nothing.
@@ -104,6 +106,9 @@ class Tokenizer {
  protected:
   // `vocab` must have passed ValidateVocab; empty scores/types get defaults.
   explicit Tokenizer(Vocab vocab);
+
+  // id -> the bytes TokenToPiece returns; each algorithm fills it in Init.
+  std::vector<std::string> pieces_;
 
   // Appends the ids of `text`, which holds no special token. `after_special`
   // is true for the first run of the input and for a run right after a

@@ -85,9 +85,6 @@ class WordPieceTokenizer final : public Tokenizer {
  public:
   explicit WordPieceTokenizer(Vocab vocab) : Tokenizer(std::move(vocab)) {}
   Status Init();
-  std::string_view TokenToPiece(int32_t id) const override {
-    return IsValid(id) ? std::string_view(pieces_[id]) : std::string_view();
-  }
 
  protected:
   void EncodeText(std::string_view text, bool after_special,
@@ -97,7 +94,6 @@ class WordPieceTokenizer final : public Tokenizer {
   void EncodeWord(std::string_view word, std::vector<int32_t>* ids) const;
 
   size_t max_token_bytes_ = 0;
-  std::vector<std::string> pieces_;  // id -> TokenToPiece
 };
 
 Status WordPieceTokenizer::Init() {
