@@ -189,6 +189,8 @@ Status Coordinator::ReceiveLogits(size_t rows, std::vector<float>* logits) {
   return Status::Ok();
 }
 
+ClusterView Coordinator::Describe() const { return view_; }
+
 void Coordinator::DropSequence(int32_t seq) {
   if (!broken_.ok()) return;
   for (int r = 1; r < runtime_->split().world(); ++r)

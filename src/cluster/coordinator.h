@@ -37,6 +37,7 @@ class Coordinator final : public Executor {
   void DropSequence(int32_t seq) override;
   int64_t max_context() const override { return runtime_->model().max_context(); }
   const ModelConfig& config() const override { return runtime_->model().config(); }
+  ClusterView Describe() const override;
 
  private:
   Coordinator() = default;
@@ -44,6 +45,7 @@ class Coordinator final : public Executor {
 
   std::unique_ptr<ShardRuntime> runtime_;
   Status broken_;  // a failed job stays failed
+  ClusterView view_;  // filled at Start; inventories as the nodes reported them
 };
 
 }  // namespace plexus::cluster

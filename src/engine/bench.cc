@@ -88,13 +88,6 @@ double DecodeBytes(const Model& model, double ctx) {
   return bytes;
 }
 
-double MatrixBytes(const Model& model) {
-  double bytes = 0;
-  for (const TensorView* m : model.weights().Matrices())
-    bytes += static_cast<double>(m->row_bytes) * static_cast<double>(m->rows);
-  return bytes;
-}
-
 }  // namespace
 
 double MeasureReadBandwidth(ThreadPool& pool, size_t mib) {
@@ -153,7 +146,7 @@ Result<BenchResult> RunBench(const BenchOptions& o) {
     r.bytes_per_token = r.weight_bytes;
   } else {
     PLEXUS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(file, FullShard(config), mo));
-    r.weight_bytes = MatrixBytes(*model);
+    r.weight_bytes = static_cast<double>(model->weights().MatrixBytes());
     r.bytes_per_token = DecodeBytes(*model, o.n_gen / 2.0);  // mean context of a tg run
     executor = std::make_unique<LocalExecutor>(std::move(model), o.threads);
   }

@@ -19,9 +19,10 @@ double MillisSince(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
-Engine::Engine(std::shared_ptr<const GgufFile> file, std::unique_ptr<Tokenizer> tokenizer,
+Engine::Engine(std::string path, std::shared_ptr<const GgufFile> file, std::unique_ptr<Tokenizer> tokenizer,
                std::unique_ptr<Executor> executor, int threads)
-    : file_(std::move(file)), tokenizer_(std::move(tokenizer)), executor_(std::move(executor)), threads_(threads) {}
+    : path_(std::move(path)),
+      file_(std::move(file)), tokenizer_(std::move(tokenizer)), executor_(std::move(executor)), threads_(threads) {}
 
 Result<std::unique_ptr<Engine>> Engine::Open(const std::string& path, const EngineOptions& options) {
   PLEXUS_ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> opened, GgufFile::Open(path));
@@ -44,7 +45,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const std::string& path, const Engi
     PLEXUS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(file, FullShard(config), model_options));
     executor = std::make_unique<LocalExecutor>(std::move(model), options.threads);
   }
-  return std::unique_ptr<Engine>(new Engine(file, std::move(tokenizer), std::move(executor), options.threads));
+  return std::unique_ptr<Engine>(new Engine(path, file, std::move(tokenizer), std::move(executor), options.threads));
 }
 
 Status Engine::Prefill(int32_t seq, std::span<const int32_t> tokens, int64_t start, int chunk,
@@ -73,10 +74,7 @@ Result<GenerateResult> Engine::Generate(std::string_view prompt, const GenerateO
   encode.add_bos = false;  // added below, so prompt_tokens are the text's own
   encode.parse_special = options.parse_special;
   result.prompt_tokens = tokenizer_->Encode(prompt, encode);
-  std::vector<int32_t> input;
-  const bool has_bos = !result.prompt_tokens.empty() && result.prompt_tokens[0] == tokenizer_->bos();
-  if (options.add_bos && tokenizer_->bos() >= 0 && !has_bos) input.push_back(tokenizer_->bos());
-  input.insert(input.end(), result.prompt_tokens.begin(), result.prompt_tokens.end());
+  std::vector<int32_t> input = WithBos(result.prompt_tokens, options.add_bos);
   if (input.empty()) return Status::Errorf("engine", "the prompt is empty and the model has no BOS token");
   const int64_t budget = executor_->max_context() - static_cast<int64_t>(input.size());
   if (budget < 1)
@@ -111,6 +109,23 @@ Result<GenerateResult> Engine::Generate(std::string_view prompt, const GenerateO
   const size_t fed = result.tokens.size() - (result.tokens.empty() || ended_on_eog ? 0 : 1);
   cached_.insert(cached_.end(), result.tokens.begin(), result.tokens.begin() + static_cast<std::ptrdiff_t>(fed));
   return result;
+}
+
+std::vector<int32_t> Engine::WithBos(const std::vector<int32_t>& text_tokens, bool add_bos) const {
+  std::vector<int32_t> input;
+  const bool has_bos = !text_tokens.empty() && text_tokens[0] == tokenizer_->bos();
+  if (add_bos && tokenizer_->bos() >= 0 && !has_bos) input.push_back(tokenizer_->bos());
+  input.insert(input.end(), text_tokens.begin(), text_tokens.end());
+  return input;
+}
+
+Result<std::vector<int32_t>> Engine::PromptTokens(std::string_view prompt, bool add_bos, bool parse_special) const {
+  EncodeOptions encode;
+  encode.add_bos = false;
+  encode.parse_special = parse_special;
+  std::vector<int32_t> input = WithBos(tokenizer_->Encode(prompt, encode), add_bos);
+  if (input.empty()) return Status::Errorf("engine", "the prompt is empty and the model has no BOS token");
+  return input;
 }
 
 size_t Engine::ReusablePrefix(const std::vector<int32_t>& input, bool reuse) {

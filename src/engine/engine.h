@@ -81,13 +81,24 @@ class Engine {
   // Logits at every position of `tokens` (used as given): [n, V] floats.
   Result<std::vector<float>> Logits(std::span<const int32_t> tokens);
 
+  // The tokens Generate would run for `prompt`: BOS first when `add_bos` and
+  // the text does not begin with it.
+  Result<std::vector<int32_t>> PromptTokens(std::string_view prompt, bool add_bos, bool parse_special) const;
+
+  // The executor, for a Scheduler (continuous batching). Generate, Logits and
+  // a Scheduler must not run at the same time: one owner drives it.
+  Executor& executor() { return *executor_; }
+  const Executor& executor() const { return *executor_; }
+  int64_t max_context() const { return executor_->max_context(); }
+  const std::string& path() const { return path_; }
+
   const ModelConfig& config() const { return executor_->config(); }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const GgufFile& file() const { return *file_; }
   int threads() const { return threads_; }
 
  private:
-  Engine(std::shared_ptr<const GgufFile> file, std::unique_ptr<Tokenizer> tokenizer,
+  Engine(std::string path, std::shared_ptr<const GgufFile> file, std::unique_ptr<Tokenizer> tokenizer,
          std::unique_ptr<Executor> executor, int threads);
   // Runs `tokens` at positions [start, ...) of `seq` in chunks; logits of the last one.
   Status Prefill(int32_t seq, std::span<const int32_t> tokens, int64_t start, int chunk, std::vector<float>* logits);
@@ -98,7 +109,9 @@ class Engine {
   // How many leading tokens of `input` the cache already holds (at most n - 1,
   // so the last token is always run to produce logits); drops the rest.
   size_t ReusablePrefix(const std::vector<int32_t>& input, bool reuse);
+  std::vector<int32_t> WithBos(const std::vector<int32_t>& text_tokens, bool add_bos) const;
 
+  std::string path_;
   std::shared_ptr<const GgufFile> file_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<Executor> executor_;  // the local model, or a cluster's coordinator

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "base/collective.h"
@@ -15,6 +16,28 @@
 
 namespace plexus {
 
+// What runs where, for the dashboard and `/api/cluster`: one entry per rank.
+struct ShardView {
+  int rank = 0;
+  std::string name;          // "local" for this process, else the node's HOST:PORT
+  std::string role;          // "coordinator" or "node"
+  ShardSpec shard;           // layers, heads, KV heads, FFN rows, vocab rows of this rank
+  double share = 1;          // its tensor-parallel share of the stage
+  uint64_t weight_bytes = 0; // bytes of weights it holds
+  // Inventory, as the rank reported it at join (0 / empty when unknown).
+  uint64_t mem_total = 0, mem_available = 0, rss = 0;
+  int cores = 0;
+  std::string simd;          // the SIMD target its kernels dispatch to
+  // The link to the coordinator, measured at join (negative: not measured / itself).
+  double link_rtt_us = -1;
+  double link_gbps = -1;
+};
+
+struct ClusterView {
+  std::string split;               // "1", "tp2", "tp2xpp2", ...
+  std::vector<ShardView> shards;   // by rank; rank 0 is this process
+};
+
 class Executor {
  public:
   virtual ~Executor() = default;
@@ -23,6 +46,8 @@ class Executor {
   virtual void DropSequence(int32_t seq) = 0;
   virtual int64_t max_context() const = 0;
   virtual const ModelConfig& config() const = 0;
+  // Who holds what. Called from any thread; must not touch the forward state.
+  virtual ClusterView Describe() const = 0;
 };
 
 // One process, the whole model: a full shard with a no-op collective.
@@ -35,6 +60,7 @@ class LocalExecutor final : public Executor {
   void DropSequence(int32_t seq) override { model_->DropSequence(seq); }
   int64_t max_context() const override { return model_->max_context(); }
   const ModelConfig& config() const override { return model_->config(); }
+  ClusterView Describe() const override;
   ThreadPool& pool() { return pool_; }
 
  private:

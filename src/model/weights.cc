@@ -189,6 +189,12 @@ std::vector<const TensorView*> ModelWeights::Matrices() const {
   return out;
 }
 
+uint64_t ModelWeights::MatrixBytes() const {
+  uint64_t bytes = 0;
+  for (const TensorView* m : Matrices()) bytes += static_cast<uint64_t>(m->row_bytes) * static_cast<uint64_t>(m->rows);
+  return bytes;
+}
+
 Result<int64_t> FfnGranularity(const GgufFile& f) {
   const GgufTensorInfo* down = f.FindTensor("blk.0.ffn_down.weight");
   if (down == nullptr) return Status::Errorf("model", "{}: tensor 'blk.0.ffn_down.weight' is missing", f.name());

@@ -52,6 +52,8 @@ struct ModelWeights {
 
   // Every matrix a decode step reads: the layers', and the output (once when tied).
   std::vector<const TensorView*> Matrices() const;
+  // Their total size in bytes: what a decode step reads, the embedding table aside.
+  uint64_t MatrixBytes() const;
 };
 
 // Block size of ffn_down's type: FFN splits fall on multiples of it.
