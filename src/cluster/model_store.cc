@@ -53,13 +53,6 @@ std::string HashKey(const std::string& path, const struct stat& st) {
 
 }  // namespace
 
-std::string DefaultCacheDir() {
-  if (const char* d = std::getenv("PLEXUS_CACHE_DIR"); d && *d) return d;
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/plexus";
-  const char* home = std::getenv("HOME");
-  return std::string(home && *home ? home : "/tmp") + "/.cache/plexus";
-}
-
 Result<std::string> HashFile(const std::string& path, const std::string& cache_dir) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return Status::Errorf("store", "cannot stat '{}': {}", path, std::strerror(errno));

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "base/cache_dir.h"
 #include "base/status.h"
 #include "cluster/messages.h"
 #include "model/weight_ranges.h"
@@ -20,9 +21,8 @@ namespace plexus::cluster {
 // size and modification time, so a big model is hashed once.
 Result<std::string> HashFile(const std::string& path, const std::string& cache_dir);
 
-// The default cache directory: $PLEXUS_CACHE_DIR, else $XDG_CACHE_HOME/plexus,
-// else ~/.cache/plexus.
-std::string DefaultCacheDir();
+// DefaultCacheDir() (base/cache_dir.h) is the default for `cache_dir`.
+using plexus::DefaultCacheDir;
 
 class ModelStore {
  public:
