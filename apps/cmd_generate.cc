@@ -28,6 +28,7 @@ struct GenerateArgs {
   bool no_bos = false;
   bool ignore_eos = false;
   bool logprobs = false;
+  bool describe = false;                // print the executor's ClusterView to stderr after the run
   SamplerParams sampler;                // options bind to its fields directly
   std::vector<std::string> logit_bias;  // "ID=BIAS"
   std::vector<std::string> stop;
@@ -66,6 +67,20 @@ Result<GenerateOptions> MakeOptions(const GenerateArgs& a) {
   PLEXUS_ASSIGN_OR_RETURN(options.sampler.logit_bias, ParseLogitBias(a.logit_bias));
   options.stop = a.stop;
   return options;
+}
+
+// One "describe:" line per rank, key=value, for tests and debugging: the
+// Executor::Describe view the dashboard shows.
+void PrintClusterView(const ClusterView& view) {
+  auto range = [](const Range& r) { return fmt::format("{}:{}", r.begin, r.end); };
+  fmt::print(stderr, "describe: split={} ranks={}\n", view.split, view.shards.size());
+  for (const ShardView& v : view.shards)
+    fmt::print(stderr,
+               "describe: rank={} name={} role={} host={} layers={} heads={} kv_heads={} ffn={} vocab={} share={:.4f} "
+               "weight_bytes={} mem_total={} mem_available={} rss={} cores={} simd={} rtt_us={:.1f} gbps={:.3f}\n",
+               v.rank, v.name, v.role, v.hostname, range(v.shard.layers), range(v.shard.heads), range(v.shard.kv_heads),
+               range(v.shard.ffn), range(v.shard.vocab), v.share, v.weight_bytes, v.mem_total, v.mem_available, v.rss,
+               v.cores, v.simd, v.link_rtt_us, v.link_gbps);
 }
 
 int RunGenerate(const GenerateArgs& a) {
@@ -112,6 +127,7 @@ int RunGenerate(const GenerateArgs& a) {
   } else {
     fmt::print("{}\n", GenerateResultToJson(*result));
   }
+  if (a.describe) PrintClusterView((*engine)->executor().Describe());
   return 0;
 }
 
@@ -148,6 +164,8 @@ Runner AddGenerate(CLI::App& app) {
   cmd->add_flag("--ignore-eos", args->ignore_eos, "Keep generating past the end-of-sequence token");
   cmd->add_flag("--logprobs", args->logprobs, "Record each generated token's log-probability (json)");
   cmd->add_option("--stop", args->stop, "Stop before this text (repeatable)")->allow_extra_args(false);
+  cmd->add_flag("--describe", args->describe, "After the run, print who holds what (ranks, shards, links) to stderr")
+      ->group("");  // hidden: for tests and debugging
   AddSamplerOptions(cmd, args.get());
   AddClusterOptions(cmd, args->cluster);
   return [args] { return RunGenerate(*args); };

@@ -5,8 +5,10 @@
 
 #include <openssl/evp.h>
 
+#include "base/sysinfo.h"
 #include "cluster/intake.h"
 #include "cluster/model_store.h"
+#include "kernels/ops.h"
 #include "model/weight_ranges.h"
 
 namespace plexus::cluster {
@@ -69,6 +71,7 @@ Status StreamShard(JobContext& ctx, IntakeConnection& conn, const ShardSpec& sha
 struct StartedNode {
   IntakeConnection conn;
   std::string mesh_address;
+  NodeInventory inventory;  // as the node reported it in READY
 };
 
 // Hands rank `rank` its job; returns once the node has loaded its shard.
@@ -82,9 +85,101 @@ Result<StartedNode> StartNode(JobContext& ctx, int rank) {
   PLEXUS_RETURN_IF_ERROR(Decode(reply_bytes, &reply));
   PLEXUS_ASSIGN_OR_RETURN(ShardSpec shard, ShardForRank(ctx.file, ctx.config, ctx.options.split, rank));
   if (!reply.missing.empty()) PLEXUS_RETURN_IF_ERROR(StreamShard(ctx, conn, shard, reply));
-  PLEXUS_ASSIGN_OR_RETURN(std::vector<uint8_t> ready, conn.Expect(MsgType::kReady, std::chrono::minutes(10)));
-  ctx.log(fmt::format("rank {} ({}) ready: {}", rank, address, shard.Describe()));
-  return StartedNode{std::move(conn), HostOf(address) + ":" + std::to_string(reply.mesh_port)};
+  PLEXUS_ASSIGN_OR_RETURN(std::vector<uint8_t> ready_bytes, conn.Expect(MsgType::kReady, std::chrono::minutes(10)));
+  ReadyMsg ready;
+  if (Status st = Decode(ready_bytes, &ready); !st.ok())
+    return Status::Errorf("cluster", "node {} sent a malformed READY: {}", address, st.message());
+  if (!ready.error.empty()) return Status::Errorf("cluster", "node {} failed to load its shard: {}", address, ready.error);
+  ctx.log(fmt::format("rank {} ({}) ready: {}; host {}, {} cores, {}", rank, address, shard.Describe(),
+                      ready.inventory.hostname, ready.inventory.cores, ready.inventory.simd));
+  return StartedNode{std::move(conn), HostOf(address) + ":" + std::to_string(reply.mesh_port), ready.inventory};
+}
+
+std::string SplitName(const Split& s) {
+  if (s.world() == 1) return "1";
+  if (s.pp == 1) return fmt::format("tp{}", s.tp);
+  if (s.tp == 1) return fmt::format("pp{}", s.pp);
+  return fmt::format("tp{}xpp{}", s.tp, s.pp);
+}
+
+// Rank `rank`'s entry of the view: its shard and its tensor-parallel share of the stage.
+ShardView BaseView(const GgufFile& file, const ModelConfig& config, const Split& split, int rank) {
+  ShardView v;
+  v.rank = rank;
+  v.shard = *ShardForRank(file, config, split, rank);  // checked at Start, before any node was contacted
+  double total = 0;
+  for (double s : split.tp_shares) total += s;
+  v.share = split.tp_shares[static_cast<size_t>(TpRankOf(split, rank))] / total;
+  return v;
+}
+
+void SetInventory(ShardView& v, const NodeInventory& inv) {
+  v.hostname = inv.hostname;
+  v.weight_bytes = inv.weight_bytes;
+  v.mem_total = inv.mem_total;
+  v.mem_available = inv.mem_available;
+  v.rss = inv.rss;
+  v.cores = inv.cores;
+  v.simd = inv.simd;
+}
+
+void SetLocalInventory(ShardView& v, const Model& model) {
+  v.hostname = HostName();
+  v.weight_bytes = model.weights().MatrixBytes();
+  v.cores = OnlineCores();
+  v.simd = kernels::BestTargetName();
+}
+
+// Rank 0 measures its link to each node in rank order; each node answers once (node.cc).
+Status MeasureLinks(ShardRuntime& rt, const std::vector<LinkProbe>& plans, ClusterView& view,
+                    const std::function<void(const std::string&)>& log) {
+  for (size_t i = 0; i < plans.size(); ++i) {
+    const int rank = static_cast<int>(i) + 1;
+    auto stats = MeasureLink(rt.mesh(), rank, plans[i]);
+    if (!stats.ok()) return stats.status().WithContext(fmt::format("[cluster] measuring the link to rank {}", rank));
+    view.shards[static_cast<size_t>(rank)].link_rtt_us = stats->rtt_us;
+    view.shards[static_cast<size_t>(rank)].link_gbps = stats->gbps;
+    log(fmt::format("rank {} link: round trip {:.0f} us, {:.2f} Gbit/s", rank, stats->rtt_us, stats->gbps));
+  }
+  return Status::Ok();
+}
+
+Result<JobSpec> MakeJob(const std::string& model_path, const GgufFile& file, const ClusterOptions& options,
+                       const ModelOptions& model_options, int threads) {
+  JobSpec job;
+  job.job_id = static_cast<uint64_t>(tcp::NowNs());
+  job.world = options.split.world();
+  job.tp_shares = options.split.tp_shares;
+  job.pp_shares = options.split.pp_shares;
+  job.threads = threads;
+  job.kv_type = static_cast<uint32_t>(model_options.kv_type);
+  job.max_context = model_options.max_context;
+  const std::string cache_dir = options.cache_dir.empty() ? DefaultCacheDir() : options.cache_dir;
+  PLEXUS_ASSIGN_OR_RETURN(job.model.sha256, HashFile(model_path, cache_dir));
+  job.model.size = file.bytes().size();
+  job.model.name = std::filesystem::path(model_path).filename().string();
+  job.header.assign(file.bytes().begin(), file.bytes().begin() + file.data_offset());
+  return job;
+}
+
+// The view of every rank as far as it is known before the mesh (links come
+// later); returns each node's link probe plan, rank 1 first.
+std::vector<LinkProbe> InitView(const GgufFile& file, const ModelConfig& config, const ClusterOptions& options,
+                                const std::vector<StartedNode>& nodes, ClusterView* view) {
+  const Split& split = options.split;
+  view->split = SplitName(split);
+  std::vector<LinkProbe> plans;
+  for (int rank = 0; rank < split.world(); ++rank) {
+    view->shards.push_back(BaseView(file, config, split, rank));
+    ShardView& v = view->shards.back();
+    v.role = rank == 0 ? "coordinator" : "node";
+    v.name = rank == 0 ? "local" : options.peers[static_cast<size_t>(rank - 1)];
+    if (rank == 0) continue;
+    const NodeInventory& inv = nodes[static_cast<size_t>(rank - 1)].inventory;
+    SetInventory(v, inv);
+    plans.push_back(PlanLinkProbe(options.emulate, tcp::LinkSpec{inv.emulated_latency_ns, inv.emulated_bits_per_second}));
+  }
+  return plans;
 }
 
 }  // namespace
@@ -102,18 +197,7 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Start(const std::string& model
   // Check the split against the model before any node is contacted.
   for (int rank = 0; rank < split.world(); ++rank) PLEXUS_RETURN_IF_ERROR(ShardForRank(*file, config, split, rank).status());
   JobContext ctx{options, *file, config, {}, log};
-  ctx.job.job_id = static_cast<uint64_t>(tcp::NowNs());
-  ctx.job.world = split.world();
-  ctx.job.tp_shares = split.tp_shares;
-  ctx.job.pp_shares = split.pp_shares;
-  ctx.job.threads = threads;
-  ctx.job.kv_type = static_cast<uint32_t>(model_options.kv_type);
-  ctx.job.max_context = model_options.max_context;
-  const std::string cache_dir = options.cache_dir.empty() ? DefaultCacheDir() : options.cache_dir;
-  PLEXUS_ASSIGN_OR_RETURN(ctx.job.model.sha256, HashFile(model_path, cache_dir));
-  ctx.job.model.size = file->bytes().size();
-  ctx.job.model.name = std::filesystem::path(model_path).filename().string();
-  ctx.job.header.assign(file->bytes().begin(), file->bytes().begin() + file->data_offset());
+  PLEXUS_ASSIGN_OR_RETURN(ctx.job, MakeJob(model_path, *file, options, model_options, threads));
   std::vector<StartedNode> nodes;
   MeshSpec mesh;
   mesh.addresses.resize(1);
@@ -123,14 +207,19 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Start(const std::string& model
     mesh.addresses.push_back(node->mesh_address);
     nodes.push_back(std::move(node).value());
   }
-  PLEXUS_ASSIGN_OR_RETURN(ShardSpec shard, ShardForRank(*file, config, split, 0));
-  PLEXUS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(file, shard, model_options));
+  std::unique_ptr<Coordinator> c(new Coordinator());
+  const std::vector<LinkProbe> plans = InitView(*file, config, options, nodes, &c->view_);
+  PLEXUS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(file, c->view_.shards[0].shard, model_options));
+  SetLocalInventory(c->view_.shards[0], *model);
   const std::string bind_host = !options.bind_host.empty() ? options.bind_host
                                 : nodes.empty()             ? std::string("127.0.0.1")
                                                             : nodes[0].conn.LocalHost();
   PLEXUS_ASSIGN_OR_RETURN(tcp::Fd listener, tcp::Listen(bind_host, 0));
   mesh.addresses[0] = bind_host + ":" + std::to_string(tcp::LocalPort(listener.get()));
-  for (StartedNode& node : nodes) PLEXUS_RETURN_IF_ERROR(node.conn.Send(MsgType::kMesh, Encode(mesh)));
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    mesh.probe = plans[i];
+    PLEXUS_RETURN_IF_ERROR(nodes[i].conn.Send(MsgType::kMesh, Encode(mesh)));
+  }
   tcp::MeshOptions mo;
   mo.peers = mesh.addresses;
   mo.secret = options.secret;
@@ -138,8 +227,8 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Start(const std::string& model
   mo.listen_fd = listener.release();
   mo.emulate = options.emulate;
   mo.log = log;
-  std::unique_ptr<Coordinator> c(new Coordinator());
   PLEXUS_ASSIGN_OR_RETURN(c->runtime_, ShardRuntime::Join(std::move(model), split, 0, std::move(mo), threads));
+  PLEXUS_RETURN_IF_ERROR(MeasureLinks(*c->runtime_, plans, c->view_, log));
   log(fmt::format("cluster of {} ranks ready ({} x {})", split.world(), split.tp == 1 ? "no tp" : "tp" + std::to_string(split.tp),
                   split.pp == 1 ? "no pp" : "pp" + std::to_string(split.pp)));
   return c;
@@ -189,7 +278,18 @@ Status Coordinator::ReceiveLogits(size_t rows, std::vector<float>* logits) {
   return Status::Ok();
 }
 
-ClusterView Coordinator::Describe() const { return view_; }
+// view_ is complete when Start returns and never changes after: copying it
+// from any thread is safe while forwards run. Only rank 0's own memory is
+// read afresh (from /proc, not from the forward state).
+ClusterView Coordinator::Describe() const {
+  ClusterView view = view_;
+  ShardView& self = view.shards[0];
+  const MemoryInfo mem = ReadMemoryInfo();
+  self.mem_total = mem.total;
+  self.mem_available = mem.available;
+  self.rss = ResidentBytes();
+  return view;
+}
 
 void Coordinator::DropSequence(int32_t seq) {
   if (!broken_.ok()) return;

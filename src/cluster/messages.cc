@@ -9,6 +9,12 @@ namespace {
 
 constexpr uint64_t kMaxShares = 1024;
 constexpr uint64_t kMaxWorld = 1024;
+constexpr size_t kMaxHostName = 255;   // RFC 1035 limit on a full domain name
+constexpr size_t kMaxSimdName = 64;
+constexpr uint32_t kMaxPings = 1000;
+constexpr uint32_t kMaxPingBytes = 64 << 10;
+constexpr uint64_t kMaxBulkBytes = 16 << 20;
+constexpr uint32_t kMaxBulkIters = 16;
 
 void PutShares(ByteWriter& w, const std::vector<double>& shares) {
   w.U64(shares.size());
@@ -24,6 +30,37 @@ Status GetShares(ByteReader& r, const char* field, std::vector<double>* shares) 
     PLEXUS_RETURN_IF_ERROR(r.F64(field, &s));
     if (!(s > 0) || !std::isfinite(s)) return Status::Errorf("cluster", "job: {} holds {}", field, s);
   }
+  return Status::Ok();
+}
+
+// Names shown on the dashboard: printable ASCII only, so a peer cannot smuggle
+// control characters into logs or terminals.
+Status CheckName(const char* field, const std::string& s, size_t max_len) {
+  if (s.size() > max_len) return Status::Errorf("cluster", "ready: {} is {} bytes (at most {})", field, s.size(), max_len);
+  for (unsigned char c : s)
+    if (c < 0x20 || c > 0x7e) return Status::Errorf("cluster", "ready: {} holds the non-printable byte 0x{:02x}", field, c);
+  return Status::Ok();
+}
+
+Status CheckInventory(const NodeInventory& inv) {
+  PLEXUS_RETURN_IF_ERROR(CheckName("hostname", inv.hostname, kMaxHostName));
+  PLEXUS_RETURN_IF_ERROR(CheckName("simd", inv.simd, kMaxSimdName));
+  if (inv.mem_total > 0 && inv.mem_available > inv.mem_total)
+    return Status::Errorf("cluster", "ready: mem_available {} exceeds mem_total {}", inv.mem_available, inv.mem_total);
+  if (inv.cores < 0 || inv.cores > (1 << 20)) return Status::Errorf("cluster", "ready: cores {} invalid", inv.cores);
+  if (inv.emulated_latency_ns < 0 || inv.emulated_latency_ns > 60'000'000'000LL)
+    return Status::Errorf("cluster", "ready: emulated_latency_ns {} invalid", inv.emulated_latency_ns);
+  if (!(inv.emulated_bits_per_second >= 0) || !std::isfinite(inv.emulated_bits_per_second))
+    return Status::Errorf("cluster", "ready: emulated_bits_per_second {} invalid", inv.emulated_bits_per_second);
+  return Status::Ok();
+}
+
+Status CheckProbe(const LinkProbe& p) {
+  if (p.pings > kMaxPings || p.ping_bytes > kMaxPingBytes || (p.pings > 0 && p.ping_bytes == 0))
+    return Status::Errorf("cluster", "mesh: probe of {} pings of {} bytes is out of range", p.pings, p.ping_bytes);
+  if (p.bulk_iters > kMaxBulkIters || p.bulk_bytes > kMaxBulkBytes || (p.bulk_iters > 0 && p.bulk_bytes == 0))
+    return Status::Errorf("cluster", "mesh: probe of {} transfers of {} bytes is out of range", p.bulk_iters,
+                          p.bulk_bytes);
   return Status::Ok();
 }
 
@@ -118,10 +155,47 @@ Status Decode(std::span<const uint8_t> in, RangeData* m) {
   return r.Done();
 }
 
+std::vector<uint8_t> Encode(const ReadyMsg& m) {
+  ByteWriter w;
+  const NodeInventory& inv = m.inventory;
+  w.Str(m.error);
+  w.Str(inv.hostname);
+  w.U64(inv.mem_total);
+  w.U64(inv.mem_available);
+  w.U64(inv.rss);
+  w.I32(inv.cores);
+  w.Str(inv.simd);
+  w.U64(inv.weight_bytes);
+  w.I64(inv.emulated_latency_ns);
+  w.F64(inv.emulated_bits_per_second);
+  return std::move(w.bytes());
+}
+
+Status Decode(std::span<const uint8_t> in, ReadyMsg* m) {
+  ByteReader r(in, "ready");
+  NodeInventory& inv = m->inventory;
+  PLEXUS_RETURN_IF_ERROR(r.Str("error", &m->error));
+  PLEXUS_RETURN_IF_ERROR(r.Str("hostname", &inv.hostname));
+  PLEXUS_RETURN_IF_ERROR(r.U64("mem_total", &inv.mem_total));
+  PLEXUS_RETURN_IF_ERROR(r.U64("mem_available", &inv.mem_available));
+  PLEXUS_RETURN_IF_ERROR(r.U64("rss", &inv.rss));
+  PLEXUS_RETURN_IF_ERROR(r.I32("cores", &inv.cores));
+  PLEXUS_RETURN_IF_ERROR(r.Str("simd", &inv.simd));
+  PLEXUS_RETURN_IF_ERROR(r.U64("weight_bytes", &inv.weight_bytes));
+  PLEXUS_RETURN_IF_ERROR(r.I64("emulated_latency_ns", &inv.emulated_latency_ns));
+  PLEXUS_RETURN_IF_ERROR(r.F64("emulated_bits_per_second", &inv.emulated_bits_per_second));
+  PLEXUS_RETURN_IF_ERROR(r.Done());
+  return CheckInventory(inv);
+}
+
 std::vector<uint8_t> Encode(const MeshSpec& m) {
   ByteWriter w;
   w.U64(m.addresses.size());
   for (const std::string& a : m.addresses) w.Str(a);
+  w.U32(m.probe.pings);
+  w.U32(m.probe.ping_bytes);
+  w.U64(m.probe.bulk_bytes);
+  w.U32(m.probe.bulk_iters);
   return std::move(w.bytes());
 }
 
@@ -132,7 +206,12 @@ Status Decode(std::span<const uint8_t> in, MeshSpec* m) {
   if (n > kMaxWorld) return Status::Errorf("cluster", "mesh: {} addresses", n);
   m->addresses.resize(n);
   for (std::string& a : m->addresses) PLEXUS_RETURN_IF_ERROR(r.Str("address", &a));
-  return r.Done();
+  PLEXUS_RETURN_IF_ERROR(r.U32("probe.pings", &m->probe.pings));
+  PLEXUS_RETURN_IF_ERROR(r.U32("probe.ping_bytes", &m->probe.ping_bytes));
+  PLEXUS_RETURN_IF_ERROR(r.U64("probe.bulk_bytes", &m->probe.bulk_bytes));
+  PLEXUS_RETURN_IF_ERROR(r.U32("probe.bulk_iters", &m->probe.bulk_iters));
+  PLEXUS_RETURN_IF_ERROR(r.Done());
+  return CheckProbe(m->probe);
 }
 
 std::vector<uint8_t> Encode(const StepMsg& m) {

@@ -19,8 +19,8 @@ enum class MsgType : uint16_t {
   kJobReply = 0x101,  // node -> coordinator: JobReply
   kRangeData = 0x102, // coordinator -> node: bytes of the model file at an offset
   kRangesDone = 0x103,  // coordinator -> node: all requested ranges sent; sha256 of them
-  kReady = 0x104,     // node -> coordinator: shard loaded (or an error)
-  kMesh = 0x105,      // coordinator -> node: the job mesh's addresses
+  kReady = 0x104,     // node -> coordinator: ReadyMsg, shard loaded (its inventory) or why not
+  kMesh = 0x105,      // coordinator -> node: MeshSpec, the job mesh's addresses and link probe
   kStep = 0x110,      // coordinator -> every rank: one forward batch
   kLogits = 0x111,    // last stage -> coordinator: logits of a step
   kDrop = 0x112,      // coordinator -> every rank: forget a sequence's KV cache
@@ -59,8 +59,37 @@ struct RangeData {
   std::vector<uint8_t> bytes;
 };
 
+// What a node has, reported once its shard is loaded (for the dashboard and
+// for sizing the link probe). 0 / empty where the node could not read a value.
+struct NodeInventory {
+  std::string hostname;
+  uint64_t mem_total = 0, mem_available = 0;  // bytes, /proc/meminfo
+  uint64_t rss = 0;                           // the node's resident bytes after loading
+  int32_t cores = 0;
+  std::string simd;                           // SIMD target its kernels dispatch to
+  uint64_t weight_bytes = 0;                  // bytes of its shard's weight matrices
+  int64_t emulated_latency_ns = 0;            // its --emulate-link (0, 0: none)
+  double emulated_bits_per_second = 0;
+};
+
+struct ReadyMsg {
+  std::string error;        // non-empty: the shard failed to load (inventory then all zero)
+  NodeInventory inventory;
+};
+
+// How rank 0 measures its link to one node right after the mesh is up:
+// `pings` raw ping-pongs of `ping_bytes` (latency), then `bulk_iters` of
+// `bulk_bytes` (bandwidth). Both ends run the same plan (src/cluster/runtime.h).
+struct LinkProbe {
+  uint32_t pings = 0;
+  uint32_t ping_bytes = 0;
+  uint64_t bulk_bytes = 0;
+  uint32_t bulk_iters = 0;
+};
+
 struct MeshSpec {
   std::vector<std::string> addresses;  // HOST:PORT per rank
+  LinkProbe probe;                     // this node's link probe (a zero plan: none)
 };
 
 struct StepMsg {
@@ -75,15 +104,17 @@ struct LogitsMsg {
 std::vector<uint8_t> Encode(const JobSpec& m);
 std::vector<uint8_t> Encode(const JobReply& m);
 std::vector<uint8_t> Encode(const RangeData& m);
+std::vector<uint8_t> Encode(const ReadyMsg& m);
 std::vector<uint8_t> Encode(const MeshSpec& m);
 std::vector<uint8_t> Encode(const StepMsg& m);
 std::vector<uint8_t> Encode(const LogitsMsg& m);
-std::vector<uint8_t> EncodeText(const std::string& text);  // kRangesDone digest, kReady / kError reasons
+std::vector<uint8_t> EncodeText(const std::string& text);  // kRangesDone digest, kError reasons
 std::vector<uint8_t> EncodeU32(uint32_t v);                 // kDrop sequence id
 
 Status Decode(std::span<const uint8_t> in, JobSpec* m);
 Status Decode(std::span<const uint8_t> in, JobReply* m);
 Status Decode(std::span<const uint8_t> in, RangeData* m);
+Status Decode(std::span<const uint8_t> in, ReadyMsg* m);
 Status Decode(std::span<const uint8_t> in, MeshSpec* m);
 Status Decode(std::span<const uint8_t> in, StepMsg* m);
 Status Decode(std::span<const uint8_t> in, LogitsMsg* m);

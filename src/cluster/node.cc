@@ -8,9 +8,11 @@
 
 #include <openssl/evp.h>
 
+#include "base/sysinfo.h"
 #include "cluster/intake.h"
 #include "cluster/plan.h"
 #include "cluster/runtime.h"
+#include "kernels/ops.h"
 #include "model/model.h"
 
 namespace plexus::cluster {
@@ -86,6 +88,22 @@ Status SendLogits(tcp::TcpMesh& mesh, const std::vector<float>& logits, int64_t 
     if (rows == 0) break;
   }
   return Status::Ok();
+}
+
+// What this node has, once `model` is loaded (READY's payload).
+NodeInventory TakeInventory(const Model& model, const tcp::LinkSpec& emulate) {
+  NodeInventory inv;
+  inv.hostname = HostName();
+  const MemoryInfo mem = ReadMemoryInfo();
+  inv.mem_total = mem.total;
+  inv.mem_available = mem.available;
+  inv.rss = ResidentBytes();
+  inv.cores = OnlineCores();
+  inv.simd = kernels::BestTargetName();
+  inv.weight_bytes = model.weights().MatrixBytes();
+  inv.emulated_latency_ns = emulate.latency_ns;
+  inv.emulated_bits_per_second = emulate.bits_per_second;
+  return inv;
 }
 
 }  // namespace
@@ -197,7 +215,7 @@ Status Node::RunJob(tcp::Fd connection) {
   model_options.kv_type = job.kv_type == 0 ? DType::kF32 : DType::kF16;
   auto model = Model::Load(std::shared_ptr<const GgufFile>(std::move(file).value()), *shard, model_options);
   if (!model.ok()) return fail(model.status());
-  PLEXUS_RETURN_IF_ERROR(conn.Send(MsgType::kReady, EncodeText("")));
+  PLEXUS_RETURN_IF_ERROR(conn.Send(MsgType::kReady, Encode(ReadyMsg{"", TakeInventory(**model, opt_.emulate)})));
   // The other nodes may still be receiving their shards: wait as long as that takes.
   PLEXUS_ASSIGN_OR_RETURN(std::vector<uint8_t> mesh_bytes, conn.Expect(MsgType::kMesh, std::chrono::hours(2)));
   MeshSpec mesh;
@@ -212,6 +230,8 @@ Status Node::RunJob(tcp::Fd connection) {
   mo.emulate = opt_.emulate;
   mo.log = [this](const std::string& line) { Log(line); };
   PLEXUS_ASSIGN_OR_RETURN(auto runtime, ShardRuntime::Join(std::move(model).value(), split, job.rank, mo, job.threads));
+  // Rank 0 measures this link now; we only answer (the numbers stay there).
+  PLEXUS_RETURN_IF_ERROR(MeasureLink(runtime->mesh(), 0, mesh.probe).status());
   return ServeSteps(*runtime);
 }
 

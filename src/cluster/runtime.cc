@@ -1,6 +1,58 @@
 #include "cluster/runtime.h"
 
+#include <algorithm>
+
 namespace plexus::cluster {
+namespace {
+
+constexpr uint32_t kPings = 20;
+constexpr uint32_t kPingBytes = 64;
+constexpr uint64_t kBulkBytes = 2 << 20;
+constexpr uint64_t kMinBulkBytes = 64 << 10;
+constexpr double kBulkSeconds = 0.02;   // target one-way time of one bulk transfer
+constexpr double kPingBudgetUs = 100e3; // target time of all pings together
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+}  // namespace
+
+LinkProbe PlanLinkProbe(const tcp::LinkSpec& coordinator, const tcp::LinkSpec& node) {
+  LinkProbe p{kPings, kPingBytes, kBulkBytes, 2};
+  // Emulated latency applies to every send of each end: one round trip pays both.
+  const double rtt_us = 1e-3 * static_cast<double>(coordinator.latency_ns + node.latency_ns);
+  if (rtt_us > 0) p.pings = std::clamp<uint32_t>(static_cast<uint32_t>(kPingBudgetUs / rtt_us), 5, kPings);
+  double bps = 0;  // the slower emulated bandwidth; 0: unlimited
+  for (double b : {coordinator.bits_per_second, node.bits_per_second})
+    if (b > 0) bps = bps > 0 ? std::min(bps, b) : b;
+  if (bps > 0)
+    p.bulk_bytes = std::clamp<uint64_t>(static_cast<uint64_t>(bps / 8 * kBulkSeconds), kMinBulkBytes, kBulkBytes);
+  return p;
+}
+
+Result<LinkStats> MeasureLink(tcp::TcpMesh& mesh, int peer, const LinkProbe& plan) {
+  LinkStats stats;
+  std::vector<double> pings, bulk;
+  if (plan.pings > 0) {
+    PLEXUS_ASSIGN_OR_RETURN(pings, mesh.RawPingPong(peer, plan.ping_bytes, static_cast<int>(plan.pings)));
+  }
+  if (plan.bulk_iters > 0) {
+    PLEXUS_ASSIGN_OR_RETURN(bulk, mesh.RawPingPong(peer, plan.bulk_bytes, static_cast<int>(plan.bulk_iters)));
+  }
+  if (pings.empty()) return stats;  // the side that does not measure
+  stats.rtt_us = Median(pings);
+  if (bulk.empty()) return stats;
+  // A bulk round trip is two transfers plus latency; the best one (past TCP's
+  // slow start) less a small round trip leaves twice the transfer time.
+  const double best_us = *std::min_element(bulk.begin(), bulk.end());
+  double one_way_us = (best_us - stats.rtt_us) / 2;
+  if (one_way_us <= best_us * 0.05) one_way_us = best_us / 2;  // latency-bound: bytes over the whole time
+  stats.gbps = static_cast<double>(plan.bulk_bytes) * 8 / (one_way_us * 1e3);
+  return stats;
+}
 
 Result<std::unique_ptr<ShardRuntime>> ShardRuntime::Join(std::unique_ptr<Model> model, const Split& split, int rank,
                                                          tcp::MeshOptions mesh_options, int threads) {

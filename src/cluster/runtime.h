@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/thread_pool.h"
+#include "cluster/messages.h"
 #include "cluster/plan.h"
 #include "comm/tcp/collective.h"
 #include "comm/tcp/mesh.h"
@@ -43,5 +44,21 @@ class ShardRuntime {
   std::unique_ptr<tcp::TcpCollective> tp_;
   std::unique_ptr<tcp::TcpPipeLink> pipe_;
 };
+
+// A link to rank 0 as measured right after the mesh is up (-1: not measured).
+struct LinkStats {
+  double rtt_us = -1;  // median round trip of the small ping-pongs
+  double gbps = -1;    // bulk bytes over their one-way time less the one-way latency
+};
+
+// A probe plan short enough for a join (~10 ms on loopback, ~100 ms on
+// slow emulated links): bulk transfers sized to ~20 ms at the slower of the
+// two ends' emulated bandwidths, fewer pings when the emulated latency is long.
+LinkProbe PlanLinkProbe(const tcp::LinkSpec& coordinator, const tcp::LinkSpec& node);
+
+// Runs `plan` over the raw data link between rank 0 and `peer`: rank 0 calls
+// it for each node in turn, every node once with peer 0, before any step.
+// Rank 0 gets the numbers; a node gets LinkStats{} (it does not measure).
+Result<LinkStats> MeasureLink(tcp::TcpMesh& mesh, int peer, const LinkProbe& plan);
 
 }  // namespace plexus::cluster

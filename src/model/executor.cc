@@ -10,6 +10,7 @@ ClusterView LocalExecutor::Describe() const {
   v.rank = 0;
   v.name = "local";
   v.role = "coordinator";
+  v.hostname = HostName();
   v.shard = model_->shard();
   v.weight_bytes = model_->weights().MatrixBytes();
   const MemoryInfo mem = ReadMemoryInfo();

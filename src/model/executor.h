@@ -25,6 +25,7 @@ struct ShardView {
   double share = 1;          // its tensor-parallel share of the stage
   uint64_t weight_bytes = 0; // bytes of weights it holds
   // Inventory, as the rank reported it at join (0 / empty when unknown).
+  std::string hostname;
   uint64_t mem_total = 0, mem_available = 0, rss = 0;
   int cores = 0;
   std::string simd;          // the SIMD target its kernels dispatch to

@@ -142,8 +142,13 @@ void TcpMesh::Log(const std::string& line) const {
 }
 
 int64_t TcpMesh::ScheduleOnWire(size_t bytes) {
+  // EmulatedWire::Schedule answers when the last byte is visible; callers
+  // want the start, to which VisibleAt adds serialization and latency per frame.
+  const LinkSpec& s = opt_.emulate;
+  const int64_t serialize_ns =
+      s.bits_per_second > 0 ? static_cast<int64_t>(static_cast<double>(bytes) * 8e9 / s.bits_per_second) : 0;
   std::lock_guard<std::mutex> lock(wire_mu_);
-  return wire_.Schedule(bytes, NowNs());
+  return wire_.Schedule(bytes, NowNs()) - serialize_ns - s.latency_ns;
 }
 
 int64_t TcpMesh::VisibleAt(int64_t wire_start_ns, size_t bytes_through_frame) const {
