@@ -1,0 +1,77 @@
+// Turns one arrangement of nodes (which node is which rank) into a complete
+// plan: TP shares, layers per stage, realised head and FFN ranges, memory per
+// node and the predicted time per token. The search calls this for every
+// arrangement it tries.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "placement/cost.h"
+#include "placement/planner.h"
+
+namespace plexus::placement {
+
+// Stages in pipeline order, each the node indices of its TP group in TP-rank
+// order; every stage has the same number of ranks (Split has one tp).
+using Layout = std::vector<std::vector<size_t>>;
+
+class Evaluator {
+ public:
+  Evaluator(const ModelShape& shape, const Inventory& inventory, const Request& request, const CostParams& cost,
+            const SearchOptions& search);
+
+  // nullopt when the layout cannot run at all: a pair it needs is
+  // unreachable, or the model cannot be split that many ways.
+  std::optional<Plan> Evaluate(const Layout& layout) const;
+
+  // Seconds a node takes per byte of weights it reads: the bandwidth bound,
+  // or the compute bound when gflops is known and slower.
+  double SecondsPerByte(size_t node) const { return seconds_per_byte_[node]; }
+  const Inventory& inventory() const { return inventory_; }
+  const LinkTable& links() const { return links_; }
+  const ModelShape& shape() const { return shape_; }
+  const Request& request() const { return request_; }
+  const CostParams& cost() const { return cost_; }
+
+ private:
+  struct Fractions {
+    double head = 0, kv = 0, ffn = 0, vocab = 0;
+  };
+  struct Split {  // shares [stage][tp_rank], layers [stage]
+    std::vector<std::vector<double>> shares;
+    std::vector<int64_t> layers;
+  };
+  struct Comm {  // per stage: the TP group's slowest link, the hop after it
+    std::vector<LinkCost> group;
+    std::vector<double> hop_s;
+  };
+
+  std::optional<Comm> Communication(const Layout& layout) const;
+  Split Distribute(const Layout& layout, const Comm& comm, const std::vector<std::vector<double>>& reserve) const;
+  void FillStageShares(const Layout& layout, const std::vector<int64_t>& layers,
+                       const std::vector<std::vector<double>>& reserve, Split& split) const;
+  std::vector<double> LayerTargets(const Layout& layout, const Comm& comm, const Split& split) const;
+  std::vector<int64_t> LayerCaps(const Layout& layout, const Split& split,
+                                 const std::vector<std::vector<double>>& reserve) const;
+  std::optional<Plan> Realize(const Layout& layout, const Comm& comm, const Split& split) const;
+  void Time(const Layout& layout, const Comm& comm, Plan& plan) const;
+
+  double WeightBytes(bool first, bool last, int64_t layers, const Fractions& f) const;
+  double KvBytes(int64_t layers, double kv_fraction) const;
+  double ReadBytes(bool first, bool last, int64_t layers, const Fractions& f) const;
+  double Flops(bool last, int64_t layers, const Fractions& f) const;
+  // Memory left for shards on a node once the margin and reserve are taken.
+  double Room(size_t node, double reserve) const;
+
+  const ModelShape shape_;
+  const Inventory inventory_;
+  const Request request_;
+  const CostParams cost_;
+  const SearchOptions search_;
+  const LinkTable links_;
+  const ModelConfig config_;
+  std::vector<double> seconds_per_byte_;  // [node]
+};
+
+}  // namespace plexus::placement
