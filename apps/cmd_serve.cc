@@ -1,0 +1,195 @@
+// plexus serve: the OpenAI- and Ollama-compatible HTTP API and the dashboard,
+// with continuous batching over one engine (a local model or a cluster).
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "cluster_args.h"
+#include "commands.h"
+#include "engine/engine.h"
+#include "engine/scheduler.h"
+#include "server/api_server.h"
+#include "server/http_server.h"
+
+namespace plexus::cli {
+namespace {
+
+struct ServeArgs {
+  std::string model;
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string api_key_file;
+  int threads = 0;
+  int64_t ctx = 0;
+  std::string kv_type = "f16";
+  int parallel = 8;
+  int queue = 64;
+  std::string alias;
+  bool quiet = false;
+  ClusterArgs cluster;
+};
+
+// SIGINT/SIGTERM are blocked in every thread (the mask is inherited, so this
+// must exist before any thread starts) and taken by sigtimedwait on a thread
+// of their own, which runs the registered stop action outside signal context.
+class SignalWatcher {
+ public:
+  SignalWatcher() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGINT);
+    sigaddset(&set_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~SignalWatcher() {
+    done_ = true;
+    thread_.join();
+  }
+  // Null: a signal ends the process at once (nothing is serving yet).
+  void OnSignal(std::function<void()> action) {
+    std::lock_guard lock(mu_);
+    action_ = std::move(action);
+  }
+
+ private:
+  void Loop() {
+    const timespec tick{0, 200 * 1000 * 1000};
+    while (!done_) {
+      const int sig = sigtimedwait(&set_, nullptr, &tick);
+      if (sig < 0) continue;
+      std::lock_guard lock(mu_);
+      if (!action_) {
+        fmt::print(stderr, "plexus serve: interrupted while starting\n");
+        std::_Exit(0);
+      }
+      action_();
+    }
+  }
+  sigset_t set_;
+  std::atomic<bool> done_{false};
+  std::mutex mu_;
+  std::function<void()> action_;
+  std::thread thread_;
+};
+
+Result<std::string> ReadApiKey(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::Errorf("serve", "--api-key-file {}: cannot read the file", path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string key = ss.str();
+  const size_t begin = key.find_first_not_of(" \t\r\n");
+  const size_t end = key.find_last_not_of(" \t\r\n");
+  if (begin == std::string::npos) return Status::Errorf("serve", "--api-key-file {}: the file is empty", path);
+  return key.substr(begin, end - begin + 1);
+}
+
+bool IsLoopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
+std::string HostForUrl(const std::string& host) {
+  return host.find(':') != std::string::npos ? "[" + host + "]" : host;
+}
+
+// Engine, scheduler and HTTP server, up to a stop; the exit code.
+int Serve(const ServeArgs& a, SignalWatcher& signals, const std::string& api_key) {
+  auto cluster = BuildClusterOptions(a.cluster);
+  if (!cluster.ok()) {
+    fmt::print(stderr, "plexus serve: {}\n", cluster.status().message());
+    return 1;
+  }
+  EngineOptions engine_options;
+  engine_options.threads = a.threads;
+  engine_options.max_context = a.ctx;
+  engine_options.kv_type = *ParseKvType(a.kv_type);
+  engine_options.cluster = std::move(cluster).value();
+  auto engine = Engine::Open(a.model, engine_options);
+  if (!engine.ok()) {
+    fmt::print(stderr, "plexus serve: {}\n", engine.status().message());
+    return 1;
+  }
+  const std::string stem = server::FileStem(a.model);
+  server::ServedModel served{a.alias.empty() ? stem : a.alias, stem, a.model};
+  Scheduler scheduler(**engine, SchedulerOptions{.max_active = a.parallel, .max_queue = a.queue});
+  server::ApiServer api(**engine, scheduler, served);
+  server::HttpServer http(server::HttpOptions{.host = a.host, .port = a.port, .api_key = api_key,
+                                              .log_requests = !a.quiet});
+  api.Register(http);
+  if (Status bound = http.Bind(); !bound.ok()) {
+    fmt::print(stderr, "plexus serve: {}\n", bound.message());
+    return 1;
+  }
+  if (!IsLoopback(a.host) && api_key.empty())
+    fmt::print(stderr,
+               "\nplexus serve: WARNING: listening on {} WITHOUT AN API KEY: anyone who can reach this machine can use "
+               "the model and see the dashboard. Pass --api-key-file FILE, or --host 127.0.0.1.\n\n",
+               a.host);
+  signals.OnSignal([&] {
+    fmt::print(stderr, "plexus serve: stopping\n");
+    api.BeginShutdown();
+    http.Stop();
+  });
+  fmt::print("plexus: serving {} at http://{}:{}/ (dashboard)\n", served.id, HostForUrl(a.host), http.port());
+  std::fflush(stdout);
+  const Status run = http.Run();
+  signals.OnSignal([] {});  // a second signal while the scheduler winds down is ignored
+  api.BeginShutdown();
+  if (!run.ok()) {
+    fmt::print(stderr, "plexus serve: {}\n", run.message());
+    return 1;
+  }
+  return 0;
+}
+
+int RunServe(const ServeArgs& a) {
+  SignalWatcher signals;  // first: every thread started later inherits the blocked mask
+  std::signal(SIGPIPE, SIG_IGN);  // a client that went away is a failed write, not a crash
+  std::string api_key;
+  if (!a.api_key_file.empty()) {
+    auto key = ReadApiKey(a.api_key_file);
+    if (!key.ok()) {
+      fmt::print(stderr, "plexus serve: {}\n", key.status().message());
+      return 1;
+    }
+    api_key = std::move(key).value();
+  }
+  const int code = Serve(a, signals, api_key);
+  signals.OnSignal([] {});
+  return code;
+}
+
+}  // namespace
+
+Runner AddServe(CLI::App& app) {
+  auto args = std::make_shared<ServeArgs>();
+  CLI::App* cmd = app.add_subcommand("serve", "Serve a model over an OpenAI- and Ollama-compatible HTTP API");
+  cmd->add_option("-m,--model", args->model, "GGUF model file")->required()->envname("PLEXUS_MODEL");
+  cmd->add_option("--host", args->host, "Address to listen on (default 127.0.0.1: this machine only)");
+  cmd->add_option("--port", args->port, "Port (0: any free port, printed)")->check(CLI::Range(0, 65535));
+  cmd->add_option("--api-key-file", args->api_key_file, "File holding the API key clients must send as a bearer token");
+  cmd->add_option("-t,--threads", args->threads, "Threads (0: all cores)")->check(CLI::Range(0, 1024));
+  cmd->add_option("--ctx", args->ctx, "Context length (0: the model's, at most 8192)")->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--kv-type", args->kv_type, "KV cache type")->check(CLI::IsMember({"f16", "f32"}));
+  cmd->add_option("--parallel", args->parallel, "Sequences generated at once (each its own KV cache)")
+      ->check(CLI::Range(1, 256));
+  cmd->add_option("--queue", args->queue, "Requests waiting beyond --parallel; more get HTTP 429")
+      ->check(CLI::Range(0, 100000));
+  cmd->add_option("--alias", args->alias, "Model id clients use (default: the file name without .gguf)");
+  cmd->add_flag("--quiet", args->quiet, "Do not log each request");
+  AddClusterOptions(cmd, args->cluster);
+  return [args] { return RunServe(*args); };
+}
+
+}  // namespace plexus::cli
