@@ -24,6 +24,10 @@ Runner AddBench(CLI::App& app);
 Runner AddBenchComm(CLI::App& app);
 Runner AddNode(CLI::App& app);
 Runner AddChat(CLI::App& app);
+Runner AddPlan(CLI::App& app);
+Runner AddServe(CLI::App& app);
+Runner AddPull(CLI::App& app);
+Runner AddLs(CLI::App& app);
 
 // "f16" or "f32" (the option's validator guarantees one of them).
 inline std::optional<DType> ParseKvType(const std::string& name) {

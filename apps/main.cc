@@ -21,6 +21,10 @@ int main(int argc, char** argv) {
   runners["bench-comm"] = plexus::cli::AddBenchComm(app);
   runners["node"] = plexus::cli::AddNode(app);
   runners["chat"] = plexus::cli::AddChat(app);
+  runners["plan"] = plexus::cli::AddPlan(app);
+  runners["serve"] = plexus::cli::AddServe(app);
+  runners["pull"] = plexus::cli::AddPull(app);
+  runners["ls"] = plexus::cli::AddLs(app);
   CLI11_PARSE(app, argc, argv);
   for (CLI::App* sub : app.get_subcommands()) return runners.at(sub->get_name())();
   return 1;

@@ -5,14 +5,18 @@
 PLEXUS_PACKAGES=(
   build-essential cmake pkg-config ccache git iproute2
   libssl-dev libicu-dev
-  libhwy-dev libfmt-dev libspdlog-dev libcli11-dev nlohmann-json3-dev libpcre2-dev
+  libhwy-dev libfmt-dev libspdlog-dev libcli11-dev nlohmann-json3-dev libpcre2-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-numpy python3-jinja2
 )
+# Only the tests need these: a browser for the dashboard tests (driven by
+# playwright-core from npm) and the openssl tool for the https pull test.
+PLEXUS_TEST_PACKAGES=(chromium openssl)
 
+# plexus_install_deps [EXTRA_PACKAGE...]: PLEXUS_PACKAGES and the extras.
 plexus_install_deps() {
   local missing=()
-  for p in "${PLEXUS_PACKAGES[@]}"; do
+  for p in "${PLEXUS_PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
