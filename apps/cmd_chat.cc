@@ -44,7 +44,9 @@ Result<std::string> Reply(Engine& engine, const ChatTemplate& chat, const std::v
 }
 
 int RunChat(const ChatArgs& a) {
-  auto engine = Engine::Open(a.model, EngineOptions{.threads = a.threads});
+  EngineOptions engine_options;
+  engine_options.threads = a.threads;
+  auto engine = Engine::Open(a.model, engine_options);
   if (!engine.ok()) {
     fmt::print(stderr, "plexus chat: {}\n", engine.status().message());
     return 1;

@@ -94,7 +94,9 @@ int RunGenerate(const GenerateArgs& a) {
     fmt::print(stderr, "plexus generate: {}\n", cluster.status().message());
     return 1;
   }
-  EngineOptions engine_options{.threads = a.threads, .kv_type = *ParseKvType(a.kv_type)};
+  EngineOptions engine_options;
+  engine_options.threads = a.threads;
+  engine_options.kv_type = *ParseKvType(a.kv_type);
   engine_options.cluster = std::move(cluster).value();
   auto engine = Engine::Open(a.model, engine_options);
   if (!engine.ok()) {

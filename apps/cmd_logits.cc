@@ -21,7 +21,10 @@ struct LogitsArgs {
 };
 
 int RunLogits(const LogitsArgs& a) {
-  auto engine = Engine::Open(a.model, EngineOptions{.threads = a.threads, .kv_type = *ParseKvType(a.kv_type)});
+  EngineOptions engine_options;
+  engine_options.threads = a.threads;
+  engine_options.kv_type = *ParseKvType(a.kv_type);
+  auto engine = Engine::Open(a.model, engine_options);
   if (!engine.ok()) {
     fmt::print(stderr, "plexus logits: {}\n", engine.status().message());
     return 1;
