@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "engine/engine.h"
 #include "engine/stop.h"
+#include "model_arg.h"
 #include "server/json_report.h"
 
 namespace plexus::cli {
@@ -98,7 +99,12 @@ int RunGenerate(const GenerateArgs& a) {
   engine_options.threads = a.threads;
   engine_options.kv_type = *ParseKvType(a.kv_type);
   engine_options.cluster = std::move(cluster).value();
-  auto engine = Engine::Open(a.model, engine_options);
+  auto model_path = ResolveModelPath(a.model);
+  if (!model_path.ok()) {
+    fmt::print(stderr, "plexus generate: {}\n", model_path.status().message());
+    return 1;
+  }
+  auto engine = Engine::Open(*model_path, engine_options);
   if (!engine.ok()) {
     fmt::print(stderr, "plexus generate: {}\n", engine.status().message());
     return 1;
@@ -154,7 +160,9 @@ void AddSamplerOptions(CLI::App* cmd, GenerateArgs* args) {
 Runner AddGenerate(CLI::App& app) {
   auto args = std::make_shared<GenerateArgs>();
   CLI::App* cmd = app.add_subcommand("generate", "Generate a continuation of a prompt (greedy unless --temp > 0)");
-  cmd->add_option("-m,--model", args->model, "GGUF model file")->required()->envname("PLEXUS_MODEL");
+  cmd->add_option("-m,--model", args->model, "GGUF model file, or hf:ORG/REPO/FILE.gguf / an https URL (pulled into the cache)")
+      ->required()
+      ->envname("PLEXUS_MODEL");
   cmd->add_option("-p,--prompt", args->prompt, "Prompt text")->required();
   cmd->add_option("-n,--n-predict", args->n_predict, "Tokens to generate")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--kv-type", args->kv_type, "KV cache type")->check(CLI::IsMember({"f16", "f32"}));

@@ -19,6 +19,7 @@
 #include "commands.h"
 #include "engine/engine.h"
 #include "engine/scheduler.h"
+#include "model_arg.h"
 #include "server/api_server.h"
 #include "server/http_server.h"
 
@@ -115,13 +116,18 @@ int Serve(const ServeArgs& a, SignalWatcher& signals, const std::string& api_key
   engine_options.max_context = a.ctx;
   engine_options.kv_type = *ParseKvType(a.kv_type);
   engine_options.cluster = std::move(cluster).value();
-  auto engine = Engine::Open(a.model, engine_options);
+  auto model_path = ResolveModelPath(a.model);
+  if (!model_path.ok()) {
+    fmt::print(stderr, "plexus serve: {}\n", model_path.status().message());
+    return 1;
+  }
+  auto engine = Engine::Open(*model_path, engine_options);
   if (!engine.ok()) {
     fmt::print(stderr, "plexus serve: {}\n", engine.status().message());
     return 1;
   }
-  const std::string stem = server::FileStem(a.model);
-  server::ServedModel served{a.alias.empty() ? stem : a.alias, stem, a.model};
+  const std::string stem = server::FileStem(*model_path);
+  server::ServedModel served{a.alias.empty() ? stem : a.alias, stem, *model_path};
   Scheduler scheduler(**engine, SchedulerOptions{.max_active = a.parallel, .max_queue = a.queue});
   server::ApiServer api(**engine, scheduler, served);
   server::HttpServer http(server::HttpOptions{.host = a.host, .port = a.port, .api_key = api_key,
@@ -175,7 +181,7 @@ int RunServe(const ServeArgs& a) {
 Runner AddServe(CLI::App& app) {
   auto args = std::make_shared<ServeArgs>();
   CLI::App* cmd = app.add_subcommand("serve", "Serve a model over an OpenAI- and Ollama-compatible HTTP API");
-  cmd->add_option("-m,--model", args->model, "GGUF model file")->required()->envname("PLEXUS_MODEL");
+  cmd->add_option("-m,--model", args->model, "GGUF model file, or hf:ORG/REPO/FILE.gguf / an https URL (pulled into the cache)")->required()->envname("PLEXUS_MODEL");
   cmd->add_option("--host", args->host, "Address to listen on (default 127.0.0.1: this machine only)");
   cmd->add_option("--port", args->port, "Port (0: any free port, printed)")->check(CLI::Range(0, 65535));
   cmd->add_option("--api-key-file", args->api_key_file, "File holding the API key clients must send as a bearer token");

@@ -365,6 +365,23 @@ def test_bad_refs(e):
         expect_fail(e.run(["pull", bad], cache), f"bad ref {bad}", needle)
 
 
+def test_generate_pulls_hf_ref(e):
+    """`plexus generate -m hf:...` pulls into the cache, then runs the model (here the fake hub's stories260K)."""
+    cache = e.fresh_cache()
+    env = {k: v for k, v in os.environ.items() if k != "HF_TOKEN"}
+    env.update({"PLEXUS_HF_ENDPOINT": e.hub.url, "PLEXUS_CACHE_DIR": cache})
+    cmd = [e.plexus, "generate", "-m", ref(), "-p", "Once upon a time", "-n", "8", "-t", "1"]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    expect_ok(p, "generate -m hf:...")
+    expect(os.path.exists(cached(cache, f"{REPO}/{MODEL}")), "the model was pulled into the cache", p)
+    expect(p.stdout.startswith("Once upon a time") and len(p.stdout) > len("Once upon a time") + 8,
+           "generated text follows the prompt", p)
+    e.hub.reset()
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    expect_ok(p, "second generate")
+    expect(not e.hub.requests("GET"), "the second run downloads nothing", p)
+
+
 def test_ls(e):
     cache = e.fresh_cache()
     expect_ok(e.pull(ref(), cache), "pull")
