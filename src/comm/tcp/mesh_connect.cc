@@ -1,6 +1,7 @@
 // Establishing a TcpMesh: validate options, listen, connect to every higher
 // rank and accept every lower one (concurrently), authenticating each link.
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -38,6 +39,10 @@ Result<std::unique_ptr<TcpMesh>> TcpMesh::Create(MeshOptions options) {
   std::unique_ptr<TcpMesh> mesh(new TcpMesh(std::move(options)));
   for (size_t r = 0; r < endpoints.size(); ++r) mesh->peers_[r]->endpoint = endpoints[r];
   PLEXUS_RETURN_IF_ERROR(mesh->Establish());
+  // Emulated latencies are slept out; the default 50 us timer slack would
+  // stretch every emulated hop. Per thread: the one that builds the mesh is
+  // the one that runs its collectives.
+  if (mesh->emulated()) prctl(PR_SET_TIMERSLACK, 1UL);
   mesh->heartbeat_ = std::thread([m = mesh.get()] { m->HeartbeatLoop(); });
   return mesh;
 }
