@@ -4,8 +4,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -15,60 +13,17 @@
 
 #include <fmt/format.h>
 
+#include "base/sha256.h"
+
 namespace plexus::cluster {
 namespace {
 
 namespace fs = std::filesystem;
 
-bool IsHexDigest(const std::string& s) {
-  if (s.size() != 64) return false;
-  for (char c : s)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  return true;
-}
-
-Result<std::string> Sha256OfFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::Errorf("store", "cannot open '{}': {}", path, std::strerror(errno));
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  std::vector<uint8_t> buf(4 << 20);
-  ssize_t n;
-  while ((n = ::read(fd, buf.data(), buf.size())) > 0) EVP_DigestUpdate(ctx, buf.data(), static_cast<size_t>(n));
-  const int read_errno = errno;
-  ::close(fd);
-  unsigned char digest[32];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx, digest, &len);
-  EVP_MD_CTX_free(ctx);
-  if (n < 0) return Status::Errorf("store", "cannot read '{}': {}", path, std::strerror(read_errno));
-  std::string hex;
-  for (unsigned int i = 0; i < len; ++i) hex += fmt::format("{:02x}", digest[i]);
-  return hex;
-}
-
-std::string HashKey(const std::string& path, const struct stat& st) {
-  return fmt::format("{} {} {}.{:09}", fs::absolute(path).string(), st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
-}
-
 }  // namespace
 
 Result<std::string> HashFile(const std::string& path, const std::string& cache_dir) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return Status::Errorf("store", "cannot stat '{}': {}", path, std::strerror(errno));
-  const std::string key = HashKey(path, st);
-  const std::string index = cache_dir + "/hashes";
-  std::ifstream in(index);
-  for (std::string line; std::getline(in, line);) {
-    // "<sha256> <key>"
-    if (line.size() > 65 && line.compare(65, std::string::npos, key) == 0 && IsHexDigest(line.substr(0, 64)))
-      return line.substr(0, 64);
-  }
-  PLEXUS_ASSIGN_OR_RETURN(std::string digest, Sha256OfFile(path));
-  std::error_code ec;
-  fs::create_directories(cache_dir, ec);
-  std::ofstream(index, std::ios::app) << digest << ' ' << key << '\n';  // best effort
-  return digest;
+  return MemoizedSha256(path, cache_dir);
 }
 
 std::string ModelStore::CachePath(const ModelIdentity& model) const {
@@ -88,7 +43,7 @@ Result<std::vector<ByteRange>> ModelStore::ReadPresent(const ModelIdentity& mode
 }
 
 Result<ModelStore::Located> ModelStore::Locate(const ModelIdentity& model, std::span<const uint8_t> header) {
-  if (!IsHexDigest(model.sha256)) return Status::Errorf("store", "model digest '{}' is not a SHA-256", model.sha256);
+  if (!IsSha256Hex(model.sha256)) return Status::Errorf("store", "model digest '{}' is not a SHA-256", model.sha256);
   for (const std::string& path : local_files_) {
     std::error_code ec;
     if (fs::file_size(path, ec) != model.size || ec) continue;

@@ -14,7 +14,7 @@
 #include "format/gguf.h"
 #include "hub/part_state.h"
 #include "hub/progress.h"
-#include "hub/sha256.h"
+#include "base/sha256.h"
 
 namespace plexus::hub {
 namespace {

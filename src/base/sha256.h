@@ -8,7 +8,7 @@
 
 #include "base/status.h"
 
-namespace plexus::hub {
+namespace plexus {
 
 // Called while hashing with (bytes hashed, file size).
 using HashProgressFn = std::function<void(uint64_t done, uint64_t total)>;
@@ -24,4 +24,7 @@ Result<std::string> MemoizedSha256(const std::string& path, const std::string& c
 // Records a digest computed elsewhere (a download just verified).
 void RememberSha256(const std::string& path, const std::string& cache_dir, const std::string& sha256);
 
-}  // namespace plexus::hub
+// 64 lowercase hex digits.
+bool IsSha256Hex(const std::string& s);
+
+}  // namespace plexus
