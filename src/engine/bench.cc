@@ -77,15 +77,26 @@ class Runner {
   std::vector<float> logits_;
 };
 
-// Bytes one decode step at context length `ctx` reads: every matrix, one
-// embedding row, and K and V of all positions.
+// Bytes one decode step at context length `ctx` reads: every matrix (of an
+// MoE layer the router and k of the E experts), one embedding row, and K and
+// V of all positions.
 double DecodeBytes(const Model& model, double ctx) {
   const ModelWeights& w = model.weights();
   double bytes = static_cast<double>(w.token_embd.row_bytes);
-  for (const TensorView* m : w.Matrices()) bytes += static_cast<double>(m->row_bytes) * static_cast<double>(m->rows);
+  bytes += static_cast<double>(w.ActiveMatrixBytes(model.config().n_experts_used));
   const KvCache& kv = model.kv_cache();
   bytes += 2.0 * static_cast<double>(w.layers.size()) * static_cast<double>(kv.row_bytes()) * ctx;
   return bytes;
+}
+
+// The fraction of a tensor one decoded token reads: k/E of an MoE layer's
+// expert tensors (3-D ffn_*_exps stacks, or older files' per-expert
+// ffn_*.E.weight: an MoE model has no dense ffn_gate/up/down), all of others.
+double ActiveFraction(const GgufTensorInfo& t, const ModelConfig& c) {
+  if (!c.is_moe()) return 1.0;
+  bool expert = t.name.find("_exps.") != std::string::npos;
+  for (const char* kind : {".ffn_gate.", ".ffn_up.", ".ffn_down."}) expert = expert || t.name.find(kind) != std::string::npos;
+  return expert ? static_cast<double>(c.n_experts_used) / static_cast<double>(c.n_experts) : 1.0;
 }
 
 }  // namespace
@@ -141,9 +152,11 @@ Result<BenchResult> RunBench(const BenchOptions& o) {
     // A cluster job: rank 0 here, the rest on the peers. The bytes per token
     // are the whole model's, read by all ranks together.
     PLEXUS_ASSIGN_OR_RETURN(executor, cluster::Coordinator::Start(o.model_path, *o.cluster, mo, o.threads));
-    for (const GgufTensorInfo& t : file->tensors())
-      if (t.name != "token_embd.weight" && t.shape.size() == 2) r.weight_bytes += static_cast<double>(t.n_bytes);
-    r.bytes_per_token = r.weight_bytes;
+    for (const GgufTensorInfo& t : file->tensors()) {
+      if (t.name == "token_embd.weight" || t.shape.size() < 2) continue;
+      r.weight_bytes += static_cast<double>(t.n_bytes);
+      r.bytes_per_token += static_cast<double>(t.n_bytes) * ActiveFraction(t, config);
+    }
   } else {
     PLEXUS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(file, FullShard(config), mo));
     r.weight_bytes = static_cast<double>(model->weights().MatrixBytes());

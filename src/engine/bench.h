@@ -40,8 +40,11 @@ struct BenchResult {
   int n_prompt = 0, n_gen = 0, reps = 0;
   double pp_tps = 0, pp_tps_sd = 0;
   double tg_tps = 0, tg_tps_sd = 0;
-  double weight_bytes = 0;      // all matrices a decode step multiplies with
-  double bytes_per_token = 0;   // weight bytes + embedding row + mean KV bytes read per generated token
+  double weight_bytes = 0;      // all matrices of the model (of an MoE model, every expert)
+  // What a generated token reads: the matrices it multiplies with (of an MoE
+  // layer the router and k of E experts: active parameters), its embedding
+  // row, and the mean KV bytes (not in a cluster run).
+  double bytes_per_token = 0;
   double bandwidth_gbs = 0;     // measured read bandwidth with `threads` threads
   double bandwidth_fraction = 0;  // tg_tps * bytes_per_token / bandwidth
   double load_s = 0;            // time to open and load the model

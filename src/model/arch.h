@@ -1,5 +1,5 @@
 // What distinguishes one architecture from another. Each architecture file
-// (llama.cc, qwen2.cc, qwen3.cc) defines one ArchTraits; the forward pass
+// (llama.cc, qwen2.cc, qwen3.cc, qwen3moe.cc) defines one ArchTraits; the forward pass
 // (forward.cc) is shared and consults these flags.
 #pragma once
 
@@ -7,6 +7,7 @@
 
 #include "base/status.h"
 #include "kernels/ops.h"
+#include "model/config.h"
 
 namespace plexus {
 
@@ -18,12 +19,16 @@ struct ArchTraits {
   float default_rms_eps;
   bool qkv_bias;                    // attn_{q,k,v}.bias tensors
   bool qk_norm;                     // per-head RMSNorm on q and k before RoPE
+  // Routing rule of an MoE model of this architecture (kNone: dense only).
+  ExpertGating gating;
+  bool requires_experts;            // qwen3moe: expert_count must be set
   Status (*layer)(LayerRun& run);   // one transformer block, composed from layer_ops.h
 };
 
 const ArchTraits& LlamaTraits();
 const ArchTraits& Qwen2Traits();
 const ArchTraits& Qwen3Traits();
+const ArchTraits& Qwen3MoeTraits();
 
 // nullptr for an architecture plexus does not run.
 const ArchTraits* FindArch(std::string_view name);

@@ -57,6 +57,46 @@ Status ReadRope(const GgufFile& f, ModelConfig& c) {
   return Status::Ok();
 }
 
+// The mixture-of-experts keys: expert_count (absent or 0: dense),
+// expert_used_count, expert_feed_forward_length (qwen3moe; Mixtral's experts
+// have feed_forward_length). Reads n_ff too, which an MoE file may omit.
+Status ReadExperts(const GgufFile& f, ModelConfig& c) {
+  const std::string& a = c.arch;
+  PLEXUS_ASSIGN_OR_RETURN(int64_t n_experts, f.GetInt(a + ".expert_count", 0));
+  if (n_experts == 0) {
+    if (c.traits->requires_experts)
+      return Status::Errorf("model", "{}: {}.expert_count is missing; a {} model has experts", f.name(), a, a);
+    PLEXUS_ASSIGN_OR_RETURN(c.n_ff, PositiveInt(f, a, "feed_forward_length"));
+    return Status::Ok();
+  }
+  if (c.traits->gating == ExpertGating::kNone)
+    return Status::Errorf("model", "{}: {}.expert_count = {} but plexus runs {} models dense only", f.name(), a, n_experts, a);
+  PLEXUS_ASSIGN_OR_RETURN(c.n_experts, PositiveInt(f, a, "expert_count"));
+  PLEXUS_ASSIGN_OR_RETURN(c.n_experts_used, PositiveInt(f, a, "expert_used_count"));
+  if (c.n_experts_used > c.n_experts)
+    return Status::Errorf("model", "{}: {}.expert_used_count = {} exceeds expert_count = {}", f.name(), a,
+                          c.n_experts_used, c.n_experts);
+  PLEXUS_ASSIGN_OR_RETURN(int64_t n_shared, f.GetInt(a + ".expert_shared_count", 0));
+  if (n_shared != 0)
+    return Status::Errorf("model", "{}: {}.expert_shared_count = {}: shared experts are not supported", f.name(), a, n_shared);
+  PLEXUS_ASSIGN_OR_RETURN(int64_t gating_func, f.GetInt(a + ".expert_gating_func", 1));
+  if (gating_func != 1)  // llama.cpp: 1 softmax, 2 sigmoid
+    return Status::Errorf("model", "{}: {}.expert_gating_func = {}: only softmax gating (1) is supported", f.name(), a, gating_func);
+  const bool has_expert_ff = f.Find(a + ".expert_feed_forward_length") != nullptr;
+  if (has_expert_ff) {
+    PLEXUS_ASSIGN_OR_RETURN(c.n_ff_expert, PositiveInt(f, a, "expert_feed_forward_length"));
+  } else {
+    PLEXUS_ASSIGN_OR_RETURN(c.n_ff_expert, PositiveInt(f, a, "feed_forward_length"));
+  }
+  c.n_ff = c.n_ff_expert;
+  if (f.Find(a + ".feed_forward_length")) {
+    PLEXUS_ASSIGN_OR_RETURN(c.n_ff, PositiveInt(f, a, "feed_forward_length"));
+  }
+  c.gating = c.traits->gating;
+  PLEXUS_ASSIGN_OR_RETURN(c.expert_weights_norm, f.GetBool(a + ".expert_weights_norm", true));
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<ModelConfig> ReadModelConfig(const GgufFile& f) {
@@ -64,11 +104,11 @@ Result<ModelConfig> ReadModelConfig(const GgufFile& f) {
   PLEXUS_ASSIGN_OR_RETURN(c.arch, f.GetString("general.architecture"));
   c.traits = FindArch(c.arch);
   if (c.traits == nullptr)
-    return Status::Errorf("model", "{}: general.architecture '{}' is not supported (llama, qwen2, qwen3)", f.name(), c.arch);
+    return Status::Errorf("model", "{}: general.architecture '{}' is not supported (llama, qwen2, qwen3, qwen3moe)", f.name(), c.arch);
   const std::string& a = c.arch;
   PLEXUS_ASSIGN_OR_RETURN(c.n_embd, PositiveInt(f, a, "embedding_length"));
   PLEXUS_ASSIGN_OR_RETURN(c.n_layers, PositiveInt(f, a, "block_count"));
-  PLEXUS_ASSIGN_OR_RETURN(c.n_ff, PositiveInt(f, a, "feed_forward_length"));
+  PLEXUS_RETURN_IF_ERROR(ReadExperts(f, c));
   PLEXUS_ASSIGN_OR_RETURN(c.n_heads, PositiveInt(f, a, "attention.head_count"));
   c.n_kv_heads = c.n_heads;
   if (f.Find(a + ".attention.head_count_kv")) {

@@ -31,13 +31,30 @@ void Activations::Resize(const ModelConfig& c, const ShardSpec& s, size_t batch,
   gate.resize(batch * f);
   up.resize(batch * f);
   scores.resize(static_cast<size_t>(n_threads) * static_cast<size_t>(max_len));
+  if (c.is_moe()) {
+    const size_t e = static_cast<size_t>(c.n_experts), k = static_cast<size_t>(c.n_experts_used);
+    const size_t fe = static_cast<size_t>(c.n_ff_expert);
+    router.resize(batch * e);
+    chosen.resize(batch * k);
+    chosen_w.resize(batch * k);
+    rows_of.reserve(batch);
+    rows_w.reserve(batch);
+    exp_in.resize(batch * d);
+    exp_gate.resize(batch * fe);
+    exp_up.resize(batch * fe);
+    exp_out.resize(batch * d);
+  }
 }
 
 void LayerRun::MatMul(const TensorView& w, const std::vector<float>& in, std::vector<float>& out) {
-  if (batch_.size() == 1) {
-    kernels::MatVec(w, in.data(), out.data(), pool_);
+  MatMulRows(w, in.data(), static_cast<int64_t>(batch_.size()), out.data());
+}
+
+void LayerRun::MatMulRows(const TensorView& w, const float* in, int64_t n, float* out) {
+  if (n == 1) {
+    kernels::MatVec(w, in, out, pool_);
   } else {
-    kernels::MatMul(w, in.data(), static_cast<int64_t>(batch_.size()), out.data(), pool_);
+    kernels::MatMul(w, in, n, out, pool_);
   }
 }
 

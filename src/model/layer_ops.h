@@ -29,6 +29,16 @@ struct Activations {
   std::vector<float> gate;  // [B, f]      local FFN rows
   std::vector<float> up;    // [B, f]
   std::vector<float> scores;  // [threads, context] attention scratch
+  // Mixture of experts (n = tokens routed to one expert, n <= B).
+  std::vector<float> router;       // [B, E]   router logits
+  std::vector<int32_t> chosen;     // [B, k]   expert ids each token is routed to
+  std::vector<float> chosen_w;     // [B, k]   their gate weights
+  std::vector<int32_t> rows_of;    // [n]      batch rows routed to the current expert
+  std::vector<float> rows_w;       // [n]      their gate weights for it
+  std::vector<float> exp_in;       // [n, d]   the gathered xn rows
+  std::vector<float> exp_gate;     // [n, f_e]
+  std::vector<float> exp_up;       // [n, f_e]
+  std::vector<float> exp_out;      // [n, d]
   void Resize(const ModelConfig& c, const ShardSpec& s, size_t batch, int n_threads, int64_t max_len);
 };
 
@@ -41,6 +51,7 @@ class LayerRun {
         inv_freq_(rope_inv_freq) {}
 
   const LayerWeights& weights() const { return w_; }
+  const ModelConfig& config() const { return c_; }
 
   void Norm(const std::vector<float>& weight);  // xn = RMSNorm(x) * weight
   void ProjectQkv();                            // q, k, v = xn Wq^T, xn Wk^T, xn Wv^T
@@ -51,9 +62,15 @@ class LayerRun {
   void Attend();                                // attn = softmax(q K^T / sqrt(dh)) V, causal
   Status AttentionOutput();                     // x += all_reduce(attn Wo^T)
   Status SwiGluFfn();                           // x += all_reduce(down(silu(gate xn) * up xn))
+  // x += all_reduce(sum over the k routed experts e this shard owns of
+  // w_e * down_e(silu(gate_e xn) * up_e xn)); see moe_ops.cc.
+  Status MoeFfn();
 
  private:
   void MatMul(const TensorView& w, const std::vector<float>& in, std::vector<float>& out);
+  void MatMulRows(const TensorView& w, const float* in, int64_t n, float* out);
+  void Route();                  // router -> chosen, chosen_w
+  void RunExpert(int64_t e);     // proj += this expert's weighted output for its rows
   Status ReduceIntoResidual();
 
   const ModelConfig& c_;

@@ -22,7 +22,8 @@ Result<std::unique_ptr<Model>> Model::Load(std::shared_ptr<const GgufFile> file,
                                            const ModelOptions& options) {
   PLEXUS_ASSIGN_OR_RETURN(ModelConfig config, ReadModelConfig(*file));
   if (shard.layers.begin < 0 || shard.layers.end > config.n_layers || shard.layers.size() <= 0 ||
-      shard.heads.end > config.n_heads || shard.ffn.end > config.n_ff || shard.vocab.end > config.n_vocab)
+      shard.heads.end > config.n_heads || shard.ffn.end > config.n_ff || shard.vocab.end > config.n_vocab ||
+      shard.experts.begin < 0 || shard.experts.end > config.n_experts)
     return Status::Errorf("model", "{}: shard '{}' does not fit the model", file->name(), shard.Describe());
   PLEXUS_ASSIGN_OR_RETURN(auto weights, LoadWeights(*file, config, shard, options.weight_load));
   if (options.kv_type != DType::kF16 && options.kv_type != DType::kF32)

@@ -27,6 +27,8 @@ const ArchTraits& Qwen2Traits() {
       .default_rms_eps = 1e-6f,
       .qkv_bias = true,
       .qk_norm = false,
+      .gating = ExpertGating::kNone,
+      .requires_experts = false,
       .layer = Qwen2Layer,
   };
   return traits;

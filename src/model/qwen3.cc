@@ -28,6 +28,8 @@ const ArchTraits& Qwen3Traits() {
       .default_rms_eps = 1e-6f,
       .qkv_bias = false,
       .qk_norm = true,
+      .gating = ExpertGating::kNone,
+      .requires_experts = false,
       .layer = Qwen3Layer,
   };
   return traits;

@@ -7,9 +7,11 @@
 namespace plexus {
 
 std::string ShardSpec::Describe() const {
-  return fmt::format("tp {}/{} heads [{},{}) kv [{},{}) ffn [{},{}) vocab [{},{}) layers [{},{})", tp_rank, tp_size,
-                     heads.begin, heads.end, kv_heads.begin, kv_heads.end, ffn.begin, ffn.end, vocab.begin,
-                     vocab.end, layers.begin, layers.end);
+  std::string out = fmt::format("tp {}/{} heads [{},{}) kv [{},{}) ffn [{},{}) vocab [{},{}) layers [{},{})", tp_rank,
+                                tp_size, heads.begin, heads.end, kv_heads.begin, kv_heads.end, ffn.begin, ffn.end,
+                                vocab.begin, vocab.end, layers.begin, layers.end);
+  if (experts.size() > 0) out += fmt::format(" experts [{},{})", experts.begin, experts.end);
+  return out;
 }
 
 ShardSpec FullShard(const ModelConfig& c) {
@@ -17,6 +19,7 @@ ShardSpec FullShard(const ModelConfig& c) {
   s.heads = {0, c.n_heads};
   s.kv_heads = {0, c.n_kv_heads};
   s.ffn = {0, c.n_ff};
+  s.experts = {0, c.n_experts};
   s.vocab = {0, c.n_vocab};
   s.group_vocab = {s.vocab};
   s.layers = {0, c.n_layers};
@@ -78,6 +81,11 @@ Result<ShardSpec> MakeShard(const ModelConfig& c, std::span<const double> tp_sha
   if (!ffn.ok()) ffn = SplitByShares(c.n_ff, 1, tp_shares);
   if (!ffn.ok()) return ffn.status().WithContext("splitting FFN rows");
   s.ffn = ffn.value()[tp_rank];
+  if (c.is_moe()) {
+    auto experts = SplitByShares(c.n_experts, 1, tp_shares);
+    if (!experts.ok()) return experts.status().WithContext("splitting the experts");
+    s.experts = experts.value()[tp_rank];
+  }
   auto vocab = SplitByShares(c.n_vocab, 1, tp_shares);
   if (!vocab.ok()) return vocab.status().WithContext("splitting the vocabulary");
   s.vocab = vocab.value()[tp_rank];

@@ -25,7 +25,11 @@ struct ShardSpec {
   int tp_size = 1;
   Range heads;          // query heads owned (Q rows, o_proj columns)
   Range kv_heads;       // KV heads computed here; replicated when groups straddle shards
-  Range ffn;            // FFN rows owned (gate/up rows, down columns)
+  Range ffn;            // FFN rows owned (gate/up rows, down columns) of dense layers
+  // MoE layers: the experts owned, whole (expert parallelism inside the TP
+  // group). A token routed to an expert outside this range gets nothing from
+  // it here; the group's all-reduce adds the owner's contribution.
+  Range experts;
   Range vocab;          // LM-head rows owned
   std::vector<Range> group_vocab;  // LM-head rows of every rank in the TP group (for the gather)
   Range layers;         // pipeline stage: layers [begin, end)
@@ -50,7 +54,8 @@ Result<std::vector<Range>> SplitLayers(int64_t n_layers, std::span<const double>
 // Query heads go out in whole KV groups when there are enough groups, so
 // that no KV head is replicated; otherwise head by head. FFN rows go out in
 // multiples of `ffn_granularity` (the block size of ffn_down's type) when
-// there are enough blocks, else row by row.
+// there are enough blocks, else row by row. Experts of an MoE model go out
+// whole, contiguous ranges in proportion to the shares.
 Result<ShardSpec> MakeShard(const ModelConfig& config, std::span<const double> tp_shares, int tp_rank,
                             Range layers, int64_t ffn_granularity);
 

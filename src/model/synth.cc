@@ -45,13 +45,15 @@ Status CheckShapes(const SynthPreset& p, const SynthTypeSpec& type) {
       {"embedding_length", p.n_embd},
       {"feed_forward_length", p.n_ff},
       {"head_count * head_dim", p.n_heads * p.head_dim},
+      {"expert_feed_forward_length", p.n_experts > 0 ? p.n_ff_expert : 0},
   };
   for (const auto& [what, n] : dims)
     if (n % block != 0)
       return Status::Errorf("synth", "type {} needs matrix rows of whole {}-element blocks, but preset '{}' has {} {}",
                             type.name, block, p.name, what, n);
   if (p.n_embd <= 0 || p.n_layers <= 0 || p.n_heads <= 0 || p.n_kv_heads <= 0 || p.head_dim <= 0 ||
-      p.n_ff <= 0 || p.n_heads % p.n_kv_heads != 0 || p.head_dim % 2 != 0)
+      p.n_ff <= 0 || p.n_heads % p.n_kv_heads != 0 || p.head_dim % 2 != 0 || p.n_experts < 0 ||
+      (p.n_experts > 0 && (p.n_experts_used <= 0 || p.n_experts_used > p.n_experts || p.n_ff_expert <= 0)))
     return Status::Errorf("synth", "preset '{}' has an invalid shape", p.name);
   return Status::Ok();
 }
@@ -92,6 +94,13 @@ void WriteHyperParams(const SynthModel& m, GgufWriter* w) {
   w->SetF32(a + ".rope.freq_base", p.rope_base);
   w->SetU32(a + ".rope.dimension_count", static_cast<uint32_t>(p.head_dim));
   w->SetU32(a + ".vocab_size", static_cast<uint32_t>(m.n_vocab));
+  if (p.n_experts > 0) {
+    w->SetU32(a + ".expert_count", static_cast<uint32_t>(p.n_experts));
+    w->SetU32(a + ".expert_used_count", static_cast<uint32_t>(p.n_experts_used));
+    // llama.cpp writes the expert width under its own key for qwen3moe; a
+    // Mixtral (llama) file has it as feed_forward_length.
+    if (a != "llama") w->SetU32(a + ".expert_feed_forward_length", static_cast<uint32_t>(p.n_ff_expert));
+  }
 }
 
 // Real Qwen models use a byte-level BPE vocabulary; plexus' tokenizer reads
@@ -126,6 +135,27 @@ SynthTensorPlan Vector(std::string name, int64_t n, float mean, float std) {
   return t;
 }
 
+// An MoE FFN as llama.cpp stores it: the router ffn_gate_inp [d, E] in F32
+// (llama.cpp's quantizer leaves it so), and each of gate/up/down as one 3-D
+// tensor of E expert matrices in the model's matrix type.
+void PlanExperts(const SynthModel& m, int64_t layer, std::vector<SynthTensorPlan>* out) {
+  const SynthPreset& p = m.preset;
+  const std::string b = fmt::format("blk.{}.", layer);
+  const int64_t d = p.n_embd, fe = p.n_ff_expert, n = p.n_experts;
+  auto type = [&](SynthTensorRole role) {
+    return SynthMatrixType(*m.type, role, p.tied_embeddings, layer, p.n_layers);
+  };
+  const float in_d = 1.0f / std::sqrt(static_cast<float>(d));
+  out->push_back(Matrix(b + "ffn_gate_inp.weight", DType::kF32, d, n, in_d));
+  out->push_back(Matrix(b + "ffn_gate_exps.weight", type(SynthTensorRole::kOtherMatrix), d, fe * n, in_d));
+  out->back().n_slabs = n;
+  out->push_back(Matrix(b + "ffn_up_exps.weight", type(SynthTensorRole::kOtherMatrix), d, fe * n, in_d));
+  out->back().n_slabs = n;
+  out->push_back(Matrix(b + "ffn_down_exps.weight", type(SynthTensorRole::kFfnDown), fe, d * n,
+                        1.0f / std::sqrt(static_cast<float>(fe))));
+  out->back().n_slabs = n;
+}
+
 // Matrices: std 1/sqrt(cols) keeps every projection's output O(1) for O(1) inputs.
 void PlanLayer(const SynthModel& m, int64_t layer, std::vector<SynthTensorPlan>* out) {
   const SynthPreset& p = m.preset;
@@ -151,6 +181,7 @@ void PlanLayer(const SynthModel& m, int64_t layer, std::vector<SynthTensorPlan>*
   out->push_back(Matrix(b + "attn_output.weight", type(SynthTensorRole::kOtherMatrix), q_dim, d,
                         1.0f / std::sqrt(static_cast<float>(q_dim))));
   out->push_back(Vector(b + "ffn_norm.weight", d, 1, kNormNoise));
+  if (p.n_experts > 0) return PlanExperts(m, layer, out);
   out->push_back(Matrix(b + "ffn_gate.weight", type(SynthTensorRole::kOtherMatrix), d, p.n_ff, in_d));
   out->push_back(Matrix(b + "ffn_up.weight", type(SynthTensorRole::kOtherMatrix), d, p.n_ff, in_d));
   out->push_back(Matrix(b + "ffn_down.weight", type(SynthTensorRole::kFfnDown), p.n_ff, d,

@@ -14,7 +14,7 @@ constexpr SynthRopeScaling kLlama3Scaling(float factor) { return {true, factor, 
 // The shapes follow the real models' config.json. Tiny dims are multiples of
 // 256 so every K type works.
 // clang-format off
-constexpr std::array<SynthPreset, 6> kPresets = {{
+constexpr std::array<SynthPreset, 10> kPresets = {{
   // name          arch     embd  layers heads kv  head_dim  ff    vocab   ctx     rope_base  eps   tied   bias   qk_norm  scaling
   {"tiny-llama",  "llama",   256,  4,    4,    2,  64,   512,   512,    4096,   500000.0f, 1e-5f, false, false, false, kLlama3Scaling(8)},
   {"tiny-qwen2",  "qwen2",   256,  4,    4,    2,  64,   512,   512,    4096,  1000000.0f, 1e-6f, true,  true,  false, kNoScaling},
@@ -23,6 +23,12 @@ constexpr std::array<SynthPreset, 6> kPresets = {{
   {"llama3.2-1b", "llama",  2048, 16,   32,    8,  64,  8192, 128256, 131072,   500000.0f, 1e-5f, true,  false, false, kLlama3Scaling(32)},
   {"llama3.1-8b", "llama",  4096, 32,   32,    8, 128, 14336, 128256, 131072,   500000.0f, 1e-5f, false, false, false, kLlama3Scaling(8)},
   {"qwen3-0.6b",  "qwen3",  1024, 28,   16,    8, 128,  3072, 151936,  40960,  1000000.0f, 1e-6f, true,  false, true,  kNoScaling},
+  // Mixtures of experts; the last three columns: experts, used per token, expert FFN width.
+  {"tiny-qwen3moe", "qwen3moe", 256, 4,  8,    4,  64,   512,   512,    4096,  1000000.0f, 1e-6f, false, false, true,  kNoScaling, 8, 2, 256},
+  {"tiny-mixtral", "llama",   256,  4,    4,    2,  64,   256,   512,    4096,  1000000.0f, 1e-5f, false, false, false, kNoScaling, 8, 2, 256},
+  // Qwen3-30B-A3B config.json: moe_intermediate_size 768, intermediate_size 6144 (unused: no dense layer).
+  {"qwen3-30b-a3b", "qwen3moe", 2048, 48, 32,   4, 128,  6144, 151936,  40960,  1000000.0f, 1e-6f, false, false, true,  kNoScaling, 128, 8, 768},
+  {"mixtral-8x7b", "llama",  4096, 32,   32,    8, 128, 14336,  32000,  32768,  1000000.0f, 1e-5f, false, false, false, kNoScaling, 8, 2, 14336},
 }};
 
 // general.file_type is llama.cpp's LLAMA_FTYPE: ALL_F32=0, MOSTLY_F16=1,
@@ -77,8 +83,9 @@ const SynthPreset* FindSynthPreset(std::string_view name) {
 }
 
 Result<SynthPreset> ResolveSynthPreset(const SynthOptions& opts) {
-  if (!opts.arch.empty() && opts.arch != "llama" && opts.arch != "qwen2" && opts.arch != "qwen3")
-    return Status::Errorf("synth", "unknown arch '{}' (expected llama, qwen2 or qwen3)", opts.arch);
+  if (!opts.arch.empty() && opts.arch != "llama" && opts.arch != "qwen2" && opts.arch != "qwen3" &&
+      opts.arch != "qwen3moe")
+    return Status::Errorf("synth", "unknown arch '{}' (expected llama, qwen2, qwen3 or qwen3moe)", opts.arch);
   std::string name = opts.preset;
   if (name.empty()) name = "tiny-" + (opts.arch.empty() ? std::string("llama") : opts.arch);
   const SynthPreset* preset = FindSynthPreset(name);

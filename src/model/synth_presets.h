@@ -23,7 +23,7 @@ struct SynthRopeScaling {
 
 struct SynthPreset {
   const char* name;
-  const char* arch;  // general.architecture: llama | qwen2 | qwen3
+  const char* arch;  // general.architecture: llama | qwen2 | qwen3 | qwen3moe
   int64_t n_embd;
   int64_t n_layers;
   int64_t n_heads;
@@ -38,6 +38,11 @@ struct SynthPreset {
   bool attn_bias;        // qwen2: q/k/v biases
   bool qk_norm;          // qwen3: per-head RMS norm on q and k
   SynthRopeScaling rope_scaling;
+  // Mixture of experts (0: dense). The expert FFNs replace the dense one;
+  // a llama preset with experts is Mixtral (whose n_ff is the expert width).
+  int64_t n_experts = 0;
+  int64_t n_experts_used = 0;
+  int64_t n_ff_expert = 0;
 };
 
 // nullptr when unknown.

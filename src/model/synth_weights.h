@@ -32,9 +32,14 @@ struct SynthTensorPlan {
   float row_log_spread = 0;
 
   bool is_1d = false;         // norms, biases, rope_freqs: shape [cols]
+  // > 0: a 3-D stack of n_slabs matrices (MoE experts), shape [cols, rows /
+  // n_slabs, n_slabs]; `rows` counts the rows of all slabs.
+  int64_t n_slabs = 0;
 
   std::vector<int64_t> shape() const {
-    return is_1d ? std::vector<int64_t>{cols} : std::vector<int64_t>{cols, rows};
+    if (is_1d) return {cols};
+    if (n_slabs > 0) return {cols, rows / n_slabs, n_slabs};
+    return {cols, rows};
   }
 };
 

@@ -49,6 +49,17 @@ class RangeCollector {
   std::vector<ByteRange> ranges_;
 };
 
+// MoE: the router, and the owned experts' slabs of the 3-D tensors (one
+// contiguous run per tensor) or their per-expert 2-D tensors.
+void ExpertRanges(RangeCollector& rc, const ModelConfig& c, const ShardSpec& s, const std::string& p) {
+  rc.Whole(p + "ffn_gate_inp.weight");
+  const int64_t fe = c.n_ff_expert, d = c.n_embd;
+  for (const auto& [kind, rows] : {std::pair<const char*, int64_t>{"gate", fe}, {"up", fe}, {"down", d}}) {
+    rc.Rows(fmt::format("{}ffn_{}_exps.weight", p, kind), {s.experts.begin * rows, s.experts.end * rows});
+    for (int64_t e = s.experts.begin; e < s.experts.end; ++e) rc.Whole(fmt::format("{}ffn_{}.{}.weight", p, kind, e));
+  }
+}
+
 void LayerRanges(RangeCollector& rc, const ModelConfig& c, const ShardSpec& s, int64_t layer) {
   const std::string p = fmt::format("blk.{}.", layer);
   const int64_t dh = c.head_dim;
@@ -65,6 +76,7 @@ void LayerRanges(RangeCollector& rc, const ModelConfig& c, const ShardSpec& s, i
   rc.Rows(p + "ffn_gate.weight", s.ffn);
   rc.Rows(p + "ffn_up.weight", s.ffn);
   rc.Columns(p + "ffn_down.weight", s.ffn, sliced);
+  if (c.is_moe()) ExpertRanges(rc, c, s, p);
 }
 
 }  // namespace

@@ -16,15 +16,20 @@
 namespace plexus {
 namespace {
 
-// Finds a tensor and checks its shape: [cols] for vectors, [cols, rows] for matrices.
-Result<TensorView> Find(const GgufFile& f, const std::string& name, int64_t cols, int64_t rows) {
+// Finds a tensor and checks its GGUF shape [ne0, ne1, ...]. The view has
+// ne0 columns and ne1 * ne2 * ... rows.
+Result<TensorView> FindShaped(const GgufFile& f, const std::string& name, const std::vector<int64_t>& want) {
   const GgufTensorInfo* info = f.FindTensor(name);
   if (info == nullptr) return Status::Errorf("model", "{}: tensor '{}' is missing", f.name(), name);
-  std::vector<int64_t> want = rows == 0 ? std::vector<int64_t>{cols} : std::vector<int64_t>{cols, rows};
   if (info->shape != want)
     return Status::Errorf("model", "{}: tensor '{}' has shape [{}], expected [{}]", f.name(), name,
                           fmt::join(info->shape, ", "), fmt::join(want, ", "));
   return f.View(*info);
+}
+
+// [cols] for vectors (rows == 0), [cols, rows] for matrices.
+Result<TensorView> Find(const GgufFile& f, const std::string& name, int64_t cols, int64_t rows) {
+  return FindShaped(f, name, rows == 0 ? std::vector<int64_t>{cols} : std::vector<int64_t>{cols, rows});
 }
 
 Result<std::vector<float>> LoadVector(const GgufFile& f, const std::string& name, int64_t n, Range slice) {
@@ -93,6 +98,41 @@ Status LoadAttention(const GgufFile& f, const ModelConfig& c, const ShardSpec& s
   return Status::Ok();
 }
 
+// One kind of expert matrix (gate, up or down: `kind`) of every expert this
+// shard owns, as views: slabs of the 3-D `ffn_{kind}_exps.weight` [cols,
+// rows, E], or (older Mixtral files) the 2-D `ffn_{kind}.{e}.weight`.
+Status LoadExpertMatrices(const GgufFile& f, const ModelConfig& c, const ShardSpec& s, const std::string& p,
+                          const char* kind, int64_t cols, int64_t rows, std::vector<TensorView>& out) {
+  out.assign(static_cast<size_t>(c.n_experts), TensorView{});
+  const std::string stacked = fmt::format("{}ffn_{}_exps.weight", p, kind);
+  if (f.FindTensor(stacked) != nullptr) {
+    PLEXUS_ASSIGN_OR_RETURN(TensorView all, FindShaped(f, stacked, {cols, rows, c.n_experts}));
+    for (int64_t e = s.experts.begin; e < s.experts.end; ++e) out[e] = RowSlice(all, {e * rows, (e + 1) * rows});
+    return Status::Ok();
+  }
+  if (f.FindTensor(fmt::format("{}ffn_{}.0.weight", p, kind)) == nullptr)
+    return Status::Errorf("model", "{}: tensor '{}' is missing (nor per-expert '{}ffn_{}.0.weight')", f.name(), stacked,
+                          p, kind);
+  for (int64_t e = s.experts.begin; e < s.experts.end; ++e) {
+    PLEXUS_ASSIGN_OR_RETURN(out[e], Find(f, fmt::format("{}ffn_{}.{}.weight", p, kind, e), cols, rows));
+  }
+  return Status::Ok();
+}
+
+// An MoE layer: the router (whole on every shard: every rank routes every
+// token) and the shard's experts, whole.
+Status LoadExperts(const GgufFile& f, const ModelConfig& c, const ShardSpec& s, const std::string& p,
+                   LayerWeights& l) {
+  if (s.experts.begin < 0 || s.experts.end > c.n_experts)
+    return Status::Errorf("model", "{}: shard experts [{},{}) outside the model's {}", f.name(), s.experts.begin,
+                          s.experts.end, c.n_experts);
+  PLEXUS_ASSIGN_OR_RETURN(l.router, Find(f, p + "ffn_gate_inp.weight", c.n_embd, c.n_experts));
+  const int64_t d = c.n_embd, fe = c.n_ff_expert;
+  PLEXUS_RETURN_IF_ERROR(LoadExpertMatrices(f, c, s, p, "gate", d, fe, l.exp_gate));
+  PLEXUS_RETURN_IF_ERROR(LoadExpertMatrices(f, c, s, p, "up", d, fe, l.exp_up));
+  return LoadExpertMatrices(f, c, s, p, "down", fe, d, l.exp_down);
+}
+
 Status LoadLayer(const GgufFile& f, const ModelConfig& c, const ShardSpec& s, int64_t layer, LayerWeights& l,
                  ModelWeights& w) {
   const std::string p = fmt::format("blk.{}.", layer);
@@ -100,6 +140,7 @@ Status LoadLayer(const GgufFile& f, const ModelConfig& c, const ShardSpec& s, in
   PLEXUS_ASSIGN_OR_RETURN(l.attn_norm, LoadVector(f, p + "attn_norm.weight", c.n_embd, all_d));
   PLEXUS_ASSIGN_OR_RETURN(l.ffn_norm, LoadVector(f, p + "ffn_norm.weight", c.n_embd, all_d));
   PLEXUS_RETURN_IF_ERROR(LoadAttention(f, c, s, p, l, w));
+  if (c.is_moe()) return LoadExperts(f, c, s, p, l);
   PLEXUS_ASSIGN_OR_RETURN(TensorView gate, Find(f, p + "ffn_gate.weight", c.n_embd, c.n_ff));
   PLEXUS_ASSIGN_OR_RETURN(TensorView up, Find(f, p + "ffn_up.weight", c.n_embd, c.n_ff));
   PLEXUS_ASSIGN_OR_RETURN(TensorView down, Find(f, p + "ffn_down.weight", c.n_ff, c.n_embd));
@@ -125,6 +166,18 @@ Result<std::vector<float>> RopeFrequencies(const GgufFile& f, const ModelConfig&
   return inv;
 }
 
+uint64_t Bytes(const TensorView& m) { return static_cast<uint64_t>(m.row_bytes) * static_cast<uint64_t>(m.rows); }
+
+// Calls visit(view) on every non-empty matrix of a layer, const or not.
+template <typename Layer, typename Visit>
+void ForEachMatrix(Layer& l, Visit visit) {
+  for (auto* v : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down, &l.router})
+    if (!v->empty()) visit(*v);
+  for (auto* experts : {&l.exp_gate, &l.exp_up, &l.exp_down})
+    for (auto& v : *experts)
+      if (!v.empty()) visit(v);
+}
+
 // Copies the matrices a step reads whole into one anonymous mapping with
 // huge pages requested, and points the views at the copies.
 Status CopyToAnonymous(const GgufFile& f, ModelWeights& w) {
@@ -134,7 +187,7 @@ Status CopyToAnonymous(const GgufFile& f, ModelWeights& w) {
   std::vector<TensorView*> views;
   if (!w.output.empty()) views.push_back(&w.output);
   for (LayerWeights& l : w.layers)
-    for (TensorView* v : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) views.push_back(v);
+    ForEachMatrix(l, [&](TensorView& v) { views.push_back(&v); });
   constexpr size_t kAlign = 64;
   // Source -> bytes to copy: views that share a start (a tied output that is a
   // row slice of token_embd) are copied once, as long as the longest of them.
@@ -181,22 +234,48 @@ Status CopyToAnonymous(const GgufFile& f, ModelWeights& w) {
 
 const char* WeightLoadName(WeightLoad load) { return load == WeightLoad::kMap ? "mmap" : "copy"; }
 
+std::vector<const TensorView*> LayerWeights::Matrices() const {
+  std::vector<const TensorView*> out;
+  ForEachMatrix(*this, [&](const TensorView& v) { out.push_back(&v); });
+  return out;
+}
+
 std::vector<const TensorView*> ModelWeights::Matrices() const {
   std::vector<const TensorView*> out;
   for (const LayerWeights& l : layers)
-    for (const TensorView* v : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) out.push_back(v);
+    for (const TensorView* v : l.Matrices()) out.push_back(v);
   if (!output.empty()) out.push_back(&output);
   return out;
 }
 
 uint64_t ModelWeights::MatrixBytes() const {
   uint64_t bytes = 0;
-  for (const TensorView* m : Matrices()) bytes += static_cast<uint64_t>(m->row_bytes) * static_cast<uint64_t>(m->rows);
+  for (const TensorView* m : Matrices()) bytes += Bytes(*m);
+  return bytes;
+}
+
+uint64_t ModelWeights::ActiveMatrixBytes(int64_t n_experts_used) const {
+  uint64_t bytes = output.empty() ? 0 : Bytes(output);
+  for (const LayerWeights& l : layers) {
+    for (const TensorView* v : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down, &l.router})
+      if (!v->empty()) bytes += Bytes(*v);
+    // The owned experts: a token reads k of them (or all, when fewer are here).
+    int64_t owned = 0;
+    uint64_t expert_bytes = 0;
+    for (size_t e = 0; e < l.exp_gate.size(); ++e) {
+      if (l.exp_gate[e].empty()) continue;
+      ++owned;
+      expert_bytes = Bytes(l.exp_gate[e]) + Bytes(l.exp_up[e]) + Bytes(l.exp_down[e]);
+    }
+    bytes += static_cast<uint64_t>(std::min(owned, n_experts_used)) * expert_bytes;
+  }
   return bytes;
 }
 
 Result<int64_t> FfnGranularity(const GgufFile& f) {
   const GgufTensorInfo* down = f.FindTensor("blk.0.ffn_down.weight");
+  for (const char* moe : {"blk.0.ffn_down_exps.weight", "blk.0.ffn_down.0.weight"})
+    if (down == nullptr) down = f.FindTensor(moe);
   if (down == nullptr) return Status::Errorf("model", "{}: tensor 'blk.0.ffn_down.weight' is missing", f.name());
   return static_cast<int64_t>(BlockSize(down->type));
 }

@@ -37,6 +37,16 @@ struct LayerWeights {
   TensorView w_gate;             // [local ffn rows, d]
   TensorView w_up;               // [local ffn rows, d]
   TensorView w_down;             // [d, local ffn cols]
+  // MoE layers (the dense w_gate/w_up/w_down are then empty). Experts are
+  // whole row slices of the 3-D ffn_*_exps tensors (zero copy), indexed by
+  // global expert id; experts outside shard.experts are empty views.
+  TensorView router;                 // [E rows, d]: ffn_gate_inp
+  std::vector<TensorView> exp_gate;  // E x [f_e rows, d]
+  std::vector<TensorView> exp_up;    // E x [f_e rows, d]
+  std::vector<TensorView> exp_down;  // E x [d rows, f_e]
+
+  // Every non-empty matrix of the layer.
+  std::vector<const TensorView*> Matrices() const;
 };
 
 struct ModelWeights {
@@ -52,11 +62,17 @@ struct ModelWeights {
 
   // Every matrix a decode step reads: the layers', and the output (once when tied).
   std::vector<const TensorView*> Matrices() const;
-  // Their total size in bytes: what a decode step reads, the embedding table aside.
+  // Their total size in bytes: what a decode step of a dense model reads, the
+  // embedding table aside.
   uint64_t MatrixBytes() const;
+  // What one decoded token reads: MatrixBytes, except that an MoE layer
+  // counts its router and only `n_experts_used` of its experts (all experts
+  // of a layer have the same size), as the router picks k of E per token.
+  uint64_t ActiveMatrixBytes(int64_t n_experts_used) const;
 };
 
-// Block size of ffn_down's type: FFN splits fall on multiples of it.
+// Block size of ffn_down's type (ffn_down_exps for MoE models): FFN splits
+// fall on multiples of it.
 Result<int64_t> FfnGranularity(const GgufFile& file);
 
 // Loads (maps or copies) the weights `shard` needs. Errors name the tensor.

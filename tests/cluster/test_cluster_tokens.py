@@ -3,7 +3,7 @@
 
 Covers tp2, tp3, pp2, pp3, tp2xpp2 and uneven tp 3:1, each as separate
 processes on 127.0.0.1, on stories260K and on sharp synthetic models of each
-architecture. Usage: test_cluster_tokens.py --plexus BIN --shared DIR [--quick]
+architecture (mixtures of experts included). Usage: test_cluster_tokens.py --plexus BIN --shared DIR [--quick]
 """
 import argparse
 import os
@@ -34,7 +34,9 @@ def main():
         secret = write_secret(tmp, "test-cluster-secret")
         models = [("stories260K", os.path.join(args.shared, "models", "stories260K.gguf"), "Once upon a time")]
         if not args.quick:
-            for preset, type_ in [("tiny-llama", "q8_0"), ("tiny-qwen2", "f32"), ("tiny-qwen3", "q4_0")]:
+            # The MoE presets split their experts over the TP ranks (expert parallel).
+            for preset, type_ in [("tiny-llama", "q8_0"), ("tiny-qwen2", "f32"), ("tiny-qwen3", "q4_0"),
+                                  ("tiny-qwen3moe", "q8_0"), ("tiny-mixtral", "q4_0")]:
                 models.append((f"{preset}-{type_}", synth(args.plexus, tmp, preset, type_), "the"))
         nodes = [Node(args.plexus, secret, os.path.join(tmp, f"cache{i}")) for i in range(3)]
         try:

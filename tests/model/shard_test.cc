@@ -187,6 +187,32 @@ TEST(ShardTest, ShardByteRangesSufficeForQ8Tp2Pp2Uneven) {
   ExpectSameAsSingle(Synthetic("tiny-llama", "q8_0"), {{3, 1}, {2, 1}}, true);
 }
 
+// MoE: experts go out whole to the TP ranks (expert parallelism inside the
+// group); the FFN's all-reduce sums what each rank's experts contributed.
+TEST(ShardTest, TinyQwen3MoeTp2) { ExpectSameAsSingle(Synthetic("tiny-qwen3moe", "f32"), {{1, 1}, {1}}); }
+TEST(ShardTest, TinyQwen3MoeTp3) { ExpectSameAsSingle(Synthetic("tiny-qwen3moe", "f32"), {{1, 1, 1}, {1}}); }
+TEST(ShardTest, TinyQwen3MoeQ8UnevenTp2xPp2) {
+  ExpectSameAsSingle(Synthetic("tiny-qwen3moe", "q8_0"), {{3, 1}, {1, 1}});
+}
+TEST(ShardTest, TinyMixtralQ4Tp2) { ExpectSameAsSingle(Synthetic("tiny-mixtral", "q4_0"), {{1, 1}, {1}}); }
+TEST(ShardTest, ShardByteRangesSufficeForMoeTp3) {
+  ExpectSameAsSingle(Synthetic("tiny-qwen3moe", "q8_0"), {{1, 1, 1}, {1}}, true);
+}
+
+TEST(ShardTest, ExpertsFollowTheShares) {
+  auto opened = GgufFile::Open(Synthetic("tiny-qwen3moe", "f32"));
+  ASSERT_TRUE(opened.ok());
+  auto config = ReadModelConfig(**opened);
+  ASSERT_TRUE(config.ok());
+  const std::vector<double> shares{3, 1};
+  auto first = MakeShard(*config, shares, 0, {0, 4}, 32);
+  auto second = MakeShard(*config, shares, 1, {0, 4}, 32);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(first->experts, (Range{0, 6}));
+  EXPECT_EQ(second->experts, (Range{6, 8}));
+  EXPECT_NE(second->Describe().find("experts [6,8)"), std::string::npos) << second->Describe();
+}
+
 TEST(ShardTest, SplitBySharesIsProportional) {
   auto r = SplitByShares(8192, 256, std::vector<double>{3, 1});
   ASSERT_TRUE(r.ok());

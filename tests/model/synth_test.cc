@@ -95,6 +95,12 @@ void ExpectModel(const GgufFile& f, const SynthPreset& p, const SynthTypeSpec& s
   EXPECT_EQ(GetInt(f, a + ".attention.key_length"), p.head_dim);
   EXPECT_EQ(GetInt(f, a + ".rope.dimension_count"), p.head_dim);
   EXPECT_EQ(GetInt(f, a + ".vocab_size"), p.n_vocab);
+  if (p.n_experts > 0) {
+    EXPECT_EQ(GetInt(f, a + ".expert_count"), p.n_experts);
+    EXPECT_EQ(GetInt(f, a + ".expert_used_count"), p.n_experts_used);
+    // Mixtral (llama) carries the expert width as feed_forward_length.
+    if (a != "llama") EXPECT_EQ(GetInt(f, a + ".expert_feed_forward_length"), p.n_ff_expert);
+  }
   EXPECT_FLOAT_EQ(f.GetFloat(a + ".rope.freq_base").value(), p.rope_base);
   EXPECT_FLOAT_EQ(f.GetFloat(a + ".attention.layer_norm_rms_epsilon").value(), p.norm_eps);
   EXPECT_EQ(f.GetString("tokenizer.ggml.model").value(), "llama");
@@ -120,9 +126,18 @@ void ExpectModel(const GgufFile& f, const SynthPreset& p, const SynthTypeSpec& s
     ExpectTensor(f, b + "attn_v.weight", {d, kv}, mt(SynthTensorRole::kAttnV, l));
     ExpectTensor(f, b + "attn_output.weight", {q, d}, other);
     ExpectTensor(f, b + "ffn_norm.weight", {d}, DType::kF32);
-    ExpectTensor(f, b + "ffn_gate.weight", {d, p.n_ff}, other);
-    ExpectTensor(f, b + "ffn_up.weight", {d, p.n_ff}, other);
-    ExpectTensor(f, b + "ffn_down.weight", {p.n_ff, d}, mt(SynthTensorRole::kFfnDown, l));
+    if (p.n_experts > 0) {  // router in F32, experts as 3-D stacks [in, out, E]
+      const int64_t fe = p.n_ff_expert, n = p.n_experts;
+      ExpectTensor(f, b + "ffn_gate_inp.weight", {d, n}, DType::kF32);
+      ExpectTensor(f, b + "ffn_gate_exps.weight", {d, fe, n}, other);
+      ExpectTensor(f, b + "ffn_up_exps.weight", {d, fe, n}, other);
+      ExpectTensor(f, b + "ffn_down_exps.weight", {fe, d, n}, mt(SynthTensorRole::kFfnDown, l));
+      expected += 1;
+    } else {
+      ExpectTensor(f, b + "ffn_gate.weight", {d, p.n_ff}, other);
+      ExpectTensor(f, b + "ffn_up.weight", {d, p.n_ff}, other);
+      ExpectTensor(f, b + "ffn_down.weight", {p.n_ff, d}, mt(SynthTensorRole::kFfnDown, l));
+    }
     expected += 9;
     if (p.attn_bias) {
       ExpectTensor(f, b + "attn_q.bias", {q}, DType::kF32);
@@ -146,10 +161,24 @@ TEST_F(SynthTest, PresetNamesListTheTable) {
   EXPECT_EQ(FindSynthPreset("qwen3-0.6b")->head_dim, 128);
   EXPECT_TRUE(FindSynthPreset("llama3.2-1b")->tied_embeddings);
   EXPECT_FALSE(FindSynthPreset("llama3.1-8b")->tied_embeddings);
+  // The MoE shapes of Qwen3-30B-A3B and Mixtral-8x7B (config.json).
+  const SynthPreset* qwen = FindSynthPreset("qwen3-30b-a3b");
+  ASSERT_NE(qwen, nullptr);
+  EXPECT_EQ(std::string(qwen->arch), "qwen3moe");
+  EXPECT_EQ(qwen->n_layers, 48);
+  EXPECT_EQ(qwen->n_experts, 128);
+  EXPECT_EQ(qwen->n_experts_used, 8);
+  EXPECT_EQ(qwen->n_ff_expert, 768);
+  const SynthPreset* mixtral = FindSynthPreset("mixtral-8x7b");
+  ASSERT_NE(mixtral, nullptr);
+  EXPECT_EQ(std::string(mixtral->arch), "llama");
+  EXPECT_EQ(mixtral->n_experts, 8);
+  EXPECT_EQ(mixtral->n_experts_used, 2);
+  EXPECT_EQ(mixtral->n_ff_expert, mixtral->n_ff);
 }
 
 TEST_F(SynthTest, TinyPresetsInManyTypesHaveTheExpectedTensorsAndKeys) {
-  for (const char* preset : {"tiny-llama", "tiny-qwen2", "tiny-qwen3"}) {
+  for (const char* preset : {"tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-qwen3moe", "tiny-mixtral"}) {
     for (const char* type : {"f32", "f16", "bf16", "q4_0", "q5_1", "q8_0", "q4_k", "q6_k", "q4_k_m"}) {
       SCOPED_TRACE(fmt::format("{} {}", preset, type));
       SynthOptions opts;

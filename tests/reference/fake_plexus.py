@@ -27,12 +27,20 @@ PRESETS = {
                        n_kv_heads=2, head_dim=16, n_vocab=96, bias=True),
     "tiny-qwen3": dict(arch="qwen3", n_embd=32, n_layers=2, n_ff=64, n_heads=4,
                        n_kv_heads=2, head_dim=16, n_vocab=96, qk_norm=True),
+    # Mixtures of experts: 6 experts, 2 per token, expert width 32.
+    "tiny-qwen3moe": dict(arch="qwen3moe", n_embd=32, n_layers=2, n_ff=64, n_heads=4,
+                          n_kv_heads=2, head_dim=16, n_vocab=96, qk_norm=True,
+                          n_experts=6, n_experts_used=2, n_ff_expert=32),
+    "tiny-mixtral": dict(arch="llama", n_embd=32, n_layers=2, n_ff=32, n_heads=4,
+                         n_kv_heads=2, head_dim=16, n_vocab=96,
+                         n_experts=6, n_experts_used=2, n_ff_expert=32),
 }
 
 
 def make_model(seed, arch, n_embd, n_layers, n_ff, n_heads, n_kv_heads, head_dim, n_vocab,
                bias=False, qk_norm=False, tied=False, n_rot=None, rope_freqs=False,
-               linear_factor=None):
+               linear_factor=None, n_experts=0, n_experts_used=0, n_ff_expert=0,
+               per_expert_tensors=False):
     """(metadata, {name: float32 array in numpy order [out, in]})."""
     rng = np.random.default_rng(seed)
 
@@ -52,6 +60,11 @@ def make_model(seed, arch, n_embd, n_layers, n_ff, n_heads, n_kv_heads, head_dim
             (f"{arch}.attention.layer_norm_rms_epsilon", F32, 1e-6),
             (f"{arch}.rope.freq_base", F32, 1000.0),
             ("tokenizer.ggml.tokens", ARRAY, (STRING, [f"t{i}" for i in range(n_vocab)]))]
+    if n_experts:
+        meta += [(f"{arch}.expert_count", U32, n_experts),
+                 (f"{arch}.expert_used_count", U32, n_experts_used)]
+        if arch != "llama":  # Mixtral's expert width is its feed_forward_length
+            meta.append((f"{arch}.expert_feed_forward_length", U32, n_ff_expert))
     if n_rot is not None:
         meta.append((f"{arch}.rope.dimension_count", U32, n_rot))
     if linear_factor is not None:
@@ -69,8 +82,11 @@ def make_model(seed, arch, n_embd, n_layers, n_ff, n_heads, n_kv_heads, head_dim
         w[p + "attn_k.weight"] = mat(n_kv_heads * head_dim, n_embd)
         w[p + "attn_v.weight"] = mat(n_kv_heads * head_dim, n_embd)
         w[p + "attn_output.weight"] = mat(n_embd, n_heads * head_dim)
-        w[p + "ffn_gate.weight"], w[p + "ffn_up.weight"] = mat(n_ff, n_embd), mat(n_ff, n_embd)
-        w[p + "ffn_down.weight"] = mat(n_embd, n_ff)
+        if n_experts:
+            add_experts(w, p, mat, n_embd, n_experts, n_ff_expert, per_expert_tensors)
+        else:
+            w[p + "ffn_gate.weight"], w[p + "ffn_up.weight"] = mat(n_ff, n_embd), mat(n_ff, n_embd)
+            w[p + "ffn_down.weight"] = mat(n_embd, n_ff)
         if bias:
             for name, n in (("attn_q", n_heads), ("attn_k", n_kv_heads), ("attn_v", n_kv_heads)):
                 w[p + name + ".bias"] = (0.3 * rng.standard_normal(n * head_dim)).astype(np.float32)
@@ -79,11 +95,26 @@ def make_model(seed, arch, n_embd, n_layers, n_ff, n_heads, n_kv_heads, head_dim
     return meta, w
 
 
+def add_experts(w, p, mat, n_embd, n_experts, n_ff_expert, per_expert_tensors):
+    """Router [E, d] (x3: decisive routing) and experts: 3-D [E, out, in]
+    stacks, or (older Mixtral files) one 2-D tensor per expert."""
+    w[p + "ffn_gate_inp.weight"] = mat(n_experts, n_embd) * 3
+    shapes = {"gate": (n_ff_expert, n_embd), "up": (n_ff_expert, n_embd), "down": (n_embd, n_ff_expert)}
+    for kind, shape in shapes.items():
+        stack = np.stack([mat(*shape) for _ in range(n_experts)])
+        if per_expert_tensors:
+            for e in range(n_experts):
+                w[f"{p}ffn_{kind}.{e}.weight"] = stack[e]
+        else:
+            w[f"{p}ffn_{kind}_exps.weight"] = stack
+
+
 def save_model(path, meta, weights, type_name="f32"):
-    """Matrices in `type_name`; vectors (norms, biases, rope_freqs) stay f32."""
+    """Matrices in `type_name`; vectors (norms, biases, rope_freqs) and the
+    MoE router (as llama.cpp's quantizer leaves it) stay f32."""
     tensors = []
     for name, x in weights.items():
-        type_id = TYPE_IDS[type_name] if x.ndim == 2 else 0
+        type_id = TYPE_IDS[type_name] if x.ndim >= 2 and "ffn_gate_inp" not in name else 0
         tensors.append((name, type_id, list(reversed(x.shape)), ENCODERS[type_id](x)))
     write_gguf(path, meta, tensors)
 

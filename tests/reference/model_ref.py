@@ -1,10 +1,12 @@
-"""Float64 numpy reference forward for the `llama`, `qwen2` and `qwen3` GGUF
-architectures: the oracle plexus's logits are compared against.
+"""Float64 numpy reference forward for the `llama` (and Mixtral: llama with
+experts), `qwen2`, `qwen3` and `qwen3moe` GGUF architectures: the oracle
+plexus's logits are compared against.
 
 Written from the architectures' definitions, one step at a time:
   x = embed(tokens)
   per layer: x += attn_output(attention(rope(q), rope(k), v)) on rms_norm(x)
              x += down(silu(gate(h)) * up(h)),  h = rms_norm(x)
+             (MoE: x += sum over the router's top k experts e of w_e * expert_e(h))
   logits = output(rms_norm(x))
 GGUF stores a weight as [ne0=in, ne1=out]; loaded in numpy order it is
 [out, in], so y = x @ W.T for a batch of rows x [n_tokens, in].
@@ -19,8 +21,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dequant import load_tensor  # noqa: E402
 from gguf_read import GgufFile  # noqa: E402
 
-ARCHS = ("llama", "qwen2", "qwen3")
-NEOX_ROPE_ARCHS = ("qwen2", "qwen3")  # rotate halves; llama rotates adjacent pairs
+ARCHS = ("llama", "qwen2", "qwen3", "qwen3moe")
+NEOX_ROPE_ARCHS = ("qwen2", "qwen3", "qwen3moe")  # rotate halves; llama rotates adjacent pairs
 
 
 class Config:
@@ -38,7 +40,15 @@ class Config:
         self.arch = arch
         self.n_embd = int(key("embedding_length"))
         self.n_layers = int(key("block_count"))
-        self.n_ff = int(key("feed_forward_length"))
+        self.n_experts = int(key("expert_count", 0))
+        self.n_experts_used = int(key("expert_used_count", 0)) if self.n_experts else 0
+        self.n_ff = int(key("feed_forward_length", 0 if self.n_experts else None))
+        # Gating: Mixtral (llama) softmaxes the k chosen logits; qwen3moe
+        # softmaxes all E, keeps the k, and renormalises them (norm_topk_prob).
+        self.softmax_all_experts = arch == "qwen3moe"
+        self.expert_weights_norm = bool(key("expert_weights_norm", True))
+        if arch == "qwen3moe" and not self.n_experts:
+            raise ValueError("[reference] qwen3moe without qwen3moe.expert_count")
         self.n_heads = int(key("attention.head_count"))
         self.n_kv_heads = int(key("attention.head_count_kv", self.n_heads))
         self.eps = float(key("attention.layer_norm_rms_epsilon"))
@@ -84,6 +94,7 @@ class Model:
     def forward(self, tokens):
         """Logits [n_tokens, n_vocab] for a causal pass over `tokens`."""
         cfg = self.cfg
+        self.min_route_margin = np.inf  # smallest gap between the k-th and (k+1)-th router logit
         embd = self.w("token_embd.weight")                     # [V, d]
         x = embd[np.asarray(tokens)]                           # [T, d]
         rope = rope_tables(cfg, len(tokens), self.w("rope_freqs.weight"))
@@ -92,7 +103,7 @@ class Model:
             h = rms_norm(x, self.w(p + "attn_norm.weight"), cfg.eps)
             x = x + self.attention(p, h, rope)
             h = rms_norm(x, self.w(p + "ffn_norm.weight"), cfg.eps)
-            x = x + self.swiglu(p, h)
+            x = x + (self.moe(p, h) if cfg.n_experts else self.swiglu(p, h))
         x = rms_norm(x, self.w("output_norm.weight"), cfg.eps)
         out = "output.weight" if "output.weight" in self.gguf.tensors else "token_embd.weight"
         return self.linear(out, x)                             # [T, V]
@@ -132,6 +143,45 @@ class Model:
         g = self.linear(p + "ffn_gate.weight", h)              # [T, ff]
         u = self.linear(p + "ffn_up.weight", h)                # [T, ff]
         return self.linear(p + "ffn_down.weight", g / (1.0 + np.exp(-g)) * u)
+
+    def experts(self, p, kind):
+        """(expert matrices [E, out, in], type name): the 3-D ffn_{kind}_exps
+        tensor, or the per-expert 2-D ffn_{kind}.{e} of older Mixtral files."""
+        name = f"{p}ffn_{kind}_exps.weight"
+        if name in self.gguf.tensors:
+            return self.w(name), self.gguf.tensors[name].type_name
+        names = [f"{p}ffn_{kind}.{e}.weight" for e in range(self.cfg.n_experts)]
+        return np.stack([self.w(n) for n in names]), self.gguf.tensors[names[0]].type_name
+
+    def route(self, logits):
+        """(expert ids, gate weights) of one token's router logits [E]: the k
+        largest logits (equal ones: the lower index first), then the gating."""
+        cfg = self.cfg
+        chosen = sorted(range(cfg.n_experts), key=lambda e: (-logits[e], e))[:cfg.n_experts_used]
+        if not cfg.softmax_all_experts:
+            return chosen, softmax(logits[chosen])
+        weights = softmax(logits)[chosen]
+        if cfg.expert_weights_norm:
+            weights = weights / np.sum(weights)
+        return chosen, weights
+
+    def moe(self, p, h):
+        """Mixture of SwiGLU experts: [T, d] -> [T, d], one token at a time."""
+        logits = self.linear(p + "ffn_gate_inp.weight", h)    # [T, E]
+        k = self.cfg.n_experts_used
+        if k < self.cfg.n_experts:  # how close routing came to a tie (a discontinuity)
+            top = -np.sort(-logits, axis=1)                    # [T, E] descending
+            self.min_route_margin = min(self.min_route_margin, float(np.min(top[:, k - 1] - top[:, k])))
+        (gate, tg), (up, tu), (down, td) = (self.experts(p, k) for k in ("gate", "up", "down"))
+        out = np.zeros_like(h)                                 # [T, d]
+        for t in range(len(h)):
+            x = h[t]                                           # [d]
+            for e, w in zip(*self.route(logits[t])):
+                g = (self.f16(x) if tg == "f16" else x) @ gate[e].T   # [f_e]
+                u = (self.f16(x) if tu == "f16" else x) @ up[e].T     # [f_e]
+                a = g / (1.0 + np.exp(-g)) * u
+                out[t] += w * ((self.f16(a) if td == "f16" else a) @ down[e].T)  # [d]
+        return out
 
 
 def rms_norm(x, weight, eps):

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Exercises the reference's code paths that stories260K does not reach
 (qwen2 biases, qwen3 q/k norms, neox rope, head_dim != n_embd/n_heads, partial
-rotation, rope_freqs, linear rope scaling, tied output), the GGUF reader on
+rotation, rope_freqs, linear rope scaling, tied output, qwen3moe and Mixtral
+experts, stacked or one tensor per expert), the GGUF reader on
 every metadata type, and compare_plexus.py itself against fake_plexus.py.
 
 Checks:
@@ -83,10 +84,39 @@ def loop_forward(model, tokens):
                 heads.append(sum(pr * v[j] for pr, v in zip(probs, vs)))
             x = x + w(p + "attn_output.weight") @ np.concatenate(heads)
             h = norm(x, w(p + "ffn_norm.weight"))
+            if cfg.n_experts:
+                x = x + loop_moe(model, p, h)
+                continue
             g = w(p + "ffn_gate.weight") @ h
             x = x + w(p + "ffn_down.weight") @ (g / (1 + np.exp(-g)) * (w(p + "ffn_up.weight") @ h))
         logits.append(out @ norm(x, w("output_norm.weight")))
     return np.array(logits)
+
+
+def loop_moe(model, p, h):
+    """One token's mixture of experts, written apart from model_ref.moe: a
+    stable argsort for the top k, gates from explicit exponentials."""
+    cfg, w = model.cfg, model.w
+    logits = w(p + "ffn_gate_inp.weight") @ h                       # [E]
+    chosen = np.argsort(-logits, kind="stable")[:cfg.n_experts_used]  # ties: lower index first
+    e_all = np.exp(logits - logits.max())
+    if cfg.arch == "qwen3moe":  # softmax over all E, keep k, renormalise
+        gates = e_all[chosen] / e_all.sum()
+        gates = gates / gates.sum()
+    else:  # Mixtral: softmax over the chosen k
+        gates = e_all[chosen] / e_all[chosen].sum()
+
+    def expert(kind, e):
+        stacked = p + f"ffn_{kind}_exps.weight"
+        if stacked in model.gguf.tensors:
+            return w(stacked)[e]
+        return w(p + f"ffn_{kind}.{e}.weight")
+
+    out = np.zeros_like(h)
+    for e, gate_w in zip(chosen, gates):
+        g = expert("gate", e) @ h
+        out += gate_w * (expert("down", e) @ (g / (1 + np.exp(-g)) * (expert("up", e) @ h)))
+    return out
 
 
 def rel_err(a, b):
@@ -122,6 +152,9 @@ def check_loop_agreement(failures, tmp):
     variants = {
         "qwen2 (bias, neox, head_dim 16 != 32/4)": PRESETS["tiny-qwen2"],
         "qwen3 (q/k norm)": PRESETS["tiny-qwen3"],
+        "qwen3moe (experts, softmax then top k)": PRESETS["tiny-qwen3moe"],
+        "mixtral (top k then softmax)": PRESETS["tiny-mixtral"],
+        "mixtral, one tensor per expert": dict(PRESETS["tiny-mixtral"], per_expert_tensors=True),
         "llama (tied, n_rot 8 < 16, rope_freqs, linear x2)": dict(
             PRESETS["tiny-llama"], tied=True, n_rot=8, rope_freqs=True, linear_factor=2.0),
     }

@@ -1,0 +1,98 @@
+// The mixture-of-experts FFN block: a router picks k of E experts per token,
+// each expert is a SwiGLU FFN of width f_e, and the block's output is the sum
+// of the chosen experts' outputs weighted by their gates.
+//
+// Expert parallelism: this shard computes only the experts in
+// shard.experts, and a token routed elsewhere gets nothing from it here; the
+// group's all-reduce (the same one a dense FFN ends with) adds what the
+// owners computed. Every rank routes every token itself (the router is
+// replicated), so no routing decision travels on the wire.
+//
+// Prefill: tokens are grouped by expert, so each expert's three matrices are
+// read once per batch, as one MatMul over the rows routed to it.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/ops.h"
+#include "model/layer_ops.h"
+#include "model/moe_ops.h"
+
+namespace plexus {
+
+// Insertion into ids[0, count): a later index never passes an equal logit.
+void ExpertTopK(const float* logits, int64_t n, int64_t k, int32_t* ids) {
+  int64_t count = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (count == k && !(logits[i] > logits[ids[k - 1]])) continue;
+    int64_t at = std::min(count, k - 1);
+    while (at > 0 && logits[i] > logits[ids[at - 1]]) {
+      ids[at] = ids[at - 1];
+      --at;
+    }
+    ids[at] = static_cast<int32_t>(i);
+    count = std::min(count + 1, k);
+  }
+}
+
+// Sums in double; ids[0] holds the largest logit, the softmax's shift.
+void ExpertGateWeights(ExpertGating gating, bool renormalise, const float* logits, int64_t n, const int32_t* ids,
+                       int64_t k, float* w) {
+  const double top = logits[ids[0]];
+  double chosen_sum = 0;
+  for (int64_t j = 0; j < k; ++j) chosen_sum += std::exp(static_cast<double>(logits[ids[j]]) - top);
+  double denom = chosen_sum;
+  if (gating == ExpertGating::kSoftmaxTopK && !renormalise) {
+    denom = 0;
+    for (int64_t i = 0; i < n; ++i) denom += std::exp(static_cast<double>(logits[i]) - top);
+  }
+  for (int64_t j = 0; j < k; ++j)
+    w[j] = static_cast<float>(std::exp(static_cast<double>(logits[ids[j]]) - top) / denom);
+}
+
+void LayerRun::Route() {
+  const int64_t n_experts = c_.n_experts, k = c_.n_experts_used;
+  MatMul(w_.router, a_.xn, a_.router);  // [B, E]
+  for (size_t b = 0; b < batch_.size(); ++b) {
+    const float* logits = a_.router.data() + b * n_experts;
+    int32_t* ids = a_.chosen.data() + b * k;
+    ExpertTopK(logits, n_experts, k, ids);
+    ExpertGateWeights(c_.gating, c_.expert_weights_norm, logits, n_experts, ids, k, a_.chosen_w.data() + b * k);
+  }
+}
+
+void LayerRun::RunExpert(int64_t e) {
+  const int64_t d = c_.n_embd, fe = c_.n_ff_expert, k = c_.n_experts_used;
+  a_.rows_of.clear();
+  a_.rows_w.clear();
+  for (size_t b = 0; b < batch_.size(); ++b)
+    for (int64_t j = 0; j < k; ++j)
+      if (a_.chosen[b * k + j] == e) {
+        a_.rows_of.push_back(static_cast<int32_t>(b));
+        a_.rows_w.push_back(a_.chosen_w[b * k + j]);
+      }
+  const auto n = static_cast<int64_t>(a_.rows_of.size());
+  if (n == 0) return;  // no token chose it: its weights are not read
+  for (int64_t i = 0; i < n; ++i)
+    std::memcpy(a_.exp_in.data() + i * d, a_.xn.data() + a_.rows_of[i] * d, d * sizeof(float));
+  MatMulRows(w_.exp_gate[e], a_.exp_in.data(), n, a_.exp_gate.data());  // [n, f_e]
+  MatMulRows(w_.exp_up[e], a_.exp_in.data(), n, a_.exp_up.data());      // [n, f_e]
+  kernels::SiluMul(a_.exp_gate.data(), a_.exp_up.data(), n * fe);
+  MatMulRows(w_.exp_down[e], a_.exp_gate.data(), n, a_.exp_out.data());  // [n, d]
+  for (int64_t i = 0; i < n; ++i) {
+    float* dst = a_.proj.data() + a_.rows_of[i] * d;
+    const float* src = a_.exp_out.data() + i * d;
+    const float w = a_.rows_w[i];
+    for (int64_t t = 0; t < d; ++t) dst[t] += w * src[t];
+  }
+}
+
+Status LayerRun::MoeFfn() {
+  Route();
+  std::fill(a_.proj.begin(), a_.proj.end(), 0.0f);
+  // Increasing expert id: each token's contributions are summed in one fixed order.
+  for (int64_t e = s_.experts.begin; e < s_.experts.end; ++e) RunExpert(e);
+  return ReduceIntoResidual();
+}
+
+}  // namespace plexus

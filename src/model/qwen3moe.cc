@@ -1,0 +1,39 @@
+// Qwen 3 MoE (Qwen3-30B-A3B, Qwen3-235B-A22B): Qwen 3's attention (per-head
+// Q/K RMSNorm, RoPE over halves, no biases) and, in every layer, a mixture of
+// experts in place of the dense FFN: softmax over all expert logits, the top
+// k, their weights renormalised to sum 1 (norm_topk_prob), no shared expert.
+#include "model/arch.h"
+#include "model/layer_ops.h"
+
+namespace plexus {
+namespace {
+
+Status Qwen3MoeLayer(LayerRun& r) {
+  r.Norm(r.weights().attn_norm);
+  r.ProjectQkv();
+  r.NormQkHeads();
+  r.ApplyRope();
+  r.StoreKv();
+  r.Attend();
+  PLEXUS_RETURN_IF_ERROR(r.AttentionOutput());
+  r.Norm(r.weights().ffn_norm);
+  return r.MoeFfn();
+}
+
+}  // namespace
+
+const ArchTraits& Qwen3MoeTraits() {
+  static const ArchTraits traits{
+      .name = "qwen3moe",
+      .rope_style = kernels::RopeStyle::kHalves,
+      .default_rms_eps = 1e-6f,
+      .qkv_bias = false,
+      .qk_norm = true,
+      .gating = ExpertGating::kSoftmaxTopK,
+      .requires_experts = true,
+      .layer = Qwen3MoeLayer,
+  };
+  return traits;
+}
+
+}  // namespace plexus

@@ -1,0 +1,65 @@
+// plexus bench's bytes per generated token follow the active parameters: of
+// an MoE layer the router and k of its E experts, not every expert.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "engine/bench.h"
+#include "format/gguf.h"
+#include "model/synth.h"
+#include "tensor/quant.h"
+
+namespace plexus {
+namespace {
+
+TEST(BenchTest, MoeBytesPerTokenCountsOnlyTheActiveExperts) {
+  const auto dir = std::filesystem::temp_directory_path() / "plexus_bench_test";
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "tiny-qwen3moe-q8_0.gguf").string();
+  SynthOptions o;
+  o.arch = "";
+  o.preset = "tiny-qwen3moe";
+  o.type = "q8_0";
+  o.threads = 1;
+  ASSERT_TRUE(WriteSyntheticModel(o, path).ok());
+
+  // Expected, from the file's tensor table alone.
+  auto file = GgufFile::Open(path);
+  ASSERT_TRUE(file.ok());
+  const GgufFile& f = **file;
+  const double k = static_cast<double>(*f.GetInt("qwen3moe.expert_used_count"));
+  const double n_experts = static_cast<double>(*f.GetInt("qwen3moe.expert_count"));
+  const double n_layers = static_cast<double>(*f.GetInt("qwen3moe.block_count"));
+  const double kv_dim = static_cast<double>(*f.GetInt("qwen3moe.attention.head_count_kv") *
+                                            *f.GetInt("qwen3moe.attention.key_length"));
+  double all_matrices = 0, active = 0;
+  for (const GgufTensorInfo& t : f.tensors()) {
+    if (t.name == "token_embd.weight") {
+      active += static_cast<double>(RowBytes(t.type, t.shape[0]));  // one row looked up
+    } else if (t.shape.size() == 3) {  // ffn_{gate,up,down}_exps: E experts, k read
+      all_matrices += static_cast<double>(t.n_bytes);
+      active += static_cast<double>(t.n_bytes) * k / n_experts;
+    } else if (t.shape.size() == 2) {  // attention, router, output
+      all_matrices += static_cast<double>(t.n_bytes);
+      active += static_cast<double>(t.n_bytes);
+    }
+  }
+  BenchOptions bo;
+  bo.model_path = path;
+  bo.n_prompt = 0;
+  bo.n_gen = 4;
+  bo.reps = 1;
+  bo.threads = 1;
+  bo.membw_mib = 0;
+  // K and V rows (f16) of every layer at the mean context of the run, n_gen / 2.
+  active += 2 * n_layers * kv_dim * 2 * (bo.n_gen / 2.0);
+  auto r = RunBench(bo);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_DOUBLE_EQ(r->weight_bytes, all_matrices);
+  EXPECT_DOUBLE_EQ(r->bytes_per_token, active);
+  EXPECT_LT(r->bytes_per_token, 0.5 * r->weight_bytes);  // 2 of 8 experts
+  EXPECT_GT(r->tg_tps, 0);
+}
+
+}  // namespace
+}  // namespace plexus
