@@ -1,6 +1,7 @@
-// The cluster options a coordinator command takes (generate, later serve and
-// bench): --peers, --secret-file, --split, --shares, --stage-shares,
-// --emulate-link, --bind.
+// The cluster options a coordinator command takes (generate, serve):
+// --peers, --secret-file, --split, --shares, --stage-shares, --emulate-link,
+// --bind, and discovery's --cluster, --discovery, --no-discovery,
+// --discover-wait, --nodes.
 #pragma once
 
 #include <optional>
@@ -21,11 +22,20 @@ struct ClusterArgs {
   std::string stage_shares;
   std::string emulate;
   std::string bind;
+  // Discovery: used when a secret is given but no --peers.
+  std::string cluster = "plexus";
+  std::string discovery;     // ADDR:PORT of the multicast group; empty: 239.255.77.77:7788
+  bool no_discovery = false;
+  double discover_wait = 2;  // seconds to listen for beacons
+  int nodes = 0;             // stop listening once this many nodes are found (0: listen the whole wait)
 };
 
 void AddClusterOptions(CLI::App* cmd, ClusterArgs& args);
 
-// nullopt when no --peers were given (a single-node run).
+// nullopt for a single-node run: no --peers, and either no secret (no
+// discovery) or discovery found no node. With a secret and no --peers, the
+// peers are the nodes discovery finds (sorted by node id); errors name how
+// many were found when --split or --nodes asks for more.
 Result<std::optional<cluster::ClusterOptions>> BuildClusterOptions(const ClusterArgs& args);
 
 }  // namespace plexus::cli
