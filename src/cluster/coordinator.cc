@@ -2,6 +2,9 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 #include <openssl/evp.h>
 
@@ -29,13 +32,17 @@ struct JobContext {
 std::string HostOf(const std::string& address) { return address.substr(0, address.rfind(':')); }
 
 // Streams `missing` (which must lie inside the node's shard) to the node, with progress.
-Status StreamShard(JobContext& ctx, IntakeConnection& conn, const ShardSpec& shard, const JobReply& reply) {
+Status StreamShard(const JobContext& ctx, int rank, IntakeConnection& conn, const ShardSpec& shard,
+                   const JobReply& reply) {
   const std::vector<ByteRange> needed = ShardByteRanges(ctx.file, ctx.config, shard);
-  for (const ByteRange& r : reply.missing)
-    if (!SubtractRanges({r}, needed).empty())
-      return Status::Errorf("cluster", "node {} asked for bytes [{}, {}) outside its shard", conn.peer(), r.begin, r.end);
+  // One merge walk over both sorted lists (a tp shard has ~10^5 row ranges:
+  // checking them one by one was quadratic and took minutes on an 8B model).
+  const std::vector<ByteRange> outside = SubtractRanges(MergeRanges(reply.missing), needed);
+  if (!outside.empty())
+    return Status::Errorf("cluster", "node {} asked for bytes [{}, {}) outside its shard", conn.peer(),
+                          outside[0].begin, outside[0].end);
   const uint64_t total = TotalBytes(reply.missing);
-  ctx.log(fmt::format("rank {} ({}): has {:.1f} MiB of its shard, sending {:.1f} MiB", ctx.job.rank, conn.peer(),
+  ctx.log(fmt::format("rank {} ({}): has {:.1f} MiB of its shard, sending {:.1f} MiB", rank, conn.peer(),
                       reply.cached_bytes / 1048576.0, total / 1048576.0));
   EVP_MD_CTX* md = EVP_MD_CTX_new();
   EVP_DigestInit_ex(md, EVP_sha256(), nullptr);
@@ -52,7 +59,7 @@ Status StreamShard(JobContext& ctx, IntakeConnection& conn, const ShardSpec& sha
       st = conn.Send(MsgType::kRangeData, Encode(data));
       sent += n;
       if (sent >= next_report && total > 0) {
-        ctx.log(fmt::format("rank {}: sent {:.1f} / {:.1f} MiB ({:.0f}%)", ctx.job.rank, sent / 1048576.0,
+        ctx.log(fmt::format("rank {}: sent {:.1f} / {:.1f} MiB ({:.0f}%)", rank, sent / 1048576.0,
                             total / 1048576.0, 100.0 * sent / total));
         next_report += total / 10 + 1;
       }
@@ -75,16 +82,18 @@ struct StartedNode {
 };
 
 // Hands rank `rank` its job; returns once the node has loaded its shard.
-Result<StartedNode> StartNode(JobContext& ctx, int rank) {
+// Runs on its own thread, beside the other nodes' (ctx is shared read-only).
+Result<StartedNode> StartNode(const JobContext& ctx, int rank) {
   const std::string& address = ctx.options.peers[static_cast<size_t>(rank - 1)];
   PLEXUS_ASSIGN_OR_RETURN(IntakeConnection conn, IntakeConnection::Connect(address, ctx.options.secret, seconds(30)));
-  ctx.job.rank = rank;
-  PLEXUS_RETURN_IF_ERROR(conn.Send(MsgType::kJob, Encode(ctx.job)));
+  JobSpec job = ctx.job;
+  job.rank = rank;
+  PLEXUS_RETURN_IF_ERROR(conn.Send(MsgType::kJob, Encode(job)));
   PLEXUS_ASSIGN_OR_RETURN(std::vector<uint8_t> reply_bytes, conn.Expect(MsgType::kJobReply, seconds(120)));
   JobReply reply;
   PLEXUS_RETURN_IF_ERROR(Decode(reply_bytes, &reply));
   PLEXUS_ASSIGN_OR_RETURN(ShardSpec shard, ShardForRank(ctx.file, ctx.config, ctx.options.split, rank));
-  if (!reply.missing.empty()) PLEXUS_RETURN_IF_ERROR(StreamShard(ctx, conn, shard, reply));
+  if (!reply.missing.empty()) PLEXUS_RETURN_IF_ERROR(StreamShard(ctx, rank, conn, shard, reply));
   PLEXUS_ASSIGN_OR_RETURN(std::vector<uint8_t> ready_bytes, conn.Expect(MsgType::kReady, std::chrono::minutes(10)));
   ReadyMsg ready;
   if (Status st = Decode(ready_bytes, &ready); !st.ok())
@@ -93,6 +102,25 @@ Result<StartedNode> StartNode(JobContext& ctx, int rank) {
   ctx.log(fmt::format("rank {} ({}) ready: {}; host {}, {} cores, {}", rank, address, shard.Describe(),
                       ready.inventory.hostname, ready.inventory.cores, ready.inventory.simd));
   return StartedNode{std::move(conn), HostOf(address) + ":" + std::to_string(reply.mesh_port), ready.inventory};
+}
+
+// Starts every node at once: their shards stream and load in parallel, so
+// a cluster comes up in the time of its slowest node, not the sum of all.
+// The first failure (in rank order) is returned once every thread is done.
+Result<std::vector<StartedNode>> StartNodes(const JobContext& ctx) {
+  const int world = ctx.options.split.world();
+  std::vector<std::optional<Result<StartedNode>>> results(static_cast<size_t>(world));
+  std::vector<std::thread> threads;
+  for (int rank = 1; rank < world; ++rank)
+    threads.emplace_back([&ctx, &results, rank] { results[static_cast<size_t>(rank)].emplace(StartNode(ctx, rank)); });
+  for (std::thread& t : threads) t.join();
+  std::vector<StartedNode> nodes;
+  for (int rank = 1; rank < world; ++rank) {
+    Result<StartedNode>& r = *results[static_cast<size_t>(rank)];
+    if (!r.ok()) return r.status().WithContext(fmt::format("starting rank {}", rank));
+    nodes.push_back(std::move(r).value());
+  }
+  return nodes;
 }
 
 std::string SplitName(const Split& s) {
@@ -190,7 +218,13 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Start(const std::string& model
   if (static_cast<size_t>(split.world()) != options.peers.size() + 1)
     return Status::Errorf("cluster", "the split counts {} processes but --peers names {} nodes plus this coordinator",
                           split.world(), options.peers.size());
-  auto log = options.log ? options.log : [](const std::string& l) { std::fprintf(stderr, "plexus: %s\n", l.c_str()); };
+  // Nodes start on threads of their own (StartNodes): one line at a time.
+  auto log_mu = std::make_shared<std::mutex>();
+  auto log = [log_mu, sink = options.log](const std::string& l) {
+    std::lock_guard<std::mutex> lock(*log_mu);
+    if (sink) sink(l);
+    else std::fprintf(stderr, "plexus: %s\n", l.c_str());
+  };
   PLEXUS_ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> opened, GgufFile::Open(model_path));
   std::shared_ptr<const GgufFile> file(std::move(opened));
   PLEXUS_ASSIGN_OR_RETURN(ModelConfig config, ReadModelConfig(*file));
@@ -198,15 +232,10 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Start(const std::string& model
   for (int rank = 0; rank < split.world(); ++rank) PLEXUS_RETURN_IF_ERROR(ShardForRank(*file, config, split, rank).status());
   JobContext ctx{options, *file, config, {}, log};
   PLEXUS_ASSIGN_OR_RETURN(ctx.job, MakeJob(model_path, *file, options, model_options, threads));
-  std::vector<StartedNode> nodes;
+  PLEXUS_ASSIGN_OR_RETURN(std::vector<StartedNode> nodes, StartNodes(ctx));
   MeshSpec mesh;
   mesh.addresses.resize(1);
-  for (int rank = 1; rank < split.world(); ++rank) {
-    auto node = StartNode(ctx, rank);
-    if (!node.ok()) return node.status().WithContext(fmt::format("starting rank {}", rank));
-    mesh.addresses.push_back(node->mesh_address);
-    nodes.push_back(std::move(node).value());
-  }
+  for (const StartedNode& node : nodes) mesh.addresses.push_back(node.mesh_address);
   std::unique_ptr<Coordinator> c(new Coordinator());
   const std::vector<LinkProbe> plans = InitView(*file, config, options, nodes, &c->view_);
   PLEXUS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(file, c->view_.shards[0].shard, model_options));

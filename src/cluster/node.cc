@@ -24,11 +24,16 @@ using std::chrono::seconds;
 constexpr auto kIntakeTimeout = seconds(60);
 constexpr auto kIdleStep = std::chrono::hours(24);
 
-// True when [offset, offset + n) lies inside one of `ranges`.
+// True when [offset, offset + n) lies inside one of `ranges` (sorted and
+// merged, as SubtractRanges returns them): a binary search, since a tp shard
+// arrives as ~10^5 row ranges, one frame each.
 bool Covered(const std::vector<ByteRange>& ranges, uint64_t offset, uint64_t n) {
-  for (const ByteRange& r : ranges)
-    if (offset >= r.begin && offset + n <= r.end && offset + n >= offset) return true;
-  return false;
+  if (offset + n < offset) return false;
+  auto after = std::upper_bound(ranges.begin(), ranges.end(), offset,
+                                [](uint64_t off, const ByteRange& r) { return off < r.begin; });
+  if (after == ranges.begin()) return false;
+  const ByteRange& r = *std::prev(after);
+  return offset >= r.begin && offset + n <= r.end;
 }
 
 std::string HexDigest(EVP_MD_CTX* ctx) {
