@@ -100,6 +100,9 @@ void AddClusterOptions(CLI::App* cmd, ClusterArgs& a) {
   cmd->add_option("--stage-shares", a.stage_shares, "Uneven pipeline stage shares (layers), e.g. 2,1");
   cmd->add_option("--emulate-link", a.emulate, "Add latency and a bandwidth cap to this process's sends, e.g. 300us,2.5gbit");
   cmd->add_option("--bind", a.bind, "Address the nodes reach this coordinator at (default: found from the first node)");
+  cmd->add_option("--transport", a.transport,
+                  "What carries all-reduces and pipeline hops: auto (shm on one host, ucx with RDMA, else tcp), "
+                  "tcp, shm or ucx");
   cmd->add_option("--cluster", a.cluster, "Cluster name discovery looks for (default plexus)");
   cmd->add_option("--discovery", a.discovery, "Multicast group ADDR:PORT for discovery (default 239.255.77.77:7788)");
   cmd->add_flag("--no-discovery", a.no_discovery, "Without --peers, run on this machine only (do not look for nodes)");
@@ -134,7 +137,20 @@ Result<std::optional<cluster::ClusterOptions>> BuildClusterOptions(const Cluster
     o.emulate = *spec;
   }
   o.bind_host = a.bind;
+  PLEXUS_ASSIGN_OR_RETURN(o.transport, cluster::ParseTransport(a.transport));
   return std::optional<cluster::ClusterOptions>(std::move(o));
+}
+
+std::function<Result<std::vector<std::string>>()> PeerFinder(const ClusterArgs& a, const std::string& secret) {
+  if (!a.peers.empty() || a.secret_file.empty() || a.no_discovery) return nullptr;
+  return [a, secret]() -> Result<std::vector<std::string>> {
+    ClusterArgs any = a;  // whatever answers: the split is chosen from the survivors
+    any.split.clear();
+    any.shares.clear();
+    any.stage_shares.clear();
+    any.nodes = 0;
+    return DiscoverPeers(any, secret);
+  };
 }
 
 }  // namespace plexus::cli

@@ -4,8 +4,10 @@
 // --discover-wait, --nodes.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -22,6 +24,7 @@ struct ClusterArgs {
   std::string stage_shares;
   std::string emulate;
   std::string bind;
+  std::string transport = "auto";  // auto | tcp | shm | ucx (cluster/transports.h)
   // Discovery: used when a secret is given but no --peers.
   std::string cluster = "plexus";
   std::string discovery;     // ADDR:PORT of the multicast group; empty: 239.255.77.77:7788
@@ -37,5 +40,10 @@ void AddClusterOptions(CLI::App* cmd, ClusterArgs& args);
 // peers are the nodes discovery finds (sorted by node id); errors name how
 // many were found when --split or --nodes asks for more.
 Result<std::optional<cluster::ClusterOptions>> BuildClusterOptions(const ClusterArgs& args);
+
+// For a serving coordinator's re-placements (EngineOptions::find_peers): with
+// discovery, the nodes discovery finds then (any number, over the whole
+// --discover-wait); null with --peers (the same list is probed again).
+std::function<Result<std::vector<std::string>>()> PeerFinder(const ClusterArgs& args, const std::string& secret);
 
 }  // namespace plexus::cli

@@ -1,39 +1,36 @@
-// plexus bench-comm: all-reduce latency over the TCP transport, beside a raw
-// TCP ping-pong floor measured on the same sockets in the same run.
+// plexus bench-comm: all-reduce latency per transport, algorithm and size,
+// beside a raw ping-pong floor measured on the same links in the same run.
 //
-//   plexus bench-comm --local 2                      # spawns 2 ranks on 127.0.0.1
+//   plexus bench-comm --local 4 --algo oneshot,rd,ring   # spawns 4 ranks on 127.0.0.1
 //   plexus bench-comm --peers A:7000,B:7000 --rank 0 --secret-file s.key [--bind 0.0.0.0]
-#include <fcntl.h>
+//   plexus bench-comm --local 2 --sizes 4,4k,1m --json
+//
+// Rows (text or --json): transport, link, nodes, bytes, algo (as asked),
+// chosen (what kAuto resolved to), median_us, p99_us (rank 0's call times)
+// and floor_us (median raw round trip between ranks 0 and 1 of `bytes`).
+#include <sched.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdlib>
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "bench_comm_group.h"
 #include "commands.h"
-#include "comm/tcp/collective.h"
-#include "comm/tcp/secret.h"
 
 namespace plexus::cli {
 namespace {
 
-struct BenchCommArgs {
-  std::string peers, secret_file, emulate, bind = "127.0.0.1";
-  int rank = -1, local = 0;
-  bool json = false;
-};
-
 struct Row {
+  std::string algo, chosen;
   size_t bytes = 0;
   double median_us = 0, p99_us = 0, floor_us = 0;
 };
@@ -50,77 +47,93 @@ int ItersFor(size_t bytes) {
   return bytes <= (4 << 20) ? 15 : 6;
 }
 
-Result<Row> MeasureSize(tcp::TcpMesh& mesh, tcp::TcpCollective& coll, size_t bytes) {
-  std::vector<float> data(bytes / sizeof(float), 1.0f);
+// Times `coll` on a vector of `bytes` (whole f32 elements, at least one).
+Result<Row> MeasureAllReduce(Collective& coll, size_t bytes) {
+  std::vector<float> data(std::max<size_t>(1, bytes / sizeof(float)), 1.0f);
   const int iters = ItersFor(bytes), warmup = std::max(2, iters / 10);
   std::vector<double> times_us;
+  times_us.reserve(static_cast<size_t>(iters));
   for (int i = 0; i < warmup + iters; ++i) {
     std::fill(data.begin(), data.end(), 1.0f);
     const int64_t t0 = tcp::NowNs();
     PLEXUS_RETURN_IF_ERROR(coll.AllReduceSum(data.data(), data.size(), ElemType::kF32));
     if (i >= warmup) times_us.push_back(static_cast<double>(tcp::NowNs() - t0) / 1e3);
   }
-  Row row{bytes, Percentile(times_us, 0.5), Percentile(times_us, 0.99), 0};
-  if (mesh.rank() <= 1) {  // the floor: ranks 0 and 1, raw bytes both ways
-    PLEXUS_ASSIGN_OR_RETURN(std::vector<double> rtt, mesh.RawPingPong(1 - mesh.rank(), bytes, warmup + iters));
-    if (!rtt.empty()) rtt.erase(rtt.begin(), rtt.begin() + warmup);
-    row.floor_us = Percentile(rtt, 0.5);
-  }
+  Row row;
+  row.bytes = data.size() * sizeof(float);
+  row.median_us = Percentile(times_us, 0.5);
+  row.p99_us = Percentile(times_us, 0.99);
   return row;
 }
 
-void PrintRows(const std::vector<Row>& rows, int nodes, const std::string& link, bool json) {
+Result<double> MeasureFloor(BenchGroup& group, size_t bytes) {
+  const int iters = ItersFor(bytes), warmup = std::max(2, iters / 10);
+  PLEXUS_ASSIGN_OR_RETURN(std::vector<double> rtt, group.floor(bytes, warmup + iters));
+  if (rtt.size() > static_cast<size_t>(warmup)) rtt.erase(rtt.begin(), rtt.begin() + warmup);
+  return Percentile(rtt, 0.5);
+}
+
+void PrintRows(const std::vector<Row>& rows, const BenchGroup& g, bool json) {
   if (json) {
     fmt::print("[\n");
-    for (size_t i = 0; i < rows.size(); ++i)
-      fmt::print(R"(  {{"transport": "tcp", "link": "{}", "nodes": {}, "bytes": {}, "median_us": {:.1f}, "p99_us": {:.1f}, "floor_us": {:.1f}}}{})"
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const Row& r = rows[i];
+      fmt::print(R"(  {{"transport": "{}", "link": "{}", "nodes": {}, "bytes": {}, "algo": "{}", "chosen": "{}", )"
+                 R"("median_us": {:.1f}, "p99_us": {:.1f}, "floor_us": {:.1f}, "floor": "{}"}}{})"
                  "\n",
-                 link, nodes, rows[i].bytes, rows[i].median_us, rows[i].p99_us, rows[i].floor_us,
+                 g.transport, g.link, g.nodes, r.bytes, r.algo, r.chosen, r.median_us, r.p99_us, r.floor_us, g.floor_what,
                  i + 1 < rows.size() ? "," : "");
+    }
     fmt::print("]\n");
     return;
   }
-  fmt::print("all-reduce over tcp, {} nodes, emulated link: {}\n", nodes, link);
-  fmt::print("{:>10} {:>11} {:>11} {:>16} {:>7}\n", "bytes", "median_us", "p99_us", "ping-pong_us", "ratio");
+  fmt::print("all-reduce over {}, {} nodes, link: {}; floor: {}\n", g.transport, g.nodes, g.link, g.floor_what);
+  fmt::print("{:>10} {:>8} {:>8} {:>11} {:>11} {:>16} {:>7}\n", "bytes", "algo", "chosen", "median_us", "p99_us",
+             "floor_us", "ratio");
   for (const Row& r : rows)
-    fmt::print("{:>10} {:>11.1f} {:>11.1f} {:>16.1f} {:>7.2f}\n", r.bytes, r.median_us, r.p99_us, r.floor_us,
-               r.floor_us > 0 ? r.median_us / r.floor_us : 0.0);
+    fmt::print("{:>10} {:>8} {:>8} {:>11.1f} {:>11.1f} {:>16.1f} {:>7.2f}\n", r.bytes, r.algo, r.chosen, r.median_us,
+               r.p99_us, r.floor_us, r.floor_us > 0 ? r.median_us / r.floor_us : 0.0);
+}
+
+int Fail(const Status& st) {
+  fmt::print(stderr, "plexus bench-comm: {}\n", st.message());
+  return 1;
 }
 
 int RunRank(const BenchCommArgs& a) {
-  auto fail = [](const Status& st) {
-    fmt::print(stderr, "plexus bench-comm: {}\n", st.message());
-    return 1;
-  };
   prctl(PR_SET_TIMERSLACK, 1UL);  // emulated latencies need precise sleeps
-  tcp::MeshOptions o;
-  o.rank = a.rank;
-  o.bind_host = a.bind;
-  for (size_t b = 0, e; b < a.peers.size(); b = e + 1) {
-    e = a.peers.find(',', b);
-    if (e == std::string::npos) e = a.peers.size();
-    o.peers.push_back(a.peers.substr(b, e - b));
+  auto algos = ParseAlgoList(a.algo);
+  if (!algos.ok()) return Fail(algos.status());
+  auto sizes = ParseSizeList(a.sizes);
+  if (!sizes.ok()) return Fail(sizes.status());
+  auto group = OpenBenchGroup(a);
+  if (!group.ok()) return Fail(group.status());
+  if (group->nodes < 2) return Fail(Status::Errorf("bench-comm", "needs at least 2 nodes"));
+  // One collective per algorithm, each on its own tag, made up front.
+  std::vector<std::unique_ptr<Collective>> colls;
+  for (size_t i = 0; i < algos->size(); ++i) {
+    auto coll = group->new_collective((*algos)[i], static_cast<uint32_t>(i));
+    if (!coll.ok()) return Fail(coll.status());
+    colls.push_back(std::move(coll).value());
   }
-  auto secret = tcp::ReadSecretFile(a.secret_file, [](const std::string& w) { fmt::print(stderr, "plexus: {}\n", w); });
-  if (!secret.ok()) return fail(secret.status());
-  o.secret = *secret;
-  auto spec = tcp::ParseLinkSpec(a.emulate);
-  if (!spec.ok()) return fail(spec.status());
-  o.emulate = *spec;
-  auto mesh = tcp::TcpMesh::Create(o);
-  if (!mesh.ok()) return fail(mesh.status());
-  if ((*mesh)->size() < 2) return fail(Status::Errorf("bench-comm", "needs at least 2 peers"));
-  std::vector<int> all;
-  for (int r = 0; r < (*mesh)->size(); ++r) all.push_back(r);
-  auto coll = (*mesh)->NewCollective(all);
-  if (!coll.ok()) return fail(coll.status());
   std::vector<Row> rows;
-  for (size_t bytes = 1 << 10; bytes <= (16u << 20); bytes *= 4) {
-    auto row = MeasureSize(**mesh, **coll, bytes);
-    if (!row.ok()) return fail(row.status());
-    rows.push_back(*row);
+  for (size_t bytes : *sizes) {
+    double floor_us = 0;
+    if (group->floor) {
+      auto f = MeasureFloor(*group, bytes);
+      if (!f.ok()) return Fail(f.status());
+      floor_us = *f;
+    }
+    for (size_t i = 0; i < colls.size(); ++i) {
+      auto row = MeasureAllReduce(*colls[i], bytes);
+      if (!row.ok()) return Fail(row.status());
+      row->algo = comm::AlgoName((*algos)[i]);
+      row->chosen = group->chosen ? comm::AlgoName(group->chosen(*colls[i], row->bytes)) : row->algo;
+      row->floor_us = floor_us;
+      rows.push_back(*row);
+    }
   }
-  if (a.rank == 0) PrintRows(rows, (*mesh)->size(), o.emulate.ToString(), a.json);
+  if (group->rank == 0) PrintRows(rows, *group, a.json);
   return 0;
 }
 
@@ -130,7 +143,19 @@ int FreePort() {
   return fd.ok() ? tcp::LocalPort(fd->get()) : 0;
 }
 
+std::vector<std::string> ChildArgv(const BenchCommArgs& a, const std::string& peers, int rank, const char* secret) {
+  std::vector<std::string> argv = {"plexus", "bench-comm", "--peers", peers, "--rank", std::to_string(rank),
+                                   "--secret-file", secret, "--algo", a.algo, "--transport", a.transport};
+  if (!a.sizes.empty()) argv.insert(argv.end(), {"--sizes", a.sizes});
+  if (!a.emulate.empty()) argv.insert(argv.end(), {"--emulate-link", a.emulate});
+  if (a.json) argv.push_back("--json");
+  return argv;
+}
+
 int RunLocal(const BenchCommArgs& a) {
+  // Refuse bad arguments once here rather than once per spawned rank.
+  if (Status st = CheckBenchArgs(a); !st.ok()) return Fail(st);
+  if (Status st = MeasureUcxPerftestFloors(a); !st.ok()) return Fail(st);
   char path[] = "/tmp/plexus-bench-secret-XXXXXX";
   const int fd = mkstemp(path);  // 0600
   if (fd < 0) return fmt::print(stderr, "plexus bench-comm: cannot create a secret file\n"), 1;
@@ -142,12 +167,17 @@ int RunLocal(const BenchCommArgs& a) {
   for (int r = 0; r < a.local; ++r) peers += fmt::format("{}127.0.0.1:{}", r ? "," : "", FreePort());
   std::vector<pid_t> pids;
   for (int r = 0; r < a.local; ++r) {
-    std::vector<std::string> argv = {"plexus", "bench-comm", "--peers", peers, "--rank", std::to_string(r),
-                                     "--secret-file", path};
-    if (!a.emulate.empty()) argv.insert(argv.end(), {"--emulate-link", a.emulate});
-    if (a.json) argv.push_back("--json");
+    std::vector<std::string> argv = ChildArgv(a, peers, r, path);
     const pid_t pid = fork();
     if (pid == 0) {
+      // One core per rank where there are enough: ranks that share a core
+      // measure the scheduler (shm waits spin), not the transport.
+      if (static_cast<int>(std::thread::hardware_concurrency()) >= a.local) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(r, &set);
+        sched_setaffinity(0, sizeof set, &set);
+      }
       std::vector<char*> cargv;
       for (std::string& s : argv) cargv.push_back(s.data());
       cargv.push_back(nullptr);
@@ -170,7 +200,8 @@ int RunLocal(const BenchCommArgs& a) {
 
 Runner AddBenchComm(CLI::App& app) {
   auto args = std::make_shared<BenchCommArgs>();
-  CLI::App* cmd = app.add_subcommand("bench-comm", "All-reduce latency over TCP vs a raw ping-pong floor");
+  CLI::App* cmd =
+      app.add_subcommand("bench-comm", "All-reduce latency per transport and algorithm vs a raw ping-pong floor");
   cmd->add_option("--peers", args->peers, "HOST:PORT of every rank, comma-separated, in rank order");
   cmd->add_option("--rank", args->rank, "This process's rank (index in --peers)");
   cmd->add_option("--secret-file", args->secret_file, "File holding the shared cluster secret");
@@ -178,6 +209,9 @@ Runner AddBenchComm(CLI::App& app) {
   cmd->add_option("--emulate-link", args->emulate, "Add one-way latency and a bandwidth cap, e.g. 300us,2.5gbit");
   cmd->add_option("--local", args->local, "Spawn this many ranks on 127.0.0.1 and benchmark across them")
       ->check(CLI::Range(2, 64));
+  cmd->add_option("--algo", args->algo, "All-reduce algorithm(s), comma-separated: auto, oneshot, rd, ring");
+  cmd->add_option("--transport", args->transport, "tcp, shm or ucx (default tcp)");
+  cmd->add_option("--sizes", args->sizes, "Vector sizes in bytes, comma-separated, k/m suffixes (default 1k..16m x4)");
   cmd->add_flag("--json", args->json, "Print JSON rows");
   return [args] {
     if (args->local > 0) return RunLocal(*args);

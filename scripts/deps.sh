@@ -7,6 +7,7 @@ PLEXUS_PACKAGES=(
   libssl-dev libicu-dev
   libhwy-dev libfmt-dev libspdlog-dev libcli11-dev nlohmann-json3-dev libpcre2-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libucx-dev ucx-utils  # UCX transport (shm, RDMA, tcp); ucx_perftest is the bench-comm floor
   python3 python3-numpy python3-jinja2
 )
 # Only the tests need these: a browser for the dashboard tests (driven by

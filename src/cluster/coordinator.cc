@@ -167,6 +167,7 @@ Status MeasureLinks(ShardRuntime& rt, const std::vector<LinkProbe>& plans, Clust
     if (!stats.ok()) return stats.status().WithContext(fmt::format("[cluster] measuring the link to rank {}", rank));
     view.shards[static_cast<size_t>(rank)].link_rtt_us = stats->rtt_us;
     view.shards[static_cast<size_t>(rank)].link_gbps = stats->gbps;
+    view.shards[static_cast<size_t>(rank)].link_transport = rt.transports().Describe(rank);
     log(fmt::format("rank {} link: round trip {:.0f} us, {:.2f} Gbit/s", rank, stats->rtt_us, stats->gbps));
   }
   return Status::Ok();
@@ -245,6 +246,7 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Start(const std::string& model
                                                             : nodes[0].conn.LocalHost();
   PLEXUS_ASSIGN_OR_RETURN(tcp::Fd listener, tcp::Listen(bind_host, 0));
   mesh.addresses[0] = bind_host + ":" + std::to_string(tcp::LocalPort(listener.get()));
+  mesh.transport = static_cast<uint8_t>(options.transport);
   for (size_t i = 0; i < nodes.size(); ++i) {
     mesh.probe = plans[i];
     PLEXUS_RETURN_IF_ERROR(nodes[i].conn.Send(MsgType::kMesh, Encode(mesh)));
@@ -255,8 +257,11 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Start(const std::string& model
   mo.bind_host = bind_host;
   mo.listen_fd = listener.release();
   mo.emulate = options.emulate;
+  mo.heartbeat_interval = options.heartbeat_interval;
+  mo.peer_timeout = options.peer_timeout;
   mo.log = log;
-  PLEXUS_ASSIGN_OR_RETURN(c->runtime_, ShardRuntime::Join(std::move(model), split, 0, std::move(mo), threads));
+  PLEXUS_ASSIGN_OR_RETURN(c->runtime_, ShardRuntime::Join(std::move(model), split, 0, std::move(mo), threads,
+                                                            options.transport));
   PLEXUS_RETURN_IF_ERROR(MeasureLinks(*c->runtime_, plans, c->view_, log));
   log(fmt::format("cluster of {} ranks ready ({} x {})", split.world(), split.tp == 1 ? "no tp" : "tp" + std::to_string(split.tp),
                   split.pp == 1 ? "no pp" : "pp" + std::to_string(split.pp)));

@@ -3,6 +3,7 @@
 // joins the mesh, and then runs each forward batch on all ranks at once.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,8 +24,13 @@ struct ClusterOptions {
   // its connection to the first node (the one the nodes can reach).
   std::string bind_host;
   tcp::LinkSpec emulate;
+  TransportKind transport = TransportKind::kAuto;  // --transport: sent to every node with the mesh
   std::string cache_dir;                // for the model hash; empty: DefaultCacheDir()
   std::function<void(const std::string&)> log;  // progress lines; default: stderr
+  // The job mesh's failure detection: a node silent this long is dead, so a
+  // hung node fails the step within ~peer_timeout (a killed one at once).
+  std::chrono::milliseconds heartbeat_interval{500};
+  std::chrono::milliseconds peer_timeout{2500};
 };
 
 class Coordinator final : public Executor {
@@ -38,6 +44,9 @@ class Coordinator final : public Executor {
   int64_t max_context() const override { return runtime_->model().max_context(); }
   const ModelConfig& config() const override { return runtime_->model().config(); }
   ClusterView Describe() const override;
+  // A step failed (a node died or went silent): the job is over and every
+  // rank's KV cache is in an unknown state.
+  bool broken() const { return !broken_.ok(); }
 
  private:
   Coordinator() = default;

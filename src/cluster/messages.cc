@@ -196,6 +196,7 @@ std::vector<uint8_t> Encode(const MeshSpec& m) {
   w.U32(m.probe.ping_bytes);
   w.U64(m.probe.bulk_bytes);
   w.U32(m.probe.bulk_iters);
+  w.U8(m.transport);
   return std::move(w.bytes());
 }
 
@@ -210,6 +211,8 @@ Status Decode(std::span<const uint8_t> in, MeshSpec* m) {
   PLEXUS_RETURN_IF_ERROR(r.U32("probe.ping_bytes", &m->probe.ping_bytes));
   PLEXUS_RETURN_IF_ERROR(r.U64("probe.bulk_bytes", &m->probe.bulk_bytes));
   PLEXUS_RETURN_IF_ERROR(r.U32("probe.bulk_iters", &m->probe.bulk_iters));
+  PLEXUS_RETURN_IF_ERROR(r.U8("transport", &m->transport));
+  if (m->transport > 3) return Status::Errorf("cluster", "mesh: transport {} is not one this build knows", m->transport);
   PLEXUS_RETURN_IF_ERROR(r.Done());
   return CheckProbe(m->probe);
 }

@@ -90,6 +90,7 @@ struct LinkProbe {
 struct MeshSpec {
   std::vector<std::string> addresses;  // HOST:PORT per rank
   LinkProbe probe;                     // this node's link probe (a zero plan: none)
+  uint8_t transport = 0;               // --transport of the coordinator: a cluster::TransportKind
 };
 
 struct StepMsg {

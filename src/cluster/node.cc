@@ -233,8 +233,11 @@ Status Node::RunJob(tcp::Fd connection) {
   mo.bind_host = host_;
   mo.listen_fd = mesh_listener->release();
   mo.emulate = opt_.emulate;
+  mo.heartbeat_interval = opt_.heartbeat_interval;
+  mo.peer_timeout = opt_.peer_timeout;
   mo.log = [this](const std::string& line) { Log(line); };
-  PLEXUS_ASSIGN_OR_RETURN(auto runtime, ShardRuntime::Join(std::move(model).value(), split, job.rank, mo, job.threads));
+  PLEXUS_ASSIGN_OR_RETURN(auto runtime, ShardRuntime::Join(std::move(model).value(), split, job.rank, mo, job.threads,
+                                                                 static_cast<TransportKind>(mesh.transport)));
   // Rank 0 measures this link now; we only answer (the numbers stay there).
   PLEXUS_RETURN_IF_ERROR(MeasureLink(runtime->mesh(), 0, mesh.probe).status());
   return ServeSteps(*runtime);

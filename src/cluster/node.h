@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -24,6 +25,10 @@ struct NodeOptions {
   std::string cache_dir;                   // empty: DefaultCacheDir()
   tcp::LinkSpec emulate;                   // --emulate-link for this node's sends
   std::function<void(const std::string&)> log;  // default: stderr
+  // The job mesh's failure detection (as ClusterOptions on the coordinator):
+  // heartbeats this often, and a silent coordinator or peer ends the job.
+  std::chrono::milliseconds heartbeat_interval{500};
+  std::chrono::milliseconds peer_timeout{2500};
 };
 
 class Node {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 namespace plexus::cluster {
 namespace {
 
@@ -55,12 +57,18 @@ Result<LinkStats> MeasureLink(tcp::TcpMesh& mesh, int peer, const LinkProbe& pla
 }
 
 Result<std::unique_ptr<ShardRuntime>> ShardRuntime::Join(std::unique_ptr<Model> model, const Split& split, int rank,
-                                                         tcp::MeshOptions mesh_options, int threads) {
+                                                         tcp::MeshOptions mesh_options, int threads,
+                                                         TransportKind transport) {
   std::unique_ptr<ShardRuntime> rt(new ShardRuntime(std::move(model), split, rank, threads));
   mesh_options.rank = rank;
+  auto log = mesh_options.log;
   PLEXUS_ASSIGN_OR_RETURN(rt->mesh_, tcp::TcpMesh::Create(std::move(mesh_options)));
-  PLEXUS_ASSIGN_OR_RETURN(rt->tp_, rt->mesh_->NewCollective(TpGroupRanks(split, rank)));
-  PLEXUS_ASSIGN_OR_RETURN(rt->pipe_, rt->mesh_->NewPipeLink(PrevStageRank(split, rank), NextStageRank(split, rank)));
+  PLEXUS_ASSIGN_OR_RETURN(rt->transports_, Transports::Negotiate(*rt->mesh_, transport, log));
+  const std::vector<int> group = TpGroupRanks(split, rank);
+  PLEXUS_ASSIGN_OR_RETURN(rt->tp_, rt->transports_->NewCollective(group, 0));
+  if (log && group.size() > 1)
+    log(fmt::format("rank {}: tensor-parallel all-reduce over {}", rank, rt->transports_->DescribeGroup(group)));
+  PLEXUS_ASSIGN_OR_RETURN(rt->pipe_, rt->transports_->NewPipeLink(PrevStageRank(split, rank), NextStageRank(split, rank), 0));
   return rt;
 }
 

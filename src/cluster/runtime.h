@@ -9,6 +9,7 @@
 #include "base/thread_pool.h"
 #include "cluster/messages.h"
 #include "cluster/plan.h"
+#include "cluster/transports.h"
 #include "comm/tcp/collective.h"
 #include "comm/tcp/mesh.h"
 #include "model/model.h"
@@ -19,8 +20,11 @@ class ShardRuntime {
  public:
   // Joins the mesh (listening on `listen_fd`) and builds this rank's
   // collective group and pipeline link. Every rank calls it together.
+  // `transport` picks what carries the collectives and pipeline hops
+  // (cluster/transports.h); kAuto negotiates the best per group.
   static Result<std::unique_ptr<ShardRuntime>> Join(std::unique_ptr<Model> model, const Split& split, int rank,
-                                                    tcp::MeshOptions mesh_options, int threads);
+                                                    tcp::MeshOptions mesh_options, int threads,
+                                                    TransportKind transport = TransportKind::kAuto);
 
   // Runs this shard's part of the batch; logits as Model::Forward gives them
   // (filled on last-stage ranks only).
@@ -28,6 +32,7 @@ class ShardRuntime {
 
   Model& model() { return *model_; }
   tcp::TcpMesh& mesh() { return *mesh_; }
+  const Transports& transports() const { return *transports_; }
   const Split& split() const { return split_; }
   int rank() const { return rank_; }
   bool is_last_stage() const { return StageOf(split_, rank_) == split_.pp - 1; }
@@ -41,8 +46,9 @@ class ShardRuntime {
   int rank_;
   ThreadPool pool_;
   std::unique_ptr<tcp::TcpMesh> mesh_;
-  std::unique_ptr<tcp::TcpCollective> tp_;
-  std::unique_ptr<tcp::TcpPipeLink> pipe_;
+  std::unique_ptr<Transports> transports_;  // before tp_/pipe_: they may use its UCX context
+  std::unique_ptr<Collective> tp_;
+  std::unique_ptr<PipeLink> pipe_;
 };
 
 // A link to rank 0 as measured right after the mesh is up (-1: not measured).

@@ -32,6 +32,7 @@ struct ShardView {
   // The link to the coordinator, measured at join (negative: not measured / itself).
   double link_rtt_us = -1;
   double link_gbps = -1;
+  std::string link_transport;  // what carries this rank's collectives with rank 0, e.g. "shm", "ucx (tcp/eth0)"
 };
 
 struct ClusterView {
@@ -49,6 +50,10 @@ class Executor {
   virtual const ModelConfig& config() const = 0;
   // Who holds what. Called from any thread; must not touch the forward state.
   virtual ClusterView Describe() const = 0;
+  // Counts re-placements of the model (engine/recovering_executor.h). When a
+  // failed Forward leaves it changed, every sequence's KV cache is gone: the
+  // caller may run each sequence again from position 0 on the new placement.
+  virtual uint64_t placement() const { return 0; }
 };
 
 // One process, the whole model: a full shard with a no-op collective.

@@ -38,6 +38,7 @@ Json NodeJson(const ShardView& s) {
   j["simd"] = s.simd;
   j["link_rtt_us"] = Measured(s.link_rtt_us);
   j["link_gbps"] = Measured(s.link_gbps);
+  if (!s.link_transport.empty()) j["link_transport"] = s.link_transport;
   return j;
 }
 
@@ -52,7 +53,8 @@ Json ClusterJson(const ModelFacts& facts, const ClusterView& view) {
     nodes.push_back(NodeJson(s));
     // Links are measured from the coordinator (rank 0) to each node at join.
     if (s.rank != 0 && s.link_rtt_us >= 0)
-      links.push_back({{"a", 0}, {"b", s.rank}, {"latency_us", s.link_rtt_us}, {"bandwidth_gbps", Measured(s.link_gbps)}});
+      links.push_back({{"a", 0}, {"b", s.rank}, {"latency_us", s.link_rtt_us}, {"bandwidth_gbps", Measured(s.link_gbps)},
+                       {"transport", s.link_transport}});
   }
   j["nodes"] = std::move(nodes);
   j["links"] = std::move(links);

@@ -59,11 +59,19 @@ Status Exchange::PeerError(int peer, const std::string& reason) const {
   return Status::Errorf("tcp", "{}: {} during {}", mesh_->PeerName(peer), reason, what_);
 }
 
+// Only the ops this step still needs: a member that finished its part of a
+// multi-step collective (ring, recursive doubling) and exited is no error for
+// the steps that no longer need it, nor for a receive its stashed frames
+// already filled. A member that died while others still need it fails their
+// step, and they ABORT the rest of the group.
 Status Exchange::FailFast() const {
-  for (int p : peers_) {
+  auto check = [this](int p) {
     Status st = mesh_->PeerStatus(p);
-    if (!st.ok()) return st.WithContext(fmt::format("[tcp] cannot start {}", what_));
-  }
+    return st.ok() ? st : st.WithContext(fmt::format("[tcp] cannot start {}", what_));
+  };
+  for (const SendOp& op : sends_) PLEXUS_RETURN_IF_ERROR(check(op.peer));
+  for (const RecvOp& op : recvs_)
+    if (!op.done()) PLEXUS_RETURN_IF_ERROR(check(op.peer));
   return Status::Ok();
 }
 
@@ -226,13 +234,13 @@ Status Exchange::PollOnce(int64_t wake_ns, int64_t start) {
 
 Status Exchange::Run(const char* what) {
   what_ = what;
-  if (Status dead = FailFast(); !dead.ok()) {
-    SendAborts(dead.message());  // the live members may already be waiting on this rank
-    return dead;
-  }
   for (int p : peers_) locks_.emplace_back(mesh_->peer(p).data.read_mu);
   remote_abort_ = Status::Ok();
+  // Stashed frames first, then the failed-peer check: a peer that sent its
+  // part of this step early and then exited is no error. On failure the
+  // live members, which may be waiting on this rank, get an ABORT below.
   Status st = TakeStashed();
+  if (st.ok()) st = FailFast();
   const int64_t start = NowNs();
   while (st.ok()) {
     const int64_t now = NowNs();

@@ -5,9 +5,11 @@
 // on the calling thread with non-blocking sockets and poll(): no thread
 // hand-off on the hot path, and no deadlock when two ranks send to each other
 // at the same time. Frames for the awaited channel are read straight into the
-// caller's buffer; anything else is stashed for later. Run() watches every
-// member of the group, so a dead member fails the step even when this rank is
-// not waiting on it; on failure it tells the other members (ABORT).
+// caller's buffer; anything else is stashed for later. Run() reads every
+// member of the group, so an ABORT from any of them fails the step; a member
+// that closed or died fails the steps that still need it (not the ones that
+// don't: it may have finished its part and exited). On failure Run tells
+// the other members (ABORT).
 #pragma once
 
 #include <poll.h>

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "comm/algo/collective.h"
 #include "comm/tcp/handshake.h"
 #include "comm/tcp/link.h"
 #include "comm/tcp/link_emulation.h"
@@ -35,7 +36,8 @@
 
 namespace plexus::tcp {
 
-class TcpCollective;
+// The TCP collective is the generic one over a TcpStepTransport.
+using TcpCollective = comm::AlgoCollective;
 class TcpPipeLink;
 
 struct MeshOptions {
@@ -60,12 +62,12 @@ struct Frame {
   std::vector<uint8_t> payload;
 };
 
-enum class AllReduceAlgo { kAuto, kOneShot, kRing };
+using AllReduceAlgo = comm::AllReduceAlgo;
 
 struct CollectiveOptions {
   AllReduceAlgo algo = AllReduceAlgo::kAuto;
-  size_t ring_threshold_bytes = 256 << 10;  // kAuto: one-shot below, ring at and above
   uint32_t tag = 0;  // distinguishes two groups over the same ranks (< 2^24)
+  comm::AutoTable table = comm::DefaultAutoTable();  // kAuto: which algorithm for (nodes, bytes)
 };
 
 class TcpMesh {

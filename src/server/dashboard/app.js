@@ -99,7 +99,8 @@ function nodeCard(node) {
   field(dl, 'weights', fmtBytes(node.weight_bytes));
   field(dl, 'share', typeof node.share === 'number' ? `${(node.share * 100).toFixed(0)}%` : '–');
   if (typeof node.link_rtt_us === 'number' && node.link_rtt_us >= 0) {
-    field(dl, 'link', `${fmtNum(node.link_rtt_us, 0)} µs · ${fmtNum(node.link_gbps, 1)} Gbit/s`);
+    const via = node.link_transport ? ` · ${node.link_transport}` : '';
+    field(dl, 'link', `${fmtNum(node.link_rtt_us, 0)} µs · ${fmtNum(node.link_gbps, 1)} Gbit/s${via}`);
   }
   card.append(dl);
   return card;
