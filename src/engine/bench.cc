@@ -1,6 +1,7 @@
 #include "engine/bench.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <memory>
@@ -85,17 +86,21 @@ double DecodeBytes(const Model& model, double ctx) {
   double bytes = static_cast<double>(w.token_embd.row_bytes);
   bytes += static_cast<double>(w.ActiveMatrixBytes(model.config().n_experts_used));
   const KvCache& kv = model.kv_cache();
-  bytes += 2.0 * static_cast<double>(w.layers.size()) * static_cast<double>(kv.row_bytes()) * ctx;
+  bytes += static_cast<double>(w.layers.size()) * static_cast<double>(kv.row_bytes() + kv.v_row_bytes()) * ctx;
   return bytes;
 }
 
 // The fraction of a tensor one decoded token reads: k/E of an MoE layer's
 // expert tensors (3-D ffn_*_exps stacks, or older files' per-expert
-// ffn_*.E.weight: an MoE model has no dense ffn_gate/up/down), all of others.
+// ffn_*.E.weight), all of others (shared experts, deepseek2's dense layers).
 double ActiveFraction(const GgufTensorInfo& t, const ModelConfig& c) {
   if (!c.is_moe()) return 1.0;
   bool expert = t.name.find("_exps.") != std::string::npos;
-  for (const char* kind : {".ffn_gate.", ".ffn_up.", ".ffn_down."}) expert = expert || t.name.find(kind) != std::string::npos;
+  for (const char* kind : {".ffn_gate.", ".ffn_up.", ".ffn_down."}) {
+    const size_t at = t.name.find(kind);
+    const size_t next = at + std::string_view(kind).size();
+    expert = expert || (at != std::string::npos && next < t.name.size() && std::isdigit(t.name[next]));
+  }
   return expert ? static_cast<double>(c.n_experts_used) / static_cast<double>(c.n_experts) : 1.0;
 }
 

@@ -1,5 +1,5 @@
 // What distinguishes one architecture from another. Each architecture file
-// (llama.cc, qwen2.cc, qwen3.cc, qwen3moe.cc) defines one ArchTraits; the forward pass
+// (llama.cc, qwen2.cc, qwen3.cc, qwen3moe.cc, deepseek2.cc) defines one ArchTraits; the forward pass
 // (forward.cc) is shared and consults these flags.
 #pragma once
 
@@ -29,6 +29,7 @@ const ArchTraits& LlamaTraits();
 const ArchTraits& Qwen2Traits();
 const ArchTraits& Qwen3Traits();
 const ArchTraits& Qwen3MoeTraits();
+const ArchTraits& DeepSeek2Traits();
 
 // nullptr for an architecture plexus does not run.
 const ArchTraits* FindArch(std::string_view name);

@@ -35,21 +35,44 @@ Result<int64_t> VocabSize(const GgufFile& f, const std::string& arch) {
                         f.name(), arch);
 }
 
+// YaRN (deepseek2): rope.scaling.{factor, original_context_length, yarn_log_multiplier}.
+Status ReadYarn(const GgufFile& f, ModelConfig& c) {
+  const std::string& a = c.arch;
+  if (a != "deepseek2")
+    return Status::Errorf("model", "{}: {}.rope.scaling.type 'yarn' is supported for deepseek2 only", f.name(), a);
+  PLEXUS_ASSIGN_OR_RETURN(double factor, f.GetFloat(a + ".rope.scaling.factor"));
+  if (!(factor >= 1.0) || !std::isfinite(factor))
+    return Status::Errorf("model", "{}: {}.rope.scaling.factor = {} is invalid (YaRN needs >= 1)", f.name(), a, factor);
+  PLEXUS_ASSIGN_OR_RETURN(c.yarn.original_context, PositiveInt(f, a, "rope.scaling.original_context_length"));
+  PLEXUS_ASSIGN_OR_RETURN(double log_mul, f.GetFloat(a + ".rope.scaling.yarn_log_multiplier", 0.0));
+  if (!(log_mul >= 0.0) || !std::isfinite(log_mul))
+    return Status::Errorf("model", "{}: {}.rope.scaling.yarn_log_multiplier = {} is invalid", f.name(), a, log_mul);
+  c.yarn.factor = static_cast<float>(factor);
+  c.yarn.log_multiplier = static_cast<float>(log_mul);
+  return Status::Ok();
+}
+
 Status ReadRope(const GgufFile& f, ModelConfig& c) {
   const std::string& a = c.arch;
   PLEXUS_ASSIGN_OR_RETURN(double base, f.GetFloat(a + ".rope.freq_base", 10000.0));
   if (!(base > 1.0) || !std::isfinite(base))
     return Status::Errorf("model", "{}: {}.rope.freq_base = {} is invalid", f.name(), a, base);
   c.rope_base = static_cast<float>(base);
-  PLEXUS_ASSIGN_OR_RETURN(int64_t n_rot, f.GetInt(a + ".rope.dimension_count", c.head_dim));
-  if (n_rot != c.head_dim)
-    return Status::Errorf("model", "{}: {}.rope.dimension_count = {} but the head size is {}; partial RoPE is not supported",
-                          f.name(), a, n_rot, c.head_dim);
+  // MLA rotates only the rope part of each head (and k_pe); others the whole head.
+  const int64_t want_rot = c.mla.enabled() ? c.mla.rope : c.head_dim;
+  PLEXUS_ASSIGN_OR_RETURN(int64_t n_rot, f.GetInt(a + ".rope.dimension_count", want_rot));
+  if (n_rot != want_rot)
+    return Status::Errorf("model", "{}: {}.rope.dimension_count = {} but the rotated width is {}; partial RoPE is not supported",
+                          f.name(), a, n_rot, want_rot);
+  if (n_rot % 2 != 0) return Status::Errorf("model", "{}: {}.rope.dimension_count = {} is odd", f.name(), a, n_rot);
+  c.n_rot = n_rot;
   PLEXUS_ASSIGN_OR_RETURN(std::string scaling, f.GetString(a + ".rope.scaling.type", "none"));
   if (scaling == "linear") {
     PLEXUS_ASSIGN_OR_RETURN(double factor, f.GetFloat(a + ".rope.scaling.factor", 1.0));
     if (!(factor > 0.0)) return Status::Errorf("model", "{}: {}.rope.scaling.factor = {} is invalid", f.name(), a, factor);
     c.rope_linear_scale = static_cast<float>(1.0 / factor);
+  } else if (scaling == "yarn") {
+    return ReadYarn(f, c);
   } else if (scaling != "none" && scaling != "llama3") {
     // llama3 scaling is carried by the rope_freqs.weight tensor.
     return Status::Errorf("model", "{}: {}.rope.scaling.type '{}' is not supported", f.name(), a, scaling);
@@ -76,11 +99,12 @@ Status ReadExperts(const GgufFile& f, ModelConfig& c) {
   if (c.n_experts_used > c.n_experts)
     return Status::Errorf("model", "{}: {}.expert_used_count = {} exceeds expert_count = {}", f.name(), a,
                           c.n_experts_used, c.n_experts);
+  const bool deepseek = a == "deepseek2";  // shared experts and gating: ReadDeepSeek2
   PLEXUS_ASSIGN_OR_RETURN(int64_t n_shared, f.GetInt(a + ".expert_shared_count", 0));
-  if (n_shared != 0)
+  if (n_shared != 0 && !deepseek)
     return Status::Errorf("model", "{}: {}.expert_shared_count = {}: shared experts are not supported", f.name(), a, n_shared);
   PLEXUS_ASSIGN_OR_RETURN(int64_t gating_func, f.GetInt(a + ".expert_gating_func", 1));
-  if (gating_func != 1)  // llama.cpp: 1 softmax, 2 sigmoid
+  if (gating_func != 1 && !deepseek)  // llama.cpp: 1 softmax, 2 sigmoid
     return Status::Errorf("model", "{}: {}.expert_gating_func = {}: only softmax gating (1) is supported", f.name(), a, gating_func);
   const bool has_expert_ff = f.Find(a + ".expert_feed_forward_length") != nullptr;
   if (has_expert_ff) {
@@ -93,18 +117,29 @@ Status ReadExperts(const GgufFile& f, ModelConfig& c) {
     PLEXUS_ASSIGN_OR_RETURN(c.n_ff, PositiveInt(f, a, "feed_forward_length"));
   }
   c.gating = c.traits->gating;
-  PLEXUS_ASSIGN_OR_RETURN(c.expert_weights_norm, f.GetBool(a + ".expert_weights_norm", true));
+  // llama.cpp's default: on for qwen3moe (norm_topk_prob), off for deepseek2 (V2).
+  PLEXUS_ASSIGN_OR_RETURN(c.expert_weights_norm, f.GetBool(a + ".expert_weights_norm", !deepseek));
   return Status::Ok();
 }
 
 }  // namespace
+
+float ModelConfig::attn_scale() const {
+  double scale = 1.0 / std::sqrt(static_cast<double>(head_dim));
+  if (yarn.enabled() && yarn.log_multiplier > 0) {
+    // DeepSeek's yarn_get_mscale(factor, mscale_all_dim), squared: q and k each carry one mscale.
+    const double mscale = 1.0 + yarn.log_multiplier * std::log(static_cast<double>(yarn.factor));
+    scale *= mscale * mscale;
+  }
+  return static_cast<float>(scale);
+}
 
 Result<ModelConfig> ReadModelConfig(const GgufFile& f) {
   ModelConfig c;
   PLEXUS_ASSIGN_OR_RETURN(c.arch, f.GetString("general.architecture"));
   c.traits = FindArch(c.arch);
   if (c.traits == nullptr)
-    return Status::Errorf("model", "{}: general.architecture '{}' is not supported (llama, qwen2, qwen3, qwen3moe)", f.name(), c.arch);
+    return Status::Errorf("model", "{}: general.architecture '{}' is not supported (llama, qwen2, qwen3, qwen3moe, deepseek2)", f.name(), c.arch);
   const std::string& a = c.arch;
   PLEXUS_ASSIGN_OR_RETURN(c.n_embd, PositiveInt(f, a, "embedding_length"));
   PLEXUS_ASSIGN_OR_RETURN(c.n_layers, PositiveInt(f, a, "block_count"));
@@ -118,8 +153,9 @@ Result<ModelConfig> ReadModelConfig(const GgufFile& f) {
   if (f.Find(a + ".attention.key_length")) {
     PLEXUS_ASSIGN_OR_RETURN(c.head_dim, PositiveInt(f, a, "attention.key_length"));
   }
+  if (a == "deepseek2") PLEXUS_RETURN_IF_ERROR(ReadDeepSeek2(f, c));
   PLEXUS_ASSIGN_OR_RETURN(int64_t v_dim, f.GetInt(a + ".attention.value_length", c.head_dim));
-  if (v_dim != c.head_dim)
+  if (v_dim != c.head_dim && !c.mla.enabled())
     return Status::Errorf("model", "{}: {}.attention.value_length {} differs from key_length {}", f.name(), a, v_dim, c.head_dim);
   PLEXUS_ASSIGN_OR_RETURN(c.n_vocab, VocabSize(f, a));
   PLEXUS_ASSIGN_OR_RETURN(c.context_length, f.GetInt(a + ".context_length", 4096));

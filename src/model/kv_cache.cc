@@ -7,19 +7,23 @@
 
 namespace plexus {
 
-KvCache::KvCache(int64_t n_layers, int64_t kv_width, int64_t max_positions, DType type)
+KvCache::KvCache(int64_t n_layers, int64_t kv_width, int64_t max_positions, DType type, int64_t v_width)
     : n_layers_(n_layers),
       kv_width_(kv_width),
+      v_width_(v_width < 0 ? kv_width : v_width),
       max_positions_(max_positions),
       type_(type),
-      row_bytes_(RowBytes(type, kv_width)) {
+      row_bytes_(RowBytes(type, kv_width)),
+      v_row_bytes_(RowBytes(type, v_width_)) {
   PLEXUS_CHECK(type == DType::kF32 || type == DType::kF16, "KV cache type {} unsupported", DTypeName(type));
 }
 
 void KvCache::Store(int32_t seq, int64_t layer, int64_t pos, const float* k, const float* v) {
   Sequence& s = seqs_.at(seq);
   QuantizeRow(type_, k, s.k[layer].data() + static_cast<size_t>(pos) * row_bytes_, kv_width_);
-  QuantizeRow(type_, v, s.v[layer].data() + static_cast<size_t>(pos) * row_bytes_, kv_width_);
+  if (v_row_bytes_ > 0)
+    QuantizeRow(type_, v, s.v[layer].data() + static_cast<size_t>(pos) * v_row_bytes_,
+                v_width_);
 }
 
 Status KvCache::Prepare(int32_t seq, int64_t pos) {
@@ -35,9 +39,8 @@ Status KvCache::Prepare(int32_t seq, int64_t pos) {
   s.length = pos + 1;
   if (s.length > s.capacity) {
     s.capacity = std::min(max_positions_, std::max<int64_t>(64, s.capacity * 2));
-    const size_t n = static_cast<size_t>(s.capacity) * row_bytes_;
-    for (auto& b : s.k) b.resize(n);
-    for (auto& b : s.v) b.resize(n);
+    for (auto& b : s.k) b.resize(static_cast<size_t>(s.capacity) * row_bytes_);
+    for (auto& b : s.v) b.resize(static_cast<size_t>(s.capacity) * v_row_bytes_);
   }
   return Status::Ok();
 }
@@ -49,7 +52,7 @@ int64_t KvCache::Length(int32_t seq) const {
 
 size_t KvCache::BytesUsed() const {
   size_t total = 0;
-  for (const auto& [id, s] : seqs_) total += 2 * static_cast<size_t>(s.capacity * n_layers_) * row_bytes_;
+  for (const auto& [id, s] : seqs_) total += static_cast<size_t>(s.capacity * n_layers_) * (row_bytes_ + v_row_bytes_);
   return total;
 }
 

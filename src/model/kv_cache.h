@@ -2,7 +2,9 @@
 // Storage per sequence and layer: K and V each [positions, kv_width] elements
 // of type() (f16 by default, as llama.cpp keeps it: half the memory and half
 // the bytes read per decoded token; f32 on request), kv_width = local KV
-// heads * dh, grown by doubling as the sequence grows.
+// heads * dh, grown by doubling as the sequence grows. MLA (deepseek2) keeps
+// one row of the compressed latent per token in K ([kv_lora + rope]) and no V
+// (v_width 0): the values are recomputed from the latent.
 #pragma once
 
 #include <cstdint>
@@ -16,21 +18,23 @@ namespace plexus {
 
 class KvCache {
  public:
-  KvCache(int64_t n_layers, int64_t kv_width, int64_t max_positions, DType type);
+  // v_width < 0: the same as kv_width.
+  KvCache(int64_t n_layers, int64_t kv_width, int64_t max_positions, DType type, int64_t v_width = -1);
 
   // Makes room to write position `pos` of `seq`. Positions must arrive in
   // order: pos == length appends; pos < length rewinds the sequence to pos
   // first (the cached entries after it are discarded).
   Status Prepare(int32_t seq, int64_t pos);
 
-  // Writes k and v ([kv_width] floats each) at `pos`, converted to type().
+  // Writes k [kv_width] and v [v_width] floats at `pos`, converted to type().
   void Store(int32_t seq, int64_t layer, int64_t pos, const float* k, const float* v);
   // Rows [0, length) of layer's K (or V) for seq: [length, kv_width] of type(),
   // row_bytes() apart.
   const uint8_t* Keys(int32_t seq, int64_t layer) const { return seqs_.at(seq).k[layer].data(); }
   const uint8_t* Values(int32_t seq, int64_t layer) const { return seqs_.at(seq).v[layer].data(); }
   DType type() const { return type_; }
-  size_t row_bytes() const { return row_bytes_; }
+  size_t row_bytes() const { return row_bytes_; }      // of a K row
+  size_t v_row_bytes() const { return v_row_bytes_; }  // of a V row (0: no V)
 
   int64_t Length(int32_t seq) const;
   void Drop(int32_t seq) { seqs_.erase(seq); }
@@ -47,9 +51,11 @@ class KvCache {
 
   int64_t n_layers_;
   int64_t kv_width_;
+  int64_t v_width_;
   int64_t max_positions_;
   DType type_;
   size_t row_bytes_;
+  size_t v_row_bytes_;
   std::unordered_map<int32_t, Sequence> seqs_;
 };
 

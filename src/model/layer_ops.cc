@@ -1,5 +1,6 @@
 #include "model/layer_ops.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 
@@ -33,7 +34,7 @@ void Activations::Resize(const ModelConfig& c, const ShardSpec& s, size_t batch,
   scores.resize(static_cast<size_t>(n_threads) * static_cast<size_t>(max_len));
   if (c.is_moe()) {
     const size_t e = static_cast<size_t>(c.n_experts), k = static_cast<size_t>(c.n_experts_used);
-    const size_t fe = static_cast<size_t>(c.n_ff_expert);
+    const size_t fe = std::max(static_cast<size_t>(c.n_ff_expert), static_cast<size_t>(s.shexp.size()));
     router.resize(batch * e);
     chosen.resize(batch * k);
     chosen_w.resize(batch * k);
@@ -43,6 +44,10 @@ void Activations::Resize(const ModelConfig& c, const ShardSpec& s, size_t batch,
     exp_gate.resize(batch * fe);
     exp_up.resize(batch * fe);
     exp_out.resize(batch * d);
+  }
+  if (c.mla.enabled()) {  // attn holds v-wide heads, which may be wider than head_dim
+    mla.Resize(c, batch);
+    attn.resize(batch * static_cast<size_t>(s.heads.size() * std::max(c.head_dim, c.mla.v_dim)));
   }
 }
 
@@ -144,17 +149,27 @@ Status LayerRun::ReduceIntoResidual() {
   return Status::Ok();
 }
 
+// Row chunk [r0, r1): proj rows = attn rows Wo^T (attn: [B, wo.cols], proj: [B, d]).
 Status LayerRun::AttentionOutput() {
-  MatMul(w_.wo, a_.attn, a_.proj);
-  return ReduceIntoResidual();
+  const TensorView& wo = w_.wo;
+  return ReduceInChunks([&](int64_t r0, int64_t r1) {
+    MatMulRows(wo, a_.attn.data() + r0 * wo.cols, r1 - r0, a_.proj.data() + r0 * wo.rows);
+  });
 }
 
+// The whole FFN runs per row chunk (xn: [B, d], gate/up: [B, f]), so a
+// chunk's reduce overlaps the next chunk's three matrices, not only down's.
 Status LayerRun::SwiGluFfn() {
-  MatMul(w_.w_gate, a_.xn, a_.gate);
-  MatMul(w_.w_up, a_.xn, a_.up);
-  kernels::SiluMul(a_.gate.data(), a_.up.data(), static_cast<int64_t>(a_.gate.size()));
-  MatMul(w_.w_down, a_.gate, a_.proj);
-  return ReduceIntoResidual();
+  const int64_t d = w_.w_gate.cols, f = w_.w_gate.rows;
+  return ReduceInChunks([&](int64_t r0, int64_t r1) {
+    const int64_t n = r1 - r0;
+    float* gate = a_.gate.data() + r0 * f;
+    float* up = a_.up.data() + r0 * f;
+    MatMulRows(w_.w_gate, a_.xn.data() + r0 * d, n, gate);
+    MatMulRows(w_.w_up, a_.xn.data() + r0 * d, n, up);
+    kernels::SiluMul(gate, up, n * f);
+    MatMulRows(w_.w_down, gate, n, a_.proj.data() + r0 * w_.w_down.rows);
+  });
 }
 
 }  // namespace plexus

@@ -4,6 +4,7 @@
 // outputs over the tensor-parallel group.
 #pragma once
 
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -16,6 +17,15 @@
 #include "model/weights.h"
 
 namespace plexus {
+
+class AsyncReducer;
+
+// Multi-head latent attention buffers (deepseek2; see mla_ops.cc).
+struct MlaActivations {
+  std::vector<float> q_lat;     // [B, q_lora]          q LoRA activations
+  std::vector<float> latent;    // [B, kv_lora + rope]  c_kv (normalised) | k_pe (rotated): what the cache keeps
+  void Resize(const ModelConfig& c, size_t batch);
+};
 
 // Activation buffers for one batch of B entries, all row-major.
 struct Activations {
@@ -36,9 +46,10 @@ struct Activations {
   std::vector<int32_t> rows_of;    // [n]      batch rows routed to the current expert
   std::vector<float> rows_w;       // [n]      their gate weights for it
   std::vector<float> exp_in;       // [n, d]   the gathered xn rows
-  std::vector<float> exp_gate;     // [n, f_e]
+  std::vector<float> exp_gate;     // [n, f_e] (shared experts: [B, local shared rows])
   std::vector<float> exp_up;       // [n, f_e]
   std::vector<float> exp_out;      // [n, d]
+  MlaActivations mla;              // deepseek2 only
   void Resize(const ModelConfig& c, const ShardSpec& s, size_t batch, int n_threads, int64_t max_len);
 };
 
@@ -52,6 +63,13 @@ class LayerRun {
 
   const LayerWeights& weights() const { return w_; }
   const ModelConfig& config() const { return c_; }
+  // Prefill in a TP group: AttentionOutput and SwiGluFfn reduce in `chunks`
+  // row chunks on `reducer`'s thread, overlapped with the next chunk's
+  // compute (overlap.cc). Default: one reduce on the calling thread.
+  void OverlapReduces(AsyncReducer* reducer, int chunks) {
+    reducer_ = reducer;
+    chunks_ = chunks;
+  }
 
   void Norm(const std::vector<float>& weight);  // xn = RMSNorm(x) * weight
   void ProjectQkv();                            // q, k, v = xn Wq^T, xn Wk^T, xn Wv^T
@@ -65,13 +83,24 @@ class LayerRun {
   // x += all_reduce(sum over the k routed experts e this shard owns of
   // w_e * down_e(silu(gate_e xn) * up_e xn)); see moe_ops.cc.
   Status MoeFfn();
+  // Multi-head latent attention (mla_ops.cc), after Norm: MlaProject computes
+  // the local heads' q and the token's latent and caches the latent;
+  // MlaAttend leaves attn = [B, local heads * v] for AttentionOutput.
+  void MlaProject();
+  void MlaAttend();
 
  private:
   void MatMul(const TensorView& w, const std::vector<float>& in, std::vector<float>& out);
   void MatMulRows(const TensorView& w, const float* in, int64_t n, float* out);
   void Route();                  // router -> chosen, chosen_w
   void RunExpert(int64_t e);     // proj += this expert's weighted output for its rows
+  void SharedExperts();          // proj += the shared experts' output (local rows)
+  // One (token, local head) of MlaAttend; scratch: [context] scores, [kv_lora + rope + 2 * kv_lora] floats.
+  void MlaAttendOne(size_t b, int64_t head, float* scores, float* scratch);
   Status ReduceIntoResidual();
+  // compute(r0, r1) writes proj rows [r0, r1); then x += all_reduce(proj),
+  // in chunks when OverlapReduces is set (overlap.cc).
+  Status ReduceInChunks(const std::function<void(int64_t r0, int64_t r1)>& compute);
 
   const ModelConfig& c_;
   const ShardSpec& s_;
@@ -83,6 +112,8 @@ class LayerRun {
   Collective& tp_;
   ThreadPool& pool_;
   const std::vector<float>& inv_freq_;
+  AsyncReducer* reducer_ = nullptr;  // set by OverlapReduces
+  int chunks_ = 1;
 };
 
 }  // namespace plexus

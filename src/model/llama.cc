@@ -38,7 +38,8 @@ const ArchTraits& LlamaTraits() {
 }
 
 const ArchTraits* FindArch(std::string_view name) {
-  for (const ArchTraits* t : {&LlamaTraits(), &Qwen2Traits(), &Qwen3Traits(), &Qwen3MoeTraits()})
+  for (const ArchTraits* t : {&LlamaTraits(), &Qwen2Traits(), &Qwen3Traits(), &Qwen3MoeTraits(),
+                              &DeepSeek2Traits()})
     if (name == t->name) return t;
   return nullptr;
 }

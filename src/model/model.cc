@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "model/arch.h"
+#include "model/overlap.h"
 #include "tensor/quant.h"
 
 namespace plexus {
@@ -16,21 +17,29 @@ Model::Model(std::shared_ptr<const GgufFile> file, ModelConfig config, ShardSpec
       shard_(std::move(shard)),
       weights_(std::move(weights)),
       max_context_(max_context),
-      kv_(shard_.layers.size(), shard_.kv_heads.size() * config_.head_dim, max_context, kv_type) {}
+      // MLA caches the per-token latent [kv_lora + rope] (all of it on every TP
+      // rank: it is shared by the heads) and no V; others K and V of the local KV heads.
+      kv_(shard_.layers.size(),
+          config_.mla.enabled() ? config_.mla.latent() : shard_.kv_heads.size() * config_.head_dim, max_context,
+          kv_type, config_.mla.enabled() ? 0 : -1) {}
 
 Result<std::unique_ptr<Model>> Model::Load(std::shared_ptr<const GgufFile> file, const ShardSpec& shard,
                                            const ModelOptions& options) {
   PLEXUS_ASSIGN_OR_RETURN(ModelConfig config, ReadModelConfig(*file));
   if (shard.layers.begin < 0 || shard.layers.end > config.n_layers || shard.layers.size() <= 0 ||
       shard.heads.end > config.n_heads || shard.ffn.end > config.n_ff || shard.vocab.end > config.n_vocab ||
-      shard.experts.begin < 0 || shard.experts.end > config.n_experts)
+      shard.experts.begin < 0 || shard.experts.end > config.n_experts || shard.shexp.begin < 0 ||
+      shard.shexp.end > config.n_ff_shared())
     return Status::Errorf("model", "{}: shard '{}' does not fit the model", file->name(), shard.Describe());
   PLEXUS_ASSIGN_OR_RETURN(auto weights, LoadWeights(*file, config, shard, options.weight_load));
   if (options.kv_type != DType::kF16 && options.kv_type != DType::kF32)
     return Status::Errorf("model", "KV cache type {} is not supported (f16, f32)", DTypeName(options.kv_type));
   int64_t max_context = options.max_context > 0 ? options.max_context : config.context_length;
-  return std::unique_ptr<Model>(
+  std::unique_ptr<Model> model(
       new Model(std::move(file), std::move(config), shard, std::move(weights), max_context, options.kv_type));
+  model->overlap_ = options.overlap_reduce && !OverlapDisabledByEnv();
+  model->overlap_min_rows_ = options.overlap_min_rows;
+  return model;
 }
 
 Status Model::CheckBatch(std::span<const BatchEntry> batch) const {
@@ -77,8 +86,15 @@ Status Model::Forward(std::span<const BatchEntry> batch, Collective& tp, PipeLin
     if (pipe == nullptr) return Status::Errorf("model", "a later pipeline stage needs a link to the previous one");
     PLEXUS_RETURN_IF_ERROR(pipe->RecvPrev(act_.x.data(), hidden_bytes));
   }
+  // Chunked, overlapped reduces for prefill in a TP group; every chunked
+  // reduce drains the reducer before it returns, so the logits' gather below
+  // is again the only user of `tp`.
+  const int chunks =
+      overlap_ && tp.size() > 1 ? OverlapChunks(static_cast<int64_t>(batch.size()), overlap_min_rows_) : 1;
+  if (chunks > 1 && reducer_ == nullptr) reducer_ = std::make_unique<AsyncReducer>();
   for (int64_t l = 0; l < shard_.layers.size(); ++l) {
     LayerRun run(config_, shard_, weights_->layers[l], l, batch, act_, kv_, tp, pool, weights_->rope_inv_freq);
+    if (chunks > 1) run.OverlapReduces(reducer_.get(), chunks);
     PLEXUS_RETURN_IF_ERROR(config_.traits->layer(run));
   }
   if (!shard_.last_stage) {

@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "base/async_reducer.h"
 #include "base/collective.h"
 #include "base/thread_pool.h"
 #include "format/gguf.h"
@@ -25,6 +26,11 @@ struct ModelOptions {
   int64_t max_context = 0;  // KV positions per sequence; 0 = the model's context_length
   DType kv_type = DType::kF16;  // KV cache element type: kF16 or kF32
   WeightLoad weight_load = WeightLoad::kMap;  // matrices: used from the mapping (default) or copied to anonymous memory
+  // Prefill in a TP group: all-reduce row chunks on a communication thread
+  // while the next chunk computes (model/overlap.h). PLEXUS_NO_OVERLAP=1
+  // turns it off too. Batches under overlap_min_rows rows use one reduce.
+  bool overlap_reduce = true;
+  int64_t overlap_min_rows = 16;
 };
 
 class Model {
@@ -72,6 +78,9 @@ class Model {
   std::vector<float> head_in_;      // [n, d]       normalised rows that need logits
   std::vector<float> head_out_;     // [n, local V] this rank's logits slice
   std::vector<float> gathered_;     // [ranks][n][V_r] as the gather delivers it
+  bool overlap_ = false;            // ModelOptions::overlap_reduce and not PLEXUS_NO_OVERLAP
+  int64_t overlap_min_rows_ = 0;
+  std::unique_ptr<AsyncReducer> reducer_;  // started by the first overlapped batch
 };
 
 }  // namespace plexus

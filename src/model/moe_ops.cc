@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "kernels/ops.h"
 #include "model/layer_ops.h"
@@ -50,15 +51,87 @@ void ExpertGateWeights(ExpertGating gating, bool renormalise, const float* logit
     w[j] = static_cast<float>(std::exp(static_cast<double>(logits[ids[j]]) - top) / denom);
 }
 
+namespace {
+
+// The score of group g: the sum of its two best values (sigmoid) or its best.
+float GroupScore(const float* sel, int64_t size, bool top2) {
+  float best = -INFINITY, second = -INFINITY;
+  for (int64_t i = 0; i < size; ++i) {
+    if (sel[i] > best) {
+      second = best;
+      best = sel[i];
+    } else if (sel[i] > second) {
+      second = sel[i];
+    }
+  }
+  return top2 && size > 1 ? best + second : best;
+}
+
+}  // namespace
+
+void ExpertGroupRoute(const ModelConfig& c, const float* logits, const float* bias, int32_t* ids, float* w,
+                      float* scratch) {
+  const int64_t n = c.n_experts, k = c.n_experts_used, groups = c.n_expert_groups, size = n / groups;
+  const bool sigmoid = c.gating == ExpertGating::kDeepSeekSigmoid;
+  float* score = scratch;     // [E]
+  float* sel = scratch + n;   // [E]
+  const float top = *std::max_element(logits, logits + n);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double l = logits[i];
+    score[i] = static_cast<float>(sigmoid ? 1.0 / (1.0 + std::exp(-l)) : std::exp(l - top));
+    sum += score[i];
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    if (!sigmoid) score[i] = static_cast<float>(score[i] / sum);
+    sel[i] = score[i] + (bias != nullptr ? bias[i] : 0.0f);
+  }
+  if (c.n_expert_groups_used < groups) {
+    std::vector<float> group_score(static_cast<size_t>(groups));
+    std::vector<int32_t> kept(static_cast<size_t>(c.n_expert_groups_used));
+    for (int64_t g = 0; g < groups; ++g) group_score[g] = GroupScore(sel + g * size, size, sigmoid);
+    ExpertTopK(group_score.data(), groups, c.n_expert_groups_used, kept.data());
+    std::vector<bool> keep(static_cast<size_t>(groups), false);
+    for (int32_t g : kept) keep[g] = true;
+    for (int64_t i = 0; i < n; ++i)
+      if (!keep[i / size]) sel[i] = -INFINITY;
+  }
+  ExpertTopK(sel, n, k, ids);
+  double chosen = 0;
+  for (int64_t j = 0; j < k; ++j) chosen += score[ids[j]];
+  const double norm = c.expert_weights_norm ? chosen + 1e-20 : 1.0;
+  for (int64_t j = 0; j < k; ++j) w[j] = static_cast<float>(score[ids[j]] / norm * c.expert_weights_scale);
+}
+
 void LayerRun::Route() {
   const int64_t n_experts = c_.n_experts, k = c_.n_experts_used;
   MatMul(w_.router, a_.xn, a_.router);  // [B, E]
+  const bool deepseek = c_.gating == ExpertGating::kDeepSeekSoftmax || c_.gating == ExpertGating::kDeepSeekSigmoid;
+  std::vector<float> scratch(deepseek ? static_cast<size_t>(2 * n_experts) : 0);
+  const float* bias = w_.exp_bias.empty() ? nullptr : w_.exp_bias.data();
   for (size_t b = 0; b < batch_.size(); ++b) {
     const float* logits = a_.router.data() + b * n_experts;
     int32_t* ids = a_.chosen.data() + b * k;
+    if (deepseek) {
+      ExpertGroupRoute(c_, logits, bias, ids, a_.chosen_w.data() + b * k, scratch.data());
+      continue;
+    }
     ExpertTopK(logits, n_experts, k, ids);
     ExpertGateWeights(c_.gating, c_.expert_weights_norm, logits, n_experts, ids, k, a_.chosen_w.data() + b * k);
   }
+}
+
+// Every token runs the shared experts; this rank holds rows shard.shexp of
+// their gate/up ([B, local rows]) and the matching down columns, so its
+// output is a partial sum that the block's all-reduce completes.
+void LayerRun::SharedExperts() {
+  if (w_.sh_gate.empty()) return;
+  const auto n = static_cast<int64_t>(batch_.size());
+  MatMulRows(w_.sh_gate, a_.xn.data(), n, a_.exp_gate.data());  // [B, local rows]
+  MatMulRows(w_.sh_up, a_.xn.data(), n, a_.exp_up.data());      // [B, local rows]
+  kernels::SiluMul(a_.exp_gate.data(), a_.exp_up.data(), n * w_.sh_gate.rows);
+  MatMulRows(w_.sh_down, a_.exp_gate.data(), n, a_.exp_out.data());  // [B, d]
+  kernels::Add(a_.proj.data(), a_.exp_out.data(), n * c_.n_embd);
 }
 
 void LayerRun::RunExpert(int64_t e) {
@@ -92,6 +165,7 @@ Status LayerRun::MoeFfn() {
   std::fill(a_.proj.begin(), a_.proj.end(), 0.0f);
   // Increasing expert id: each token's contributions are summed in one fixed order.
   for (int64_t e = s_.experts.begin; e < s_.experts.end; ++e) RunExpert(e);
+  SharedExperts();
   return ReduceIntoResidual();
 }
 

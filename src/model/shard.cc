@@ -11,6 +11,7 @@ std::string ShardSpec::Describe() const {
                                 tp_size, heads.begin, heads.end, kv_heads.begin, kv_heads.end, ffn.begin, ffn.end,
                                 vocab.begin, vocab.end, layers.begin, layers.end);
   if (experts.size() > 0) out += fmt::format(" experts [{},{})", experts.begin, experts.end);
+  if (shexp.size() > 0) out += fmt::format(" shared [{},{})", shexp.begin, shexp.end);
   return out;
 }
 
@@ -20,6 +21,7 @@ ShardSpec FullShard(const ModelConfig& c) {
   s.kv_heads = {0, c.n_kv_heads};
   s.ffn = {0, c.n_ff};
   s.experts = {0, c.n_experts};
+  s.shexp = {0, c.n_ff_shared()};
   s.vocab = {0, c.n_vocab};
   s.group_vocab = {s.vocab};
   s.layers = {0, c.n_layers};
@@ -85,6 +87,12 @@ Result<ShardSpec> MakeShard(const ModelConfig& c, std::span<const double> tp_sha
     auto experts = SplitByShares(c.n_experts, 1, tp_shares);
     if (!experts.ok()) return experts.status().WithContext("splitting the experts");
     s.experts = experts.value()[tp_rank];
+  }
+  if (c.n_ff_shared() > 0) {
+    auto shexp = SplitByShares(c.n_ff_shared(), ffn_granularity, tp_shares);
+    if (!shexp.ok()) shexp = SplitByShares(c.n_ff_shared(), 1, tp_shares);
+    if (!shexp.ok()) return shexp.status().WithContext("splitting the shared experts");
+    s.shexp = shexp.value()[tp_rank];
   }
   auto vocab = SplitByShares(c.n_vocab, 1, tp_shares);
   if (!vocab.ok()) return vocab.status().WithContext("splitting the vocabulary");

@@ -30,6 +30,9 @@ struct ShardSpec {
   // group). A token routed to an expert outside this range gets nothing from
   // it here; the group's all-reduce adds the owner's contribution.
   Range experts;
+  // Shared experts (deepseek2): rows of the [n_shared * f_e] shared FFN,
+  // split like `ffn` (every token runs them, so they split like a dense FFN).
+  Range shexp;
   Range vocab;          // LM-head rows owned
   std::vector<Range> group_vocab;  // LM-head rows of every rank in the TP group (for the gather)
   Range layers;         // pipeline stage: layers [begin, end)
@@ -56,6 +59,8 @@ Result<std::vector<Range>> SplitLayers(int64_t n_layers, std::span<const double>
 // multiples of `ffn_granularity` (the block size of ffn_down's type) when
 // there are enough blocks, else row by row. Experts of an MoE model go out
 // whole, contiguous ranges in proportion to the shares.
+// MLA (deepseek2) heads go out one by one (no KV groups); the per-token
+// latent is shared by all heads, so every rank computes and caches all of it.
 Result<ShardSpec> MakeShard(const ModelConfig& config, std::span<const double> tp_shares, int tp_rank,
                             Range layers, int64_t ffn_granularity);
 

@@ -2,6 +2,7 @@
 #include "model/synth.h"
 
 #include <cmath>
+#include <string_view>
 #include <utility>
 
 #include "format/gguf.h"
@@ -29,6 +30,7 @@ constexpr float kSharpRowLogSpread = 0.5f;
 constexpr float kTiedEmbdNorm = 0.5f;
 constexpr float kNormNoise = 0.02f;  // relative std of norm weights around their mean (1)
 constexpr float kBiasStd = 0.1f;
+constexpr float kDeepSeekRouterGain = 4.0f;
 
 struct SynthModel {
   SynthPreset preset;
@@ -47,14 +49,20 @@ Status CheckShapes(const SynthPreset& p, const SynthTypeSpec& type) {
       {"head_count * head_dim", p.n_heads * p.head_dim},
       {"expert_feed_forward_length", p.n_experts > 0 ? p.n_ff_expert : 0},
   };
+  // deepseek2's narrow matrices take llama.cpp's fallback types instead (SynthFitType).
+  const bool fit = std::string_view(p.arch) == "deepseek2";
   for (const auto& [what, n] : dims)
-    if (n % block != 0)
+    if (n % block != 0 && !fit)
       return Status::Errorf("synth", "type {} needs matrix rows of whole {}-element blocks, but preset '{}' has {} {}",
                             type.name, block, p.name, what, n);
   if (p.n_embd <= 0 || p.n_layers <= 0 || p.n_heads <= 0 || p.n_kv_heads <= 0 || p.head_dim <= 0 ||
       p.n_ff <= 0 || p.n_heads % p.n_kv_heads != 0 || p.head_dim % 2 != 0 || p.n_experts < 0 ||
       (p.n_experts > 0 && (p.n_experts_used <= 0 || p.n_experts_used > p.n_experts || p.n_ff_expert <= 0)))
     return Status::Errorf("synth", "preset '{}' has an invalid shape", p.name);
+  const SynthDeepSeek& ds = p.ds;
+  if (fit && (ds.kv_lora <= 0 || ds.rope <= 0 || ds.nope + ds.rope != p.head_dim || ds.v_dim <= 0 ||
+              ds.n_groups <= 0 || p.n_experts % ds.n_groups != 0 || ds.n_dense > p.n_layers))
+    return Status::Errorf("synth", "preset '{}' has an invalid deepseek2 shape", p.name);
   return Status::Ok();
 }
 
@@ -72,6 +80,31 @@ Result<SynthModel> ResolveModel(const SynthPreset& preset, const SynthOptions& o
   m.seed = opts.seed;
   PLEXUS_RETURN_IF_ERROR(CheckShapes(preset, *m.type));
   return m;
+}
+
+// deepseek2's keys as llama.cpp's converter writes them (key_length = nope +
+// rope, value_length = v: the layout with attn_kv_b whole).
+void WriteDeepSeek2Params(const SynthPreset& p, GgufWriter* w) {
+  const std::string a = p.arch;
+  const SynthDeepSeek& ds = p.ds;
+  auto u32 = [&](const char* key, int64_t v) { w->SetU32(a + key, static_cast<uint32_t>(v)); };
+  u32(".attention.value_length", ds.v_dim);
+  u32(".rope.dimension_count", ds.rope);
+  if (ds.q_lora > 0) u32(".attention.q_lora_rank", ds.q_lora);
+  u32(".attention.kv_lora_rank", ds.kv_lora);
+  u32(".expert_shared_count", ds.n_shared);
+  u32(".leading_dense_block_count", ds.n_dense);
+  u32(".expert_gating_func", 2);  // sigmoid
+  u32(".expert_group_count", ds.n_groups);
+  u32(".expert_group_used_count", ds.n_groups_used);
+  w->SetF32(a + ".expert_weights_scale", ds.weights_scale);
+  w->SetBool(a + ".expert_weights_norm", true);
+  if (ds.yarn_factor > 0) {
+    w->SetString(a + ".rope.scaling.type", "yarn");
+    w->SetF32(a + ".rope.scaling.factor", ds.yarn_factor);
+    u32(".rope.scaling.original_context_length", ds.yarn_original_context);
+    w->SetF32(a + ".rope.scaling.yarn_log_multiplier", ds.yarn_log_multiplier);
+  }
 }
 
 void WriteHyperParams(const SynthModel& m, GgufWriter* w) {
@@ -101,6 +134,7 @@ void WriteHyperParams(const SynthModel& m, GgufWriter* w) {
     // Mixtral (llama) file has it as feed_forward_length.
     if (a != "llama") w->SetU32(a + ".expert_feed_forward_length", static_cast<uint32_t>(p.n_ff_expert));
   }
+  if (a == "deepseek2") WriteDeepSeek2Params(p, w);
 }
 
 // Real Qwen models use a byte-level BPE vocabulary; plexus' tokenizer reads
@@ -147,13 +181,67 @@ void PlanExperts(const SynthModel& m, int64_t layer, std::vector<SynthTensorPlan
   };
   const float in_d = 1.0f / std::sqrt(static_cast<float>(d));
   out->push_back(Matrix(b + "ffn_gate_inp.weight", DType::kF32, d, n, in_d));
-  out->push_back(Matrix(b + "ffn_gate_exps.weight", type(SynthTensorRole::kOtherMatrix), d, fe * n, in_d));
+  out->push_back(Matrix(b + "ffn_gate_exps.weight", SynthFitType(type(SynthTensorRole::kOtherMatrix), d), d, fe * n, in_d));
   out->back().n_slabs = n;
-  out->push_back(Matrix(b + "ffn_up_exps.weight", type(SynthTensorRole::kOtherMatrix), d, fe * n, in_d));
+  out->push_back(Matrix(b + "ffn_up_exps.weight", SynthFitType(type(SynthTensorRole::kOtherMatrix), d), d, fe * n, in_d));
   out->back().n_slabs = n;
-  out->push_back(Matrix(b + "ffn_down_exps.weight", type(SynthTensorRole::kFfnDown), fe, d * n,
+  out->push_back(Matrix(b + "ffn_down_exps.weight", SynthFitType(type(SynthTensorRole::kFfnDown), fe), fe, d * n,
                         1.0f / std::sqrt(static_cast<float>(fe))));
   out->back().n_slabs = n;
+}
+
+// A SwiGLU FFN `ffn_{gate,up,down}{suffix}` of width f, types fitted to the dims.
+void PlanSwiGlu(const SynthModel& m, int64_t layer, const std::string& suffix, int64_t f,
+                std::vector<SynthTensorPlan>* out) {
+  const SynthPreset& p = m.preset;
+  const std::string b = fmt::format("blk.{}.", layer);
+  auto type = [&](SynthTensorRole role, int64_t cols) {
+    return SynthFitType(SynthMatrixType(*m.type, role, p.tied_embeddings, layer, p.n_layers), cols);
+  };
+  const float in_d = 1.0f / std::sqrt(static_cast<float>(p.n_embd));
+  out->push_back(Matrix(b + "ffn_gate" + suffix, type(SynthTensorRole::kOtherMatrix, p.n_embd), p.n_embd, f, in_d));
+  out->push_back(Matrix(b + "ffn_up" + suffix, type(SynthTensorRole::kOtherMatrix, p.n_embd), p.n_embd, f, in_d));
+  out->push_back(Matrix(b + "ffn_down" + suffix, type(SynthTensorRole::kFfnDown, f), f, p.n_embd,
+                        1.0f / std::sqrt(static_cast<float>(f))));
+}
+
+// deepseek2: MLA attention, then a dense FFN (leading layers) or routed +
+// shared experts with the router's score-correction bias.
+void PlanDeepSeek2Layer(const SynthModel& m, int64_t layer, std::vector<SynthTensorPlan>* out) {
+  const SynthPreset& p = m.preset;
+  const SynthDeepSeek& ds = p.ds;
+  const std::string b = fmt::format("blk.{}.", layer);
+  const int64_t d = p.n_embd, h = p.n_heads;
+  auto type = [&](SynthTensorRole role, int64_t cols) {
+    return SynthFitType(SynthMatrixType(*m.type, role, p.tied_embeddings, layer, p.n_layers), cols);
+  };
+  auto inv_sqrt = [](int64_t n) { return 1.0f / std::sqrt(static_cast<float>(n)); };
+  const auto other = SynthTensorRole::kOtherMatrix;
+  out->push_back(Vector(b + "attn_norm.weight", d, 1, kNormNoise));
+  if (ds.q_lora > 0) {
+    out->push_back(Matrix(b + "attn_q_a.weight", type(other, d), d, ds.q_lora, inv_sqrt(d)));
+    out->push_back(Vector(b + "attn_q_a_norm.weight", ds.q_lora, 1, kNormNoise));
+    out->push_back(Matrix(b + "attn_q_b.weight", type(other, ds.q_lora), ds.q_lora, h * p.head_dim, inv_sqrt(ds.q_lora)));
+  } else {
+    out->push_back(Matrix(b + "attn_q.weight", type(other, d), d, h * p.head_dim, inv_sqrt(d)));
+  }
+  out->push_back(Matrix(b + "attn_kv_a_mqa.weight", type(other, d), d, ds.kv_lora + ds.rope, inv_sqrt(d)));
+  out->push_back(Vector(b + "attn_kv_a_norm.weight", ds.kv_lora, 1, kNormNoise));
+  out->push_back(Matrix(b + "attn_kv_b.weight", type(SynthTensorRole::kAttnV, ds.kv_lora), ds.kv_lora,
+                        h * (ds.nope + ds.v_dim), inv_sqrt(ds.kv_lora)));
+  out->push_back(Matrix(b + "attn_output.weight", type(other, h * ds.v_dim), h * ds.v_dim, d, inv_sqrt(h * ds.v_dim)));
+  out->push_back(Vector(b + "ffn_norm.weight", d, 1, kNormNoise));
+  if (layer < ds.n_dense) return PlanSwiGlu(m, layer, ".weight", p.n_ff, out);
+  PlanExperts(m, layer, out);
+  // Router logits of std ~4 rather than ~1: sigmoid scores squeeze logit gaps
+  // by up to 4x, and top-4 of 16 in 2 of 4 groups makes many choices per
+  // token; wider logits keep routing clear of near-ties that rounding (TP
+  // sum order, int8 activations) could flip.
+  for (SynthTensorPlan& t : *out)
+    if (t.name == b + "ffn_gate_inp.weight") t.std *= kDeepSeekRouterGain;
+  // Spread like the sigmoid scores' own differences, so the bias changes some choices.
+  out->push_back(Vector(b + "exp_probs_b.bias", p.n_experts, 0, 0.05f));
+  if (ds.n_shared > 0) PlanSwiGlu(m, layer, "_shexp.weight", ds.n_shared * p.n_ff_expert, out);
 }
 
 // Matrices: std 1/sqrt(cols) keeps every projection's output O(1) for O(1) inputs.
@@ -224,7 +312,10 @@ std::vector<SynthTensorPlan> PlanTensors(const SynthModel& m) {
     freqs.values = Llama3RopeFactors(p.rope_scaling, p.rope_base, p.head_dim);
     plans.push_back(std::move(freqs));
   }
-  for (int64_t layer = 0; layer < p.n_layers; ++layer) PlanLayer(m, layer, &plans);
+  for (int64_t layer = 0; layer < p.n_layers; ++layer) {
+    if (std::string_view(p.arch) == "deepseek2") PlanDeepSeek2Layer(m, layer, &plans);
+    else PlanLayer(m, layer, &plans);
+  }
   plans.push_back(Vector("output_norm.weight", p.n_embd, scales.out_norm_mean, scales.out_norm_mean * kNormNoise));
   if (!p.tied_embeddings) {
     plans.push_back(Matrix("output.weight", type(SynthTensorRole::kOutput), p.n_embd, m.n_vocab, scales.out_std));

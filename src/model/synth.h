@@ -1,8 +1,8 @@
 // Synthetic models: llama.cpp-compatible GGUF files with seeded random weights.
 //
 // `plexus synth` uses this to make test models of real shapes (llama3.2-1b,
-// llama3.1-8b, qwen3-0.6b, and the mixtures of experts qwen3-30b-a3b and
-// mixtral-8x7b) or tiny ones, in any weight type plexus reads, with
+// llama3.1-8b, qwen3-0.6b, and the mixtures of experts qwen3-30b-a3b,
+// mixtral-8x7b and deepseek-v3) or tiny ones, in any weight type plexus reads, with
 // an SPM vocabulary so `plexus generate` can run on them. The same options and
 // seed always give a byte-identical file, whatever the number of threads.
 //
@@ -22,7 +22,7 @@
 namespace plexus {
 
 struct SynthOptions {
-  // llama | qwen2 | qwen3 | qwen3moe. Must match the preset's architecture. Empty means
+  // llama | qwen2 | qwen3 | qwen3moe | deepseek2. Must match the preset's architecture. Empty means
   // "the preset's architecture".
   std::string arch = "llama";
   // A name from SynthPresetNames(). Empty means the arch's tiny preset

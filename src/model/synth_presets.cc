@@ -14,7 +14,7 @@ constexpr SynthRopeScaling kLlama3Scaling(float factor) { return {true, factor, 
 // The shapes follow the real models' config.json. Tiny dims are multiples of
 // 256 so every K type works.
 // clang-format off
-constexpr std::array<SynthPreset, 10> kPresets = {{
+constexpr std::array<SynthPreset, 12> kPresets = {{
   // name          arch     embd  layers heads kv  head_dim  ff    vocab   ctx     rope_base  eps   tied   bias   qk_norm  scaling
   {"tiny-llama",  "llama",   256,  4,    4,    2,  64,   512,   512,    4096,   500000.0f, 1e-5f, false, false, false, kLlama3Scaling(8)},
   {"tiny-qwen2",  "qwen2",   256,  4,    4,    2,  64,   512,   512,    4096,  1000000.0f, 1e-6f, true,  true,  false, kNoScaling},
@@ -29,6 +29,15 @@ constexpr std::array<SynthPreset, 10> kPresets = {{
   // Qwen3-30B-A3B config.json: moe_intermediate_size 768, intermediate_size 6144 (unused: no dense layer).
   {"qwen3-30b-a3b", "qwen3moe", 2048, 48, 32,   4, 128,  6144, 151936,  40960,  1000000.0f, 1e-6f, false, false, true,  kNoScaling, 128, 8, 768},
   {"mixtral-8x7b", "llama",  4096, 32,   32,    8, 128, 14336,  32000,  32768,  1000000.0f, 1e-5f, false, false, false, kNoScaling, 8, 2, 14336},
+  // deepseek2; head_dim = nope + rope; the last column: q_lora, kv_lora, nope,
+  // rope, v, shared experts, dense layers, groups, groups used, routed scale,
+  // YaRN factor, original context, log multiplier. Tiny: 16 experts in 4
+  // groups, 2 groups used, top 4, one shared, one dense layer, YaRN x4 over 512.
+  {"tiny-deepseek2", "deepseek2", 256, 4, 8,   8,  48,   512,   512,    4096,    10000.0f, 1e-6f, false, false, false, kNoScaling, 16, 4, 128,
+   {64, 64, 32, 16, 32, 1, 1, 4, 2, 2.5f, 4.0f, 512, 0.1f}},
+  // DeepSeek-V3 / R1 config.json (not for writing: 671B parameters).
+  {"deepseek-v3", "deepseek2", 7168, 61, 128, 128, 192, 18432, 129280, 163840,   10000.0f, 1e-6f, false, false, false, kNoScaling, 256, 8, 2048,
+   {1536, 512, 128, 64, 128, 1, 3, 8, 4, 2.5f, 40.0f, 4096, 0.1f}},
 }};
 
 // general.file_type is llama.cpp's LLAMA_FTYPE: ALL_F32=0, MOSTLY_F16=1,
@@ -84,8 +93,8 @@ const SynthPreset* FindSynthPreset(std::string_view name) {
 
 Result<SynthPreset> ResolveSynthPreset(const SynthOptions& opts) {
   if (!opts.arch.empty() && opts.arch != "llama" && opts.arch != "qwen2" && opts.arch != "qwen3" &&
-      opts.arch != "qwen3moe")
-    return Status::Errorf("synth", "unknown arch '{}' (expected llama, qwen2, qwen3 or qwen3moe)", opts.arch);
+      opts.arch != "qwen3moe" && opts.arch != "deepseek2")
+    return Status::Errorf("synth", "unknown arch '{}' (expected llama, qwen2, qwen3, qwen3moe or deepseek2)", opts.arch);
   std::string name = opts.preset;
   if (name.empty()) name = "tiny-" + (opts.arch.empty() ? std::string("llama") : opts.arch);
   const SynthPreset* preset = FindSynthPreset(name);
@@ -107,6 +116,15 @@ std::string SynthTypeNames() {
   std::string out;
   for (const auto& t : kTypes) out += (out.empty() ? "" : ", ") + std::string(t.name);
   return out;
+}
+
+DType SynthFitType(DType type, int64_t cols) {
+  if (cols % BlockSize(type) == 0) return type;
+  DType fallback = DType::kF16;
+  if (type == DType::kQ4_K) fallback = DType::kQ5_0;
+  if (type == DType::kQ5_K) fallback = DType::kQ5_1;
+  if (type == DType::kQ6_K) fallback = DType::kQ8_0;
+  return cols % BlockSize(fallback) == 0 ? fallback : DType::kF16;
 }
 
 // The mixes follow llama.cpp's llama_tensor_get_type() for Q4_K_M/Q5_K_M:

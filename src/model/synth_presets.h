@@ -21,9 +21,28 @@ struct SynthRopeScaling {
   int64_t original_context = 8192;  // original_max_position_embeddings
 };
 
+// deepseek2 (DeepSeek-V3 family): multi-head latent attention, shared
+// experts, leading dense layers, group-limited sigmoid routing, YaRN. The
+// preset's head_dim is nope + rope and n_ff the dense layers' width.
+struct SynthDeepSeek {
+  int64_t q_lora = 0;
+  int64_t kv_lora = 0;
+  int64_t nope = 0;
+  int64_t rope = 0;
+  int64_t v_dim = 0;
+  int64_t n_shared = 0;       // shared experts (width n_shared * n_ff_expert)
+  int64_t n_dense = 0;        // leading dense layers
+  int64_t n_groups = 1;       // expert groups
+  int64_t n_groups_used = 1;  // groups a token may route into
+  float weights_scale = 1;    // routed_scaling_factor
+  float yarn_factor = 0;      // 0: no YaRN
+  int64_t yarn_original_context = 0;
+  float yarn_log_multiplier = 0;  // 0.1 * mscale_all_dim
+};
+
 struct SynthPreset {
   const char* name;
-  const char* arch;  // general.architecture: llama | qwen2 | qwen3 | qwen3moe
+  const char* arch;  // general.architecture: llama | qwen2 | qwen3 | qwen3moe | deepseek2
   int64_t n_embd;
   int64_t n_layers;
   int64_t n_heads;
@@ -43,6 +62,7 @@ struct SynthPreset {
   int64_t n_experts = 0;
   int64_t n_experts_used = 0;
   int64_t n_ff_expert = 0;
+  SynthDeepSeek ds{};
 };
 
 // nullptr when unknown.
@@ -65,6 +85,9 @@ struct SynthTypeSpec {
 const SynthTypeSpec* FindSynthType(std::string_view name);
 // Comma-separated list of the accepted --type values (for error messages).
 std::string SynthTypeNames();
+// `type`, or where a row of `cols` is not whole blocks of it, llama.cpp's
+// fallback (q4_k -> q5_0, q5_k -> q5_1, q6_k -> q8_0, others f16).
+DType SynthFitType(DType type, int64_t cols);
 // The type of a 2-D matrix. `layer`/`n_layers` matter for the mixes only.
 DType SynthMatrixType(const SynthTypeSpec& spec, SynthTensorRole role, bool tied_embeddings,
                       int64_t layer, int64_t n_layers);

@@ -60,8 +60,36 @@ void ExpertRanges(RangeCollector& rc, const ModelConfig& c, const ShardSpec& s, 
   }
 }
 
+// deepseek2: the MLA tensors (q rows of the local heads; the latent's
+// projection and norms whole; k_b/v_b slabs of the local heads, or all of
+// kv_b, from which they are built), shared experts by rows, the router bias.
+void MlaRanges(RangeCollector& rc, const ModelConfig& c, const ShardSpec& s, const std::string& p) {
+  const MlaConfig& m = c.mla;
+  const Range q_rows{s.heads.begin * c.head_dim, s.heads.end * c.head_dim};
+  for (const char* v : {"attn_q_a.weight", "attn_q_a_norm.weight", "attn_kv_a_mqa.weight", "attn_kv_a_norm.weight",
+                        "attn_kv_b.weight", "exp_probs_b.bias"})
+    rc.Whole(p + v);
+  rc.Rows(p + "attn_q_b.weight", q_rows);
+  rc.Rows(p + "attn_q.weight", q_rows);
+  rc.Rows(p + "attn_k_b.weight", {s.heads.begin * m.kv_lora, s.heads.end * m.kv_lora});
+  rc.Rows(p + "attn_v_b.weight", {s.heads.begin * m.v_dim, s.heads.end * m.v_dim});
+  rc.Columns(p + "attn_output.weight", {s.heads.begin * m.v_dim, s.heads.end * m.v_dim}, s.tp_size > 1);
+  rc.Rows(p + "ffn_gate_shexp.weight", s.shexp);
+  rc.Rows(p + "ffn_up_shexp.weight", s.shexp);
+  rc.Columns(p + "ffn_down_shexp.weight", s.shexp, s.tp_size > 1);
+}
+
 void LayerRanges(RangeCollector& rc, const ModelConfig& c, const ShardSpec& s, int64_t layer) {
   const std::string p = fmt::format("blk.{}.", layer);
+  if (c.mla.enabled()) {
+    MlaRanges(rc, c, s, p);
+    for (const char* v : {"attn_norm.weight", "ffn_norm.weight"}) rc.Whole(p + v);
+    rc.Rows(p + "ffn_gate.weight", s.ffn);
+    rc.Rows(p + "ffn_up.weight", s.ffn);
+    rc.Columns(p + "ffn_down.weight", s.ffn, s.tp_size > 1);
+    if (c.is_moe_layer(layer)) ExpertRanges(rc, c, s, p);
+    return;
+  }
   const int64_t dh = c.head_dim;
   const Range q_rows{s.heads.begin * dh, s.heads.end * dh};
   const Range kv_rows{s.kv_heads.begin * dh, s.kv_heads.end * dh};

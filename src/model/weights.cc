@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <numbers>
 
 #include <fmt/format.h>
 
@@ -73,8 +74,98 @@ TensorView ColumnSlice(const GgufFile& f, const TensorView& m, Range cols, Model
   return v;
 }
 
+// attn_kv_b rows [rows.begin, rows.end) of `kv_b` [kv_lora cols], transposed
+// into an owned f32 matrix [kv_lora rows, rows.size() cols]: the k half of one
+// head, so that q_nope -> latent is a plain matrix-vector product.
+TensorView TransposedRows(const TensorView& kv_b, Range rows, ModelWeights& w) {
+  const int64_t n = rows.size(), lora = kv_b.cols;
+  const size_t row_bytes = static_cast<size_t>(n) * sizeof(float);
+  auto buf = std::make_unique<uint8_t[]>(row_bytes * static_cast<size_t>(lora));
+  auto* out = reinterpret_cast<float*>(buf.get());
+  std::vector<float> row(static_cast<size_t>(lora));
+  for (int64_t i = 0; i < n; ++i) {
+    DequantizeRow(kv_b.type, kv_b.row(rows.begin + i), row.data(), lora);
+    for (int64_t j = 0; j < lora; ++j) out[j * n + i] = row[j];
+  }
+  TensorView v{DType::kF32, n, lora, buf.get(), row_bytes};
+  w.owned_bytes += row_bytes * static_cast<size_t>(lora);
+  w.owned.push_back(std::move(buf));
+  return v;
+}
+
+// k_b / v_b of the local heads: views of the split attn_k_b [nope, kv_lora, h]
+// and attn_v_b [kv_lora, v, h] (newer llama.cpp files), else built from
+// attn_kv_b [kv_lora, h * (nope + v)], whose head i has k rows then v rows.
+Status LoadMlaKvB(const GgufFile& f, const ModelConfig& c, const ShardSpec& s, const std::string& p,
+                  LayerWeights& l, ModelWeights& w) {
+  const MlaConfig& m = c.mla;
+  const int64_t h = c.n_heads;
+  if (f.FindTensor(p + "attn_k_b.weight") != nullptr) {
+    PLEXUS_ASSIGN_OR_RETURN(TensorView k_b, FindShaped(f, p + "attn_k_b.weight", {m.nope, m.kv_lora, h}));
+    PLEXUS_ASSIGN_OR_RETURN(TensorView v_b, FindShaped(f, p + "attn_v_b.weight", {m.kv_lora, m.v_dim, h}));
+    for (int64_t i = s.heads.begin; i < s.heads.end; ++i) {
+      l.k_b.push_back(RowSlice(k_b, {i * m.kv_lora, (i + 1) * m.kv_lora}));
+      l.v_b.push_back(RowSlice(v_b, {i * m.v_dim, (i + 1) * m.v_dim}));
+    }
+    return Status::Ok();
+  }
+  if (f.FindTensor(p + "attn_kv_b.weight") == nullptr)
+    return Status::Errorf("model", "{}: tensor '{}attn_kv_b.weight' is missing (nor the split attn_k_b/attn_v_b)",
+                          f.name(), p);
+  PLEXUS_ASSIGN_OR_RETURN(TensorView kv_b, Find(f, p + "attn_kv_b.weight", m.kv_lora, h * (m.nope + m.v_dim)));
+  for (int64_t i = s.heads.begin; i < s.heads.end; ++i) {
+    const int64_t base = i * (m.nope + m.v_dim);
+    l.k_b.push_back(TransposedRows(kv_b, {base, base + m.nope}, w));
+    l.v_b.push_back(RowSlice(kv_b, {base + m.nope, base + m.nope + m.v_dim}));
+  }
+  return Status::Ok();
+}
+
+// Multi-head latent attention: the q path's rows of the local heads, the
+// latent projection whole (every rank computes the shared per-token latent),
+// and attn_output's columns of the local heads (v wide each).
+Status LoadMla(const GgufFile& f, const ModelConfig& c, const ShardSpec& s, const std::string& p, LayerWeights& l,
+               ModelWeights& w) {
+  const MlaConfig& m = c.mla;
+  const int64_t d = c.n_embd, dh = c.head_dim, h = c.n_heads;
+  TensorView wq;
+  if (m.q_lora > 0) {
+    PLEXUS_ASSIGN_OR_RETURN(l.q_a, Find(f, p + "attn_q_a.weight", d, m.q_lora));
+    PLEXUS_ASSIGN_OR_RETURN(l.q_a_norm, LoadVector(f, p + "attn_q_a_norm.weight", m.q_lora, {0, m.q_lora}));
+    PLEXUS_ASSIGN_OR_RETURN(wq, Find(f, p + "attn_q_b.weight", m.q_lora, h * dh));
+  } else {
+    PLEXUS_ASSIGN_OR_RETURN(wq, Find(f, p + "attn_q.weight", d, h * dh));
+  }
+  l.wq = RowSlice(wq, {s.heads.begin * dh, s.heads.end * dh});
+  PLEXUS_ASSIGN_OR_RETURN(l.kv_a, Find(f, p + "attn_kv_a_mqa.weight", d, m.latent()));
+  PLEXUS_ASSIGN_OR_RETURN(l.kv_a_norm, LoadVector(f, p + "attn_kv_a_norm.weight", m.kv_lora, {0, m.kv_lora}));
+  PLEXUS_RETURN_IF_ERROR(LoadMlaKvB(f, c, s, p, l, w));
+  PLEXUS_ASSIGN_OR_RETURN(TensorView wo, Find(f, p + "attn_output.weight", h * m.v_dim, d));
+  l.wo = s.tp_size == 1 ? wo : ColumnSlice(f, wo, {s.heads.begin * m.v_dim, s.heads.end * m.v_dim}, w);
+  return Status::Ok();
+}
+
+// deepseek2's extras of an MoE layer: the score-correction bias (optional:
+// V2 has none) and the shared experts, split by rows like a dense FFN.
+Status LoadSharedExperts(const GgufFile& f, const ModelConfig& c, const ShardSpec& s, const std::string& p,
+                         LayerWeights& l, ModelWeights& w) {
+  if (f.FindTensor(p + "exp_probs_b.bias") != nullptr) {
+    PLEXUS_ASSIGN_OR_RETURN(l.exp_bias, LoadVector(f, p + "exp_probs_b.bias", c.n_experts, {0, c.n_experts}));
+  }
+  if (c.n_shared_experts == 0) return Status::Ok();
+  const int64_t d = c.n_embd, fs = c.n_ff_shared();
+  PLEXUS_ASSIGN_OR_RETURN(TensorView gate, Find(f, p + "ffn_gate_shexp.weight", d, fs));
+  PLEXUS_ASSIGN_OR_RETURN(TensorView up, Find(f, p + "ffn_up_shexp.weight", d, fs));
+  PLEXUS_ASSIGN_OR_RETURN(TensorView down, Find(f, p + "ffn_down_shexp.weight", fs, d));
+  l.sh_gate = RowSlice(gate, s.shexp);
+  l.sh_up = RowSlice(up, s.shexp);
+  l.sh_down = s.tp_size == 1 ? down : ColumnSlice(f, down, s.shexp, w);
+  return Status::Ok();
+}
+
 Status LoadAttention(const GgufFile& f, const ModelConfig& c, const ShardSpec& s, const std::string& p,
                      LayerWeights& l, ModelWeights& w) {
+  if (c.mla.enabled()) return LoadMla(f, c, s, p, l, w);
   const int64_t dh = c.head_dim;
   const Range q_rows{s.heads.begin * dh, s.heads.end * dh};
   const Range kv_rows{s.kv_heads.begin * dh, s.kv_heads.end * dh};
@@ -140,7 +231,10 @@ Status LoadLayer(const GgufFile& f, const ModelConfig& c, const ShardSpec& s, in
   PLEXUS_ASSIGN_OR_RETURN(l.attn_norm, LoadVector(f, p + "attn_norm.weight", c.n_embd, all_d));
   PLEXUS_ASSIGN_OR_RETURN(l.ffn_norm, LoadVector(f, p + "ffn_norm.weight", c.n_embd, all_d));
   PLEXUS_RETURN_IF_ERROR(LoadAttention(f, c, s, p, l, w));
-  if (c.is_moe()) return LoadExperts(f, c, s, p, l);
+  if (c.is_moe_layer(layer)) {
+    PLEXUS_RETURN_IF_ERROR(LoadExperts(f, c, s, p, l));
+    return LoadSharedExperts(f, c, s, p, l, w);
+  }
   PLEXUS_ASSIGN_OR_RETURN(TensorView gate, Find(f, p + "ffn_gate.weight", c.n_embd, c.n_ff));
   PLEXUS_ASSIGN_OR_RETURN(TensorView up, Find(f, p + "ffn_up.weight", c.n_embd, c.n_ff));
   PLEXUS_ASSIGN_OR_RETURN(TensorView down, Find(f, p + "ffn_down.weight", c.n_ff, c.n_embd));
@@ -150,17 +244,38 @@ Status LoadLayer(const GgufFile& f, const ModelConfig& c, const ShardSpec& s, in
   return Status::Ok();
 }
 
-// inv_freq[i] = base^(-2i/dh) * linear_scale / rope_freqs[i] (when the file has rope_freqs).
+// YaRN (DeepSeek's yarn_find_correction_range): the rotary dim at which a
+// pair completes `rotations` turns over the original context.
+double YarnCorrectionDim(double rotations, const ModelConfig& c) {
+  return c.n_rot * std::log(static_cast<double>(c.yarn.original_context) / (rotations * 2 * std::numbers::pi)) /
+         (2 * std::log(static_cast<double>(c.rope_base)));
+}
+
+// inv_freq[i] = base^(-2i/n_rot) * linear_scale / rope_freqs[i] (when the file
+// has rope_freqs). Under YaRN, pair i blends the interpolated frequency
+// (freq / factor) and the original one: pairs below the ramp (fast, many
+// turns over the original context) keep theirs, pairs above it are
+// interpolated, linearly between.
 Result<std::vector<float>> RopeFrequencies(const GgufFile& f, const ModelConfig& c) {
-  const int64_t half = c.head_dim / 2;
+  const int64_t half = c.n_rot / 2;
   std::vector<float> factors(static_cast<size_t>(half), 1.0f);
   if (f.FindTensor("rope_freqs.weight") != nullptr) {
     PLEXUS_ASSIGN_OR_RETURN(factors, LoadVector(f, "rope_freqs.weight", half, {0, half}));
   }
+  double low = 0, high = 0;
+  if (c.yarn.enabled()) {
+    low = std::max(0.0, std::floor(YarnCorrectionDim(c.yarn.beta_fast, c)));
+    high = std::min(static_cast<double>(c.n_rot - 1), std::ceil(YarnCorrectionDim(c.yarn.beta_slow, c)));
+  }
   std::vector<float> inv(static_cast<size_t>(half));
   for (int64_t i = 0; i < half; ++i) {
     if (!(factors[i] > 0)) return Status::Errorf("model", "{}: rope_freqs.weight[{}] = {} is not positive", f.name(), i, factors[i]);
-    double freq = std::pow(static_cast<double>(c.rope_base), -2.0 * static_cast<double>(i) / static_cast<double>(c.head_dim));
+    double freq = std::pow(static_cast<double>(c.rope_base), -2.0 * static_cast<double>(i) / static_cast<double>(c.n_rot));
+    if (c.yarn.enabled()) {
+      const double ramp = std::clamp((static_cast<double>(i) - low) / std::max(0.001, high - low), 0.0, 1.0);
+      const double keep = 1.0 - ramp;  // share of the original (extrapolated) frequency
+      freq = freq / c.yarn.factor * (1.0 - keep) + freq * keep;
+    }
     inv[i] = static_cast<float>(freq * c.rope_linear_scale / factors[i]);
   }
   return inv;
@@ -171,9 +286,10 @@ uint64_t Bytes(const TensorView& m) { return static_cast<uint64_t>(m.row_bytes) 
 // Calls visit(view) on every non-empty matrix of a layer, const or not.
 template <typename Layer, typename Visit>
 void ForEachMatrix(Layer& l, Visit visit) {
-  for (auto* v : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down, &l.router})
+  for (auto* v : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down, &l.router, &l.sh_gate, &l.sh_up,
+                  &l.sh_down, &l.q_a, &l.kv_a})
     if (!v->empty()) visit(*v);
-  for (auto* experts : {&l.exp_gate, &l.exp_up, &l.exp_down})
+  for (auto* experts : {&l.exp_gate, &l.exp_up, &l.exp_down, &l.k_b, &l.v_b})
     for (auto& v : *experts)
       if (!v.empty()) visit(v);
 }
@@ -257,8 +373,12 @@ uint64_t ModelWeights::MatrixBytes() const {
 uint64_t ModelWeights::ActiveMatrixBytes(int64_t n_experts_used) const {
   uint64_t bytes = output.empty() ? 0 : Bytes(output);
   for (const LayerWeights& l : layers) {
-    for (const TensorView* v : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down, &l.router})
+    // Every token reads all of these (shared experts and MLA included).
+    for (const TensorView* v : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down, &l.router, &l.sh_gate,
+                                &l.sh_up, &l.sh_down, &l.q_a, &l.kv_a})
       if (!v->empty()) bytes += Bytes(*v);
+    for (const auto* heads : {&l.k_b, &l.v_b})
+      for (const TensorView& v : *heads) bytes += Bytes(v);
     // The owned experts: a token reads k of them (or all, when fewer are here).
     int64_t owned = 0;
     uint64_t expert_bytes = 0;

@@ -44,6 +44,22 @@ struct LayerWeights {
   std::vector<TensorView> exp_gate;  // E x [f_e rows, d]
   std::vector<TensorView> exp_up;    // E x [f_e rows, d]
   std::vector<TensorView> exp_down;  // E x [d rows, f_e]
+  std::vector<float> exp_bias;       // [E] exp_probs_b: selection-only score bias (deepseek2 V3; may be empty)
+  TensorView sh_gate;                // shared experts: [local rows of n_shared * f_e, d]
+  TensorView sh_up;                  // [local shared rows, d]
+  TensorView sh_down;                // [d, local shared cols]
+  // Multi-head latent attention (deepseek2; wq is then attn_q_b's rows of
+  // the local heads, [local heads * (nope + rope), q_lora], or attn_q's).
+  TensorView q_a;                    // [q_lora rows, d] (empty: no q LoRA, wq takes xn)
+  std::vector<float> q_a_norm;       // [q_lora]
+  TensorView kv_a;                   // [kv_lora + rope rows, d]: attn_kv_a_mqa, whole on every rank
+  std::vector<float> kv_a_norm;      // [kv_lora]
+  // Per local head: k_b[i] [kv_lora rows, nope cols] maps q_nope into the
+  // latent space (k_nope . q_nope = c_kv . k_b q_nope); v_b[i] [v rows,
+  // kv_lora cols] maps the attention-weighted latent to the head's output.
+  // From attn_k_b / attn_v_b, or from attn_kv_b (k part transposed to f32).
+  std::vector<TensorView> k_b;
+  std::vector<TensorView> v_b;
 
   // Every non-empty matrix of the layer.
   std::vector<const TensorView*> Matrices() const;
@@ -53,7 +69,7 @@ struct ModelWeights {
   TensorView token_embd;            // [V rows, d]: replicated, rows are looked up
   std::vector<float> output_norm;   // [d]
   TensorView output;                // [local vocab rows, d]
-  std::vector<float> rope_inv_freq; // [dh / 2]: angle of pair i = pos * inv_freq[i]
+  std::vector<float> rope_inv_freq; // [n_rot / 2]: angle of pair i = pos * inv_freq[i]
   std::vector<LayerWeights> layers; // shard.layers.size() entries, first = shard.layers.begin
   std::vector<std::unique_ptr<uint8_t[]>> owned;  // backing store of copied slices
   size_t owned_bytes = 0;

@@ -3,7 +3,8 @@
 
 Covers tp2, tp3, pp2, pp3, tp2xpp2 and uneven tp 3:1, each as separate
 processes on 127.0.0.1, on stories260K and on sharp synthetic models of each
-architecture (mixtures of experts included). Usage: test_cluster_tokens.py --plexus BIN --shared DIR [--quick]
+architecture (mixtures of experts included); stories260K also under tp2 and
+tp3 over each transport (tcp, shm, ucx when built). Usage: test_cluster_tokens.py --plexus BIN --shared DIR [--quick]
 """
 import argparse
 import os
@@ -23,6 +24,37 @@ SPLITS = [  # (split, shares, nodes besides the coordinator)
 ]
 
 
+def check_transports(args, model, nodes, secret):
+    """tp2 and tp3 over each transport (forced with --transport) equal one node."""
+    name, path, prompt = model
+    single, err, rc, _ = generate(args.plexus, path, prompt, 24)
+    if single is None:
+        print(f"FAIL {name}: single-node run failed (rc {rc}): {err}")
+        return 1
+    failures = 0
+    for transport in ("tcp", "shm", "ucx"):
+        for split, n_nodes in (("tp2", 1), ("tp3", 2)):
+            peers = [n.address for n in nodes[:n_nodes]]
+            got, err, rc, secs = generate(args.plexus, path, prompt, 24, peers, secret, split,
+                                          extra=["--transport", transport])
+            label = f"{name} {split} over {transport}"
+            if got is None and transport == "ucx" and "built without UCX" in err:
+                print(f"skip {label}: this build has no UCX")
+                break
+            if got is None:
+                print(f"FAIL {label}: rc {rc}: {err.strip()[-2000:]}")
+                failures += 1
+            elif got["tokens"] != single["tokens"]:
+                print(f"FAIL {label}: tokens differ\n  single {single['tokens']}\n  split  {got['tokens']}")
+                failures += 1
+            elif f"over {transport}" not in err:
+                print(f"FAIL {label}: the log does not say the all-reduce ran over {transport}:\n{err[-1500:]}")
+                failures += 1
+            else:
+                print(f"ok   {label}: {len(got['tokens'])} tokens identical ({secs:.1f} s)")
+    return failures
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--plexus", required=True)
@@ -36,7 +68,8 @@ def main():
         if not args.quick:
             # The MoE presets split their experts over the TP ranks (expert parallel).
             for preset, type_ in [("tiny-llama", "q8_0"), ("tiny-qwen2", "f32"), ("tiny-qwen3", "q4_0"),
-                                  ("tiny-qwen3moe", "q8_0"), ("tiny-mixtral", "q4_0")]:
+                                  ("tiny-qwen3moe", "q8_0"), ("tiny-mixtral", "q4_0"),
+                                  ("tiny-deepseek2", "q8_0")]:
                 models.append((f"{preset}-{type_}", synth(args.plexus, tmp, preset, type_), "the"))
         nodes = [Node(args.plexus, secret, os.path.join(tmp, f"cache{i}")) for i in range(3)]
         try:
@@ -58,6 +91,7 @@ def main():
                         failures += 1
                     else:
                         print(f"ok   {label}: {len(got['tokens'])} tokens identical ({secs:.1f} s)")
+            failures += check_transports(args, models[0], nodes, secret)
         finally:
             for n in nodes:
                 n.stop()

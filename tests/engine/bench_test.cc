@@ -1,5 +1,7 @@
 // plexus bench's bytes per generated token follow the active parameters: of
 // an MoE layer the router and k of its E experts, not every expert.
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -13,7 +15,7 @@ namespace plexus {
 namespace {
 
 TEST(BenchTest, MoeBytesPerTokenCountsOnlyTheActiveExperts) {
-  const auto dir = std::filesystem::temp_directory_path() / "plexus_bench_test";
+  const auto dir = std::filesystem::temp_directory_path() / ("plexus_bench_test_" + std::to_string(::getpid()));  // one per test process: ctest runs them side by side
   std::filesystem::create_directories(dir);
   const std::string path = (dir / "tiny-qwen3moe-q8_0.gguf").string();
   SynthOptions o;
@@ -59,6 +61,49 @@ TEST(BenchTest, MoeBytesPerTokenCountsOnlyTheActiveExperts) {
   EXPECT_DOUBLE_EQ(r->bytes_per_token, active);
   EXPECT_LT(r->bytes_per_token, 0.5 * r->weight_bytes);  // 2 of 8 experts
   EXPECT_GT(r->tg_tps, 0);
+}
+
+// deepseek2: shared experts, the leading dense layer and MLA are read whole,
+// k of E routed experts; the cache holds one latent row per token and layer;
+// attn_kv_b's k half is read as the f32 transpose the loader builds.
+TEST(BenchTest, DeepSeek2BytesPerTokenCountsSharedAndKRoutedExperts) {
+  const auto dir = std::filesystem::temp_directory_path() / ("plexus_bench_test_" + std::to_string(::getpid()));  // one per test process: ctest runs them side by side
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "tiny-deepseek2-q8_0.gguf").string();
+  SynthOptions o;
+  o.arch = "";
+  o.preset = "tiny-deepseek2";
+  o.type = "q8_0";
+  o.threads = 1;
+  ASSERT_TRUE(WriteSyntheticModel(o, path).ok());
+  auto file = GgufFile::Open(path);
+  ASSERT_TRUE(file.ok());
+  const GgufFile& f = **file;
+  const double k = 4, n_experts = 16, n_layers = 4, latent = 64 + 16, heads = 8, nope = 32, lora = 64;
+  double active = 0;
+  for (const GgufTensorInfo& t : f.tensors()) {
+    if (t.name == "token_embd.weight") {
+      active += static_cast<double>(RowBytes(t.type, t.shape[0]));
+    } else if (t.shape.size() == 3) {  // routed experts
+      active += static_cast<double>(t.n_bytes) * k / n_experts;
+    } else if (t.name.find("attn_kv_b") != std::string::npos) {  // v half as stored, k half in f32
+      active += static_cast<double>(t.n_bytes) / 2 + heads * lora * nope * 4;
+    } else if (t.shape.size() == 2) {  // MLA, router, shared experts, dense FFN, output
+      active += static_cast<double>(t.n_bytes);
+    }
+  }
+  BenchOptions bo;
+  bo.model_path = path;
+  bo.n_prompt = 0;
+  bo.n_gen = 4;
+  bo.reps = 1;
+  bo.threads = 1;
+  bo.membw_mib = 0;
+  active += n_layers * latent * 2 * (bo.n_gen / 2.0);  // f16 latent rows, no V
+  auto r = RunBench(bo);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_DOUBLE_EQ(r->bytes_per_token, active);
+  EXPECT_LT(r->bytes_per_token, 0.6 * r->weight_bytes);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 // Mixture of experts: routing rules, config keys and their errors, expert
 // tensors (stacked or one per expert) and their shape errors.
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -16,7 +18,7 @@ namespace plexus {
 namespace {
 
 std::filesystem::path TestDir() {
-  auto dir = std::filesystem::temp_directory_path() / "plexus_moe_test";
+  auto dir = std::filesystem::temp_directory_path() / ("plexus_moe_test_" + std::to_string(::getpid()));  // one per test process: ctest runs them side by side
   std::filesystem::create_directories(dir);
   return dir;
 }

@@ -1,6 +1,8 @@
 // The cluster seam, in one process: the same model run as 2, 3 and 4 shards
 // (tensor split, layer split, both, uneven shares) joined by in-memory
 // collectives on threads must give the logits of the single shard.
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -143,7 +145,7 @@ std::string Stories() { return std::string(PLEXUS_SHARED_DIR) + "/models/stories
 
 // A tiny synthetic model of `preset`, written once per test binary run.
 std::string Synthetic(const std::string& preset, const std::string& type) {
-  auto dir = std::filesystem::temp_directory_path() / "plexus_shard_test";
+  auto dir = std::filesystem::temp_directory_path() / ("plexus_shard_test_" + std::to_string(::getpid()));  // one per test process: ctest runs them side by side
   std::filesystem::create_directories(dir);
   std::string path = (dir / (preset + "-" + type + ".gguf")).string();
   SynthOptions o;
@@ -197,6 +199,17 @@ TEST(ShardTest, TinyQwen3MoeQ8UnevenTp2xPp2) {
 TEST(ShardTest, TinyMixtralQ4Tp2) { ExpectSameAsSingle(Synthetic("tiny-mixtral", "q4_0"), {{1, 1}, {1}}); }
 TEST(ShardTest, ShardByteRangesSufficeForMoeTp3) {
   ExpectSameAsSingle(Synthetic("tiny-qwen3moe", "q8_0"), {{1, 1, 1}, {1}}, true);
+}
+
+// deepseek2: MLA heads split one by one (each rank computes the shared latent
+// itself), shared experts split by rows, routed experts whole.
+TEST(ShardTest, TinyDeepSeek2Tp2) { ExpectSameAsSingle(Synthetic("tiny-deepseek2", "f32"), {{1, 1}, {1}}); }
+TEST(ShardTest, TinyDeepSeek2Tp3) { ExpectSameAsSingle(Synthetic("tiny-deepseek2", "f32"), {{1, 1, 1}, {1}}); }
+TEST(ShardTest, TinyDeepSeek2Q8UnevenTp2xPp2) {
+  ExpectSameAsSingle(Synthetic("tiny-deepseek2", "q8_0"), {{3, 1}, {1, 1}});
+}
+TEST(ShardTest, ShardByteRangesSufficeForDeepSeek2Tp3) {
+  ExpectSameAsSingle(Synthetic("tiny-deepseek2", "q8_0"), {{1, 1, 1}, {1}}, true);
 }
 
 TEST(ShardTest, ExpertsFollowTheShares) {

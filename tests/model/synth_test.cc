@@ -10,6 +10,7 @@
 #include <set>
 
 #include "format/gguf.h"
+#include "model/model.h"
 #include "model/synth.h"
 #include "model/synth_presets.h"
 #include "model/synth_vocab.h"
@@ -190,6 +191,40 @@ TEST_F(SynthTest, TinyPresetsInManyTypesHaveTheExpectedTensorsAndKeys) {
       ExpectModel(*file, *FindSynthPreset(preset), *FindSynthType(type));
     }
   }
+}
+
+// deepseek2: in every type the file loads (every tensor of the expected shape),
+// and matrices too narrow for a K-type's 256-blocks take llama.cpp's fallback.
+TEST_F(SynthTest, TinyDeepSeek2LoadsInEveryType) {
+  for (const char* type : {"f32", "f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q4_k", "q5_k", "q6_k",
+                           "q4_k_m", "q5_k_m"}) {
+    SCOPED_TRACE(type);
+    SynthOptions opts;
+    opts.preset = "tiny-deepseek2";
+    opts.arch = "deepseek2";
+    opts.type = type;
+    std::shared_ptr<const GgufFile> file = WriteAndOpen(opts, fmt::format("tiny-deepseek2-{}.gguf", type));
+    ASSERT_NE(file, nullptr);
+    auto config = ReadModelConfig(*file);
+    ASSERT_TRUE(config.ok()) << config.status().message();
+    auto model = Model::Load(file, FullShard(*config));
+    ASSERT_TRUE(model.ok()) << model.status().message();
+    const DType base = FindSynthType(type)->base;
+    EXPECT_EQ(file->FindTensor("blk.1.attn_q_b.weight")->type, SynthFitType(base, 64));  // cols = q_lora
+    EXPECT_EQ(file->FindTensor("blk.1.ffn_down_exps.weight")->type, SynthFitType(base, 128));
+    EXPECT_EQ(file->FindTensor("blk.1.exp_probs_b.bias")->type, DType::kF32);
+    EXPECT_EQ(file->FindTensor("blk.0.ffn_gate_inp.weight"), nullptr);  // the leading dense layer
+    EXPECT_NE(file->FindTensor("blk.0.ffn_gate.weight"), nullptr);
+  }
+  EXPECT_EQ(SynthFitType(DType::kQ4_K, 64), DType::kQ5_0);
+  EXPECT_EQ(SynthFitType(DType::kQ6_K, 128), DType::kQ8_0);
+  EXPECT_EQ(SynthFitType(DType::kQ4_K, 512), DType::kQ4_K);
+  const SynthPreset* v3 = FindSynthPreset("deepseek-v3");  // DeepSeek-V3 config.json
+  ASSERT_NE(v3, nullptr);
+  EXPECT_EQ(v3->n_layers, 61);
+  EXPECT_EQ(v3->n_experts, 256);
+  EXPECT_EQ(v3->ds.kv_lora, 512);
+  EXPECT_EQ(v3->ds.n_dense, 3);
 }
 
 TEST_F(SynthTest, Q4KMGivesQ6KToOutputAndHalfTheLayers) {

@@ -1,6 +1,8 @@
 """Float64 numpy reference forward for the `llama` (and Mixtral: llama with
-experts), `qwen2`, `qwen3` and `qwen3moe` GGUF architectures: the oracle
-plexus's logits are compared against.
+experts), `qwen2`, `qwen3`, `qwen3moe` and `deepseek2` GGUF architectures:
+the oracle plexus's logits are compared against. deepseek2's multi-head
+latent attention is computed here the plain way (full per-head K and V from
+kv_b), which checks plexus's compressed-cache (absorbed) form.
 
 Written from the architectures' definitions, one step at a time:
   x = embed(tokens)
@@ -21,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dequant import load_tensor  # noqa: E402
 from gguf_read import GgufFile  # noqa: E402
 
-ARCHS = ("llama", "qwen2", "qwen3", "qwen3moe")
+ARCHS = ("llama", "qwen2", "qwen3", "qwen3moe", "deepseek2")
 NEOX_ROPE_ARCHS = ("qwen2", "qwen3", "qwen3moe")  # rotate halves; llama rotates adjacent pairs
 
 
@@ -59,8 +61,37 @@ class Config:
         if key("rope.scaling.type", "none") == "linear":
             self.pos_scale = 1.0 / float(key("rope.scaling.factor", 1.0))
         self.neox = arch in NEOX_ROPE_ARCHS
-        if self.n_heads % self.n_kv_heads:
+        self.attn_scale = 1.0 / np.sqrt(self.head_dim)
+        self.yarn = None
+        if arch == "deepseek2":
+            self.read_deepseek2(key)
+        elif self.n_heads % self.n_kv_heads:
             raise ValueError("[reference] head_count not a multiple of head_count_kv")
+
+    def read_deepseek2(self, key):
+        """MLA dims, shared experts, leading dense layers, routing, YaRN."""
+        self.q_lora = int(key("attention.q_lora_rank", 0))
+        self.kv_lora = int(key("attention.kv_lora_rank"))
+        self.n_rot = int(key("rope.dimension_count"))
+        if key("attention.key_length_mla", 0):  # files with split attn_k_b / attn_v_b
+            self.head_dim = int(key("attention.key_length_mla"))
+            self.v_dim = int(key("attention.value_length_mla"))
+        else:
+            self.v_dim = int(key("attention.value_length"))
+        self.nope = self.head_dim - self.n_rot
+        self.n_shared = int(key("expert_shared_count", 0))
+        self.n_dense = int(key("leading_dense_block_count", 0))
+        self.weights_scale = float(key("expert_weights_scale", 1.0))
+        self.expert_weights_norm = bool(key("expert_weights_norm", False))
+        self.sigmoid = int(key("expert_gating_func", 1)) == 2
+        self.n_groups = int(key("expert_group_count", 1))
+        self.n_groups_used = int(key("expert_group_used_count", self.n_groups))
+        self.attn_scale = 1.0 / np.sqrt(self.head_dim)
+        if key("rope.scaling.type", "none") == "yarn":
+            factor = float(key("rope.scaling.factor"))
+            self.yarn = (factor, int(key("rope.scaling.original_context_length")))
+            mscale = 1.0 + float(key("rope.scaling.yarn_log_multiplier", 0.0)) * np.log(factor)
+            self.attn_scale *= mscale * mscale
 
 
 class Model:
@@ -101,9 +132,11 @@ class Model:
         for layer in range(cfg.n_layers):
             p = f"blk.{layer}."
             h = rms_norm(x, self.w(p + "attn_norm.weight"), cfg.eps)
-            x = x + self.attention(p, h, rope)
+            mla = cfg.arch == "deepseek2"
+            x = x + (self.mla_attention(p, h, rope) if mla else self.attention(p, h, rope))
             h = rms_norm(x, self.w(p + "ffn_norm.weight"), cfg.eps)
-            x = x + (self.moe(p, h) if cfg.n_experts else self.swiglu(p, h))
+            moe = cfg.n_experts and layer >= getattr(cfg, "n_dense", 0)
+            x = x + (self.moe(p, h) if moe else self.swiglu(p, h))
         x = rms_norm(x, self.w("output_norm.weight"), cfg.eps)
         out = "output.weight" if "output.weight" in self.gguf.tensors else "token_embd.weight"
         return self.linear(out, x)                             # [T, V]
@@ -138,11 +171,39 @@ class Model:
         heads = np.einsum("hts,shd->thd", probs, v)            # [T, H, dv]
         return self.linear(p + "attn_output.weight", heads.reshape(T, -1))  # [T, d]
 
-    def swiglu(self, p, h):
+    def mla_attention(self, p, h, rope):
+        """deepseek2's multi-head latent attention, with K and V of every head
+        expanded from the latent: [T, d] -> [T, d]."""
+        cfg = self.cfg
+        T, H = len(h), cfg.n_heads
+        if cfg.q_lora:
+            qa = rms_norm(self.linear(p + "attn_q_a.weight", h), self.w(p + "attn_q_a_norm.weight"), cfg.eps)
+            q = self.linear(p + "attn_q_b.weight", qa)         # [T, H*dh]
+        else:
+            q = self.linear(p + "attn_q.weight", h)
+        q = q.reshape(T, H, cfg.head_dim)
+        q[..., cfg.nope:] = apply_rope(q[..., cfg.nope:], rope, cfg)
+        kv = self.linear(p + "attn_kv_a_mqa.weight", h)       # [T, kv_lora + rope]
+        c = rms_norm(kv[:, :cfg.kv_lora], self.w(p + "attn_kv_a_norm.weight"), cfg.eps)  # [T, kv_lora]
+        k_pe = apply_rope(kv[:, None, cfg.kv_lora:], rope, cfg)  # [T, 1, rope]: one head for all
+        if p + "attn_k_b.weight" in self.gguf.tensors:
+            k_nope = np.einsum("hln,tl->thn", self.w(p + "attn_k_b.weight"), c)  # k_b: [H, kv_lora, nope]
+            v = np.einsum("hvl,tl->thv", self.w(p + "attn_v_b.weight"), c)       # v_b: [H, v, kv_lora]
+        else:
+            kvb = self.linear(p + "attn_kv_b.weight", c).reshape(T, H, cfg.nope + cfg.v_dim)
+            k_nope, v = kvb[..., :cfg.nope], kvb[..., cfg.nope:]
+        k = np.concatenate([k_nope, np.repeat(k_pe, H, axis=1)], axis=-1)  # [T, H, dh]
+        scores = np.einsum("thd,shd->hts", q, k) * cfg.attn_scale    # [H, T, T]
+        future = np.triu(np.ones((T, T), bool), k=1)
+        probs = softmax(np.where(future, -np.inf, scores))
+        heads = np.einsum("hts,shd->thd", probs, v)            # [T, H, v]
+        return self.linear(p + "attn_output.weight", heads.reshape(T, -1))
+
+    def swiglu(self, p, h, suffix=".weight"):
         """down(silu(gate h) * up h): [T, d] -> [T, d]."""
-        g = self.linear(p + "ffn_gate.weight", h)              # [T, ff]
-        u = self.linear(p + "ffn_up.weight", h)                # [T, ff]
-        return self.linear(p + "ffn_down.weight", g / (1.0 + np.exp(-g)) * u)
+        g = self.linear(p + "ffn_gate" + suffix, h)            # [T, ff]
+        u = self.linear(p + "ffn_up" + suffix, h)              # [T, ff]
+        return self.linear(p + "ffn_down" + suffix, g / (1.0 + np.exp(-g)) * u)
 
     def experts(self, p, kind):
         """(expert matrices [E, out, in], type name): the 3-D ffn_{kind}_exps
@@ -165,22 +226,60 @@ class Model:
             weights = weights / np.sum(weights)
         return chosen, weights
 
+    def route_deepseek(self, logits, bias):
+        """deepseek2: scores = sigmoid (or softmax) of the logits; choose on
+        scores + bias among the experts of the best groups (a group's rank:
+        the sum of its two best, or for softmax its best); weights = the
+        chosen unbiased scores, normalised if asked, times the scale. Records
+        how near each choice came to a tie, in logit units: a score gap over
+        the score's slope there (sigmoid' = s (1 - s); softmax: at most 1/4)."""
+        cfg = self.cfg
+        E, G = cfg.n_experts, cfg.n_groups
+        size = E // G
+        scores = 1.0 / (1.0 + np.exp(-logits)) if cfg.sigmoid else softmax(logits)
+        slope = scores * (1 - scores) if cfg.sigmoid else np.full(E, 0.25)
+        sel = scores + (bias if bias is not None else 0.0)
+        best = [sorted(range(g * size, (g + 1) * size), key=lambda e: (-sel[e], e))[:2 if cfg.sigmoid else 1]
+                for g in range(G)]                              # each group's ranking experts
+        gscore = np.array([sum(sel[e] for e in b) for b in best])
+        groups = sorted(range(G), key=lambda g: (-gscore[g], g))
+        kept = groups[:cfg.n_groups_used]
+        if cfg.n_groups_used < G:
+            a, b = groups[cfg.n_groups_used - 1], groups[cfg.n_groups_used]
+            gslope = max(sum(slope[e] for e in best[a]), sum(slope[e] for e in best[b]))
+            self.min_route_margin = min(self.min_route_margin, float(gscore[a] - gscore[b]) / gslope)
+        allowed = [e for e in range(E) if e // size in kept]
+        chosen = sorted(allowed, key=lambda e: (-sel[e], e))
+        if len(chosen) > cfg.n_experts_used:
+            a, b = chosen[cfg.n_experts_used - 1], chosen[cfg.n_experts_used]
+            self.min_route_margin = min(self.min_route_margin, float(sel[a] - sel[b]) / max(slope[a], slope[b]))
+        chosen = chosen[:cfg.n_experts_used]
+        weights = scores[chosen]
+        if cfg.expert_weights_norm:
+            weights = weights / np.sum(weights)
+        return chosen, weights * cfg.weights_scale
+
     def moe(self, p, h):
         """Mixture of SwiGLU experts: [T, d] -> [T, d], one token at a time."""
         logits = self.linear(p + "ffn_gate_inp.weight", h)    # [T, E]
         k = self.cfg.n_experts_used
-        if k < self.cfg.n_experts:  # how close routing came to a tie (a discontinuity)
+        deepseek = self.cfg.arch == "deepseek2"
+        bias = self.w(p + "exp_probs_b.bias")
+        if k < self.cfg.n_experts and not deepseek:  # how close routing came to a tie (a discontinuity)
             top = -np.sort(-logits, axis=1)                    # [T, E] descending
             self.min_route_margin = min(self.min_route_margin, float(np.min(top[:, k - 1] - top[:, k])))
         (gate, tg), (up, tu), (down, td) = (self.experts(p, k) for k in ("gate", "up", "down"))
         out = np.zeros_like(h)                                 # [T, d]
         for t in range(len(h)):
             x = h[t]                                           # [d]
-            for e, w in zip(*self.route(logits[t])):
+            route = self.route_deepseek(logits[t], bias) if deepseek else self.route(logits[t])
+            for e, w in zip(*route):
                 g = (self.f16(x) if tg == "f16" else x) @ gate[e].T   # [f_e]
                 u = (self.f16(x) if tu == "f16" else x) @ up[e].T     # [f_e]
                 a = g / (1.0 + np.exp(-g)) * u
                 out[t] += w * ((self.f16(a) if td == "f16" else a) @ down[e].T)  # [d]
+        if deepseek and self.cfg.n_shared:
+            out += self.swiglu(p, h, "_shexp.weight")          # shared experts: every token
         return out
 
 
@@ -203,6 +302,14 @@ def rope_tables(cfg, n_tokens, freq_factors):
     """(cos, sin), each [T, n_rot/2]: angle = pos * base^(-2i/n_rot) / factor[i]."""
     i = np.arange(cfg.n_rot // 2)
     freq = cfg.rope_base ** (-2.0 * i / cfg.n_rot)             # [n_rot/2]
+    if cfg.yarn is not None:  # DeepSeek's yarn: ramp between interpolated and original
+        factor, orig = cfg.yarn
+
+        def dim(rotations):  # the dim that turns `rotations` times over the original context
+            return cfg.n_rot * np.log(orig / (rotations * 2 * np.pi)) / (2 * np.log(cfg.rope_base))
+        low, high = max(np.floor(dim(32)), 0), min(np.ceil(dim(1)), cfg.n_rot - 1)
+        ramp = np.clip((i - low) / max(high - low, 0.001), 0, 1)  # 0: original, 1: interpolated
+        freq = freq / factor * ramp + freq * (1 - ramp)
     if freq_factors is not None:
         freq = freq / freq_factors
     pos = np.arange(n_tokens) * cfg.pos_scale                  # [T]

@@ -26,6 +26,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from compare_plexus import MODELS  # noqa: E402
 from fake_plexus import PRESETS, make_model, save_model  # noqa: E402
 from gguf_read import GgufFile  # noqa: E402
 from gguf_write import ARRAY, write_gguf  # noqa: E402
@@ -207,7 +208,10 @@ def check_harness(failures, tmp):
         with open(fake, "w") as f:
             f.write(f'#!/bin/sh\nexec {sys.executable} {HERE}/fake_plexus.py "$@" --noise {noise}\n')
         os.chmod(fake, 0o755)
-        cases = ["--type", "f32,bf16"] if noise == 0 else ["--type", "f32", "--arch", "qwen3"]
+        # Every architecture the fake can make (it has no deepseek2 model:
+        # reference_deepseek2 runs the real plexus).
+        archs = ",".join(a for a, preset in MODELS.items() if preset in PRESETS)
+        cases = ["--type", "f32,bf16", "--arch", archs] if noise == 0 else ["--type", "f32", "--arch", "qwen3"]
         r = subprocess.run([sys.executable, os.path.join(HERE, "compare_plexus.py"), "--plexus",
                             fake, "--workdir", os.path.join(tmp, "cmp")] + cases,
                            capture_output=True, text=True, timeout=120)
