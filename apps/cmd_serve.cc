@@ -116,6 +116,9 @@ int Serve(const ServeArgs& a, SignalWatcher& signals, const std::string& api_key
   engine_options.max_context = a.ctx;
   engine_options.kv_type = *ParseKvType(a.kv_type);
   engine_options.cluster = std::move(cluster).value();
+  // Serving outlives a lost node: the model is placed again on those left.
+  engine_options.recover = true;
+  if (engine_options.cluster) engine_options.find_peers = PeerFinder(a.cluster, engine_options.cluster->secret);
   auto model_path = ResolveModelPath(a.model);
   if (!model_path.ok()) {
     fmt::print(stderr, "plexus serve: {}\n", model_path.status().message());

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "engine/recovering_executor.h"
 #include "engine/stop.h"
 #include "model/batch.h"
 #include "tokenizer/vocab.h"
@@ -39,7 +40,15 @@ Result<std::unique_ptr<Engine>> Engine::Open(const std::string& path, const Engi
   model_options.max_context = options.max_context > 0 ? options.max_context
                                                       : std::min(config.context_length, kDefaultContextCap);
   std::unique_ptr<Executor> executor;
-  if (options.cluster) {
+  if (options.cluster && options.recover) {
+    RecoveryOptions recovery;
+    recovery.model_path = path;
+    recovery.cluster = *options.cluster;
+    recovery.model_options = model_options;
+    recovery.threads = options.threads;
+    recovery.find_peers = options.find_peers;
+    PLEXUS_ASSIGN_OR_RETURN(executor, RecoveringExecutor::Start(std::move(recovery)));
+  } else if (options.cluster) {
     PLEXUS_ASSIGN_OR_RETURN(executor, cluster::Coordinator::Start(path, *options.cluster, model_options, options.threads));
   } else {
     PLEXUS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(file, FullShard(config), model_options));

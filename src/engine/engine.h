@@ -33,6 +33,11 @@ struct EngineOptions {
   // Set: run as the coordinator of a cluster job (rank 0, itself a shard)
   // over these peers instead of holding the whole model here.
   std::optional<cluster::ClusterOptions> cluster;
+  // With `cluster`: re-place the model on the nodes left when one is lost,
+  // as serving wants (engine/recovering_executor.h). `find_peers` lists the
+  // nodes to try then (null: cluster->peers).
+  bool recover = false;
+  std::function<Result<std::vector<std::string>>()> find_peers;
 };
 
 struct GenerateOptions {

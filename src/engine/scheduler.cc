@@ -3,6 +3,7 @@
 #include "engine/scheduler.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "engine/scheduler_active.h"
 #include "engine/stop.h"
@@ -33,6 +34,54 @@ void RequestHandle::Finish(Result<GenerateResult> r) {
     outcome_.emplace(std::move(r));
   }
   cv_.notify_all();
+}
+
+struct Scheduler::IdleTask {
+  std::function<Status()> run;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<Status> outcome;
+  bool busy = false;
+  void Finish(Status st, bool was_busy) {
+    {
+      std::lock_guard lock(mu);
+      outcome = std::move(st);
+      busy = was_busy;
+    }
+    cv.notify_all();
+  }
+};
+
+Status Scheduler::RunWhenIdle(std::function<Status()> task, bool* busy) {
+  auto t = std::make_shared<IdleTask>();
+  t->run = std::move(task);
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return Status::Errorf("scheduler", "shutting down");
+    tasks_.push_back(t);
+  }
+  cv_.notify_all();
+  std::unique_lock lock(t->mu);
+  t->cv.wait(lock, [&] { return t->outcome.has_value(); });
+  if (busy != nullptr) *busy = t->busy;
+  return *t->outcome;
+}
+
+void Scheduler::RunIdleTasks() {
+  std::deque<std::shared_ptr<IdleTask>> tasks;
+  {
+    std::lock_guard lock(mu_);
+    tasks.swap(tasks_);
+  }
+  for (auto& t : tasks) {
+    if (!active_.empty()) {
+      t->Finish(Status::Errorf("scheduler", "{} request{} running; try again when idle", active_.size(),
+                               active_.size() == 1 ? " is" : "s are"),
+                true);
+    } else {
+      t->Finish(t->run(), false);
+    }
+  }
 }
 
 Scheduler::Scheduler(Engine& engine, const SchedulerOptions& options)
@@ -125,8 +174,13 @@ void Scheduler::Loop() {
     {
       std::unique_lock lock(mu_);
       // Idle (nothing queued or running): sleep until Submit or shutdown.
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || !active_.empty(); });
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || !active_.empty() || !tasks_.empty(); });
       if (stopping_) break;
+    }
+    // Before admission: requests queued behind a task start after it.
+    RunIdleTasks();
+    {
+      std::lock_guard lock(mu_);
       TakeFromQueue(&admit, &ended);
     }
     for (Pending& p : ended) {
@@ -186,11 +240,14 @@ void Scheduler::Admit(Pending pending) {
 
 void Scheduler::Shutdown() {
   std::deque<Pending> queued;
+  std::deque<std::shared_ptr<IdleTask>> tasks;
   {
     std::lock_guard lock(mu_);
     queued.swap(queue_);
+    tasks.swap(tasks_);
     stats_.queued = 0;
   }
+  for (auto& t : tasks) t->Finish(Status::Errorf("scheduler", "shutting down"), false);
   for (auto& a : active_)
     if (!a->done) Finish(*a, "cancelled");
   Sweep();

@@ -50,6 +50,7 @@ struct SchedulerOptions {
   int max_queue = 64;          // waiting requests beyond max_active; more are refused (kQueueFull)
   int step_tokens = 512;       // token budget of one forward batch (decode entries + prefill chunks);
                                // raised to max_active so a prefilling request always gets a token
+  std::function<void(const std::string&)> log = nullptr;  // recovery lines (Resume); default: stderr
 };
 
 // Why Submit refused a request. The server maps these to HTTP statuses.
@@ -132,6 +133,12 @@ class Scheduler {
   Result<std::shared_ptr<RequestHandle>> Submit(RequestSpec spec, SubmitError* why = nullptr);
 
   SchedulerStats Stats() const;
+
+  // Runs `task` on the scheduler thread between steps, when no request holds
+  // a slot (queued ones are admitted after it), e.g. a cluster re-plan that
+  // loses every cache. With requests running it does not run: *busy is set
+  // and an error returned. Blocks until then.
+  Status RunWhenIdle(std::function<Status()> task, bool* busy);
   const SchedulerOptions& options() const { return options_; }
 
  private:
@@ -158,8 +165,13 @@ class Scheduler {
   void EndWithoutSlot(Pending pending, const char* reason);
   void Admit(Pending pending);
   void Shutdown();
+  // Runs idle tasks (RunWhenIdle) or refuses them when a request holds a slot.
+  void RunIdleTasks();
   // One forward batch over the active requests (scheduler_step.cc).
   void Step();
+  // After a failed Forward that re-placed the executor: every active
+  // sequence is prefilled again (input + generated) and goes on.
+  void Resume(const Status& why);
   void BuildBatch(std::vector<BatchEntry>* batch, std::vector<Active*>* rows, std::vector<Active*>* members);
   // Samples from `logits` (one row, [V]) for `a`; the number of tokens generated (0 or 1).
   int OnLogits(Active& a, std::span<const float> logits);
@@ -182,6 +194,8 @@ class Scheduler {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Pending> queue_;
+  struct IdleTask;  // RunWhenIdle's task and its outcome
+  std::deque<std::shared_ptr<IdleTask>> tasks_;
   bool stopping_ = false;
   uint64_t next_id_ = 1;
   SchedulerStats stats_;  // active counts the slots taken (queue_.size() is queued)

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/scheduler.h"
 #include "engine/stop.h"
@@ -18,6 +19,7 @@ inline double MillisBetween(std::chrono::steady_clock::time_point from, std::chr
 struct Scheduler::Active {
   Active(Pending pending, int32_t seq_id)
       : spec(std::move(pending.spec)),
+        context(spec.input),
         handle(std::move(pending.handle)),
         sampler(std::move(pending.sampler)),
         stream(spec.options.stop, [this](std::string_view text) { delta.append(text); }),
@@ -29,7 +31,7 @@ struct Scheduler::Active {
   Active(const Active&) = delete;
   Active& operator=(const Active&) = delete;
 
-  bool prefilling() const { return prefilled < spec.input.size(); }
+  bool prefilling() const { return prefilled < context.size(); }
   // Prefill done and a token sampled that the next step feeds back.
   bool decoding() const { return !prefilling() && !result.tokens.empty(); }
 
@@ -38,13 +40,17 @@ struct Scheduler::Active {
   }
 
   RequestSpec spec;
+  // What prefill runs: the input; after the executor was re-placed (every
+  // cache lost), the input and the tokens generated so far, so that the
+  // logits of its last token are those the next decode step would give.
+  std::vector<int32_t> context;
   std::shared_ptr<RequestHandle> handle;
   Sampler sampler;
   StopStream stream;
   std::string delta;      // text the stream released for the token being handled
   int32_t seq;
   int max_tokens;
-  size_t prefilled = 0;   // input tokens run (or in the batch being run)
+  size_t prefilled = 0;   // context tokens run (or in the batch being run)
   bool sampled = false;   // the first logits arrived (prefill over)
   bool done = false;      // ended; Sweep removes it
   GenerateResult result;

@@ -21,11 +21,16 @@ void Scheduler::Step() {
   // Every active request is prefilling or generating, and step_tokens >=
   // max_active leaves a prefilling one room: the batch is never empty.
   PLEXUS_CHECK(!batch.empty(), "[scheduler] {} active requests gave an empty batch", active_.size());
+  const uint64_t placement = executor_.placement();
   Status forwarded = executor_.Forward(batch, &logits_);
   const size_t n_vocab = static_cast<size_t>(n_vocab_);
   if (forwarded.ok() && logits_.size() != rows.size() * n_vocab)
     forwarded = Status::Errorf("scheduler", "the executor returned {} logits for {} rows of {}", logits_.size(),
                                rows.size(), n_vocab);
+  if (!forwarded.ok() && executor_.placement() != placement) {
+    Resume(forwarded);
+    return;
+  }
   if (!forwarded.ok()) {
     // Their caches may hold part of this batch: every member ends; requests
     // outside the batch and in the queue go on (and meet the same executor).
@@ -49,6 +54,25 @@ void Scheduler::Step() {
   RecordStep(start, generated);
 }
 
+void Scheduler::Resume(const Status& why) {
+  // The executor was placed anew: no sequence has a cache any more. Each
+  // prefills again from position 0 what it had run (input and generated
+  // tokens); its sampler, stop stream and emitted text go on as they were,
+  // so its client sees neither a repeat nor a gap.
+  size_t resumed = 0;
+  for (auto& p : active_) {
+    Active& a = *p;
+    if (a.done) continue;
+    a.context = a.spec.input;
+    a.context.insert(a.context.end(), a.result.tokens.begin(), a.result.tokens.end());
+    a.prefilled = 0;
+    ++resumed;
+  }
+  const std::string line = fmt::format("{}; resuming {} request{}", why.message(), resumed, resumed == 1 ? "" : "s");
+  if (options_.log) options_.log(line);
+  else fmt::print(stderr, "plexus: {}\n", line);
+}
+
 void Scheduler::BuildBatch(std::vector<BatchEntry>* batch, std::vector<Active*>* rows,
                            std::vector<Active*>* members) {
   size_t budget = static_cast<size_t>(options_.step_tokens);
@@ -68,7 +92,7 @@ void Scheduler::BuildBatch(std::vector<BatchEntry>* batch, std::vector<Active*>*
   for (auto& p : active_) {
     Active& a = *p;
     if (!a.prefilling() || budget == 0) continue;
-    const std::vector<int32_t>& input = a.spec.input;
+    const std::vector<int32_t>& input = a.context;
     const size_t end = a.prefilled + std::min(budget, input.size() - a.prefilled);
     for (size_t i = a.prefilled; i < end; ++i)
       batch->push_back({a.seq, static_cast<int32_t>(i), input[i], i + 1 == input.size()});

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "base/sysinfo.h"
+#include "engine/recovering_executor.h"
 #include "server/cluster_api.h"
 #include "server/ollama.h"
 #include "server/openai.h"
@@ -74,7 +75,7 @@ std::string ApiServer::EndpointLabel(const std::string& path) {
   static const char* const kRoutes[] = {
       "/", "/health", "/metrics", "/v1/models", "/models", "/v1/chat/completions", "/chat/completions",
       "/v1/completions", "/completions", "/api/chat", "/api/generate", "/api/tags", "/api/show", "/api/version",
-      "/api/config", "/api/cluster", "/api/stats"};
+      "/api/config", "/api/cluster", "/api/stats", "/v1/cluster/replan"};
   for (const char* route : kRoutes)
     if (path == route) return route;
   if (path.starts_with("/v1/models/")) return "/v1/models/{id}";
@@ -126,12 +127,34 @@ void ApiServer::RegisterInfoRoutes(HttpServer& http) {
   s.Get("/api/cluster", [this](const httplib::Request&, httplib::Response& res) {
     SendJson(res, ClusterJson(facts_, engine_.executor().Describe()));
   });
+  s.Post("/v1/cluster/replan", [this](const httplib::Request&, httplib::Response& res) { Replan(res); });
   s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics_.Render(scheduler_.Stats(), ResidentBytes()), "text/plain; version=0.0.4; charset=utf-8");
   });
   s.Get("/", ServeDashboard);
   s.Get("/dashboard", ServeDashboard);
   s.Get(R"(/dashboard/.*)", ServeDashboard);
+}
+
+// Places the model again on the nodes that answer now (a lost one left out,
+// one that came back or was found taken in). Caches are lost, so only idle.
+void ApiServer::Replan(httplib::Response& res) {
+  auto* recovering = dynamic_cast<RecoveringExecutor*>(&engine_.executor());
+  if (recovering == nullptr)
+    return SendError(res, {400, "this server runs the model on one machine: there is no cluster to re-plan",
+                           "invalid_request_error", {}, "not_a_cluster"}, false);
+  Result<Replacement> done = Status::Error("[server] the re-plan did not run");
+  bool busy = false;
+  const Status ran = scheduler_.RunWhenIdle(
+      [&] {
+        done = recovering->Replan();
+        return done.ok() ? Status::Ok() : done.status();
+      },
+      &busy);
+  if (busy) return SendError(res, {409, ran.message(), "invalid_request_error", {}, "busy"}, false);
+  if (!ran.ok()) return SendError(res, {503, ran.message(), "server_error", {}, "replan_failed"}, false);
+  const Replacement& r = *done;
+  SendJson(res, {{"split", r.split}, {"ranks", r.ranks}, {"peers", r.peers}, {"lost", r.lost}, {"seconds", r.seconds}});
 }
 
 void ApiServer::RegisterGenerationRoutes(HttpServer& http) {

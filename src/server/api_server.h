@@ -60,6 +60,7 @@ class ApiServer {
   void RegisterInfoRoutes(HttpServer& http);
   void RegisterGenerationRoutes(HttpServer& http);
   void RegisterOllamaRoutes(HttpServer& http);
+  void Replan(httplib::Response& res);  // POST /v1/cluster/replan
 
   // generation.cc
   void Generate(const httplib::Request& req, httplib::Response& res, const GenRequest& r, const Flavor& flavor);

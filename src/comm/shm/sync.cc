@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <chrono>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -60,6 +61,18 @@ bool ProcessAlive(int pid) {
   return state != 'Z' && state != 'X';
 }
 
+// A stopped process (SIGSTOP, a debugger): alive, but it will not answer.
+bool ProcessStopped(int pid) {
+  if (pid <= 0) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  const size_t paren = line.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= line.size()) return false;
+  const char state = line[paren + 2];
+  return state == 'T' || state == 't';
+}
+
 Status Waiter::CheckPeer(const RankWord& word, int mesh_rank, const char* what) const {
   const int pid = word.pid.load(std::memory_order_acquire);
   switch (word.state.load(std::memory_order_acquire)) {
@@ -85,6 +98,11 @@ Status Waiter::WaitFor(RankWord& word, int mesh_rank, uint32_t target, const cha
     if (Reached(word.epoch.load(std::memory_order_acquire), target)) return Status::Ok();
     if (i >= 256 && (i & 63) == 63) std::this_thread::yield();
   }
+  // Nobody reads the TCP links during shm steps, so the mesh's silence
+  // timeout cannot see a hung peer; a stopped one is caught here instead,
+  // after the same peer_timeout.
+  const auto stopped_limit = std::chrono::steady_clock::duration(mesh_->options().peer_timeout);
+  std::chrono::steady_clock::time_point stopped_since{};
   for (;;) {
     word.sleepers.fetch_add(1, std::memory_order_seq_cst);
     const uint32_t seen = word.epoch.load(std::memory_order_seq_cst);
@@ -92,6 +110,16 @@ Status Waiter::WaitFor(RankWord& word, int mesh_rank, uint32_t target, const cha
     word.sleepers.fetch_sub(1, std::memory_order_seq_cst);
     if (Reached(word.epoch.load(std::memory_order_acquire), target)) return Status::Ok();
     PLEXUS_RETURN_IF_ERROR(CheckPeer(word, mesh_rank, what));
+    const int pid = word.pid.load(std::memory_order_acquire);
+    if (!ProcessStopped(pid)) {
+      stopped_since = {};
+    } else if (stopped_since == std::chrono::steady_clock::time_point{}) {
+      stopped_since = std::chrono::steady_clock::now();
+    } else if (std::chrono::steady_clock::now() - stopped_since > stopped_limit) {
+      mesh_->FailPeer(mesh_rank, "stopped (not running) beyond the peer timeout");
+      return Status::Errorf("shm", "rank {} (pid {}) has been stopped for over {} ms during {}", mesh_rank, pid,
+                            mesh_->options().peer_timeout.count(), what);
+    }
   }
 }
 

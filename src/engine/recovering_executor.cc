@@ -1,0 +1,219 @@
+#include "engine/recovering_executor.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <optional>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "base/sysinfo.h"
+#include "cluster/intake.h"
+#include "cluster/plan.h"
+#include "model/weight_ranges.h"
+
+namespace plexus {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Re-placements in a row without one good step in between: past this a step
+// that breaks every placement (not a lost node) fails its requests instead
+// of looping.
+constexpr int kMaxReplacementsInRow = 2;
+// Starts tried per re-placement: a node that answered the probe may die
+// before its job arrives; the second try probes again without it.
+constexpr int kStartAttempts = 2;
+
+std::string SplitName(const cluster::Split& s) {
+  if (s.world() == 1) return "1";
+  if (s.pp == 1) return fmt::format("tp{}", s.tp);
+  if (s.tp == 1) return fmt::format("pp{}", s.pp);
+  return fmt::format("tp{}xpp{}", s.tp, s.pp);
+}
+
+std::string Join(const std::vector<std::string>& items) {
+  std::string text;
+  for (const std::string& s : items) text += (text.empty() ? "" : ", ") + s;
+  return text;
+}
+
+double GiB(uint64_t bytes) { return static_cast<double>(bytes) / (1 << 30); }
+
+}  // namespace
+
+std::string Replacement::Summary() const {
+  const std::string who = lost.empty() ? std::string("no node lost")
+                                       : fmt::format("node{} {} lost", lost.size() == 1 ? "" : "s", Join(lost));
+  return fmt::format("{}; re-placed on {} rank{} (split {}) in {:.1f} s", who, ranks, ranks == 1 ? "" : "s", split,
+                     seconds);
+}
+
+Result<std::unique_ptr<RecoveringExecutor>> RecoveringExecutor::Start(RecoveryOptions options) {
+  std::unique_ptr<RecoveringExecutor> r(new RecoveringExecutor(std::move(options)));
+  PLEXUS_ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> opened, GgufFile::Open(r->opt_.model_path));
+  r->file_ = std::move(opened);
+  PLEXUS_ASSIGN_OR_RETURN(r->coordinator_, cluster::Coordinator::Start(r->opt_.model_path, r->opt_.cluster,
+                                                                      r->opt_.model_options, r->opt_.threads));
+  // Copied: the coordinator that holds them is replaced, callers keep references.
+  r->config_ = r->coordinator_->config();
+  r->max_context_ = r->coordinator_->max_context();
+  r->peers_ = r->opt_.cluster.peers;
+  return r;
+}
+
+RecoveringExecutor::~RecoveringExecutor() = default;
+
+void RecoveringExecutor::Log(const std::string& line) const {
+  if (opt_.log) opt_.log(line);
+  else std::fprintf(stderr, "plexus: %s\n", line.c_str());
+}
+
+Status RecoveringExecutor::Forward(std::span<const BatchEntry> batch, std::vector<float>* logits) {
+  if (!coordinator_)
+    return down_.WithContext("[cluster] no placement (POST /v1/cluster/replan once nodes are back)");
+  Status st = coordinator_->Forward(batch, logits);
+  if (st.ok()) {
+    failed_in_row_ = 0;
+    return st;
+  }
+  if (!coordinator_->broken()) return st;  // the batch was refused before any rank ran it
+  if (failed_in_row_ >= kMaxReplacementsInRow)
+    return st.WithContext(fmt::format("[cluster] the step failed on {} placements in a row", failed_in_row_ + 1));
+  ++failed_in_row_;
+  Log(fmt::format("cluster step failed: {}; re-placing the model", st.message()));
+  Result<Replacement> replaced = Replace();
+  if (!replaced.ok()) return replaced.status();
+  return Status::Error(replaced->Summary());
+}
+
+void RecoveringExecutor::DropSequence(int32_t seq) {
+  if (coordinator_) coordinator_->DropSequence(seq);
+}
+
+ClusterView RecoveringExecutor::Describe() const {
+  std::lock_guard lock(mu_);
+  return coordinator_ ? coordinator_->Describe() : last_view_;
+}
+
+Result<Replacement> RecoveringExecutor::Replan() {
+  failed_in_row_ = 0;
+  return Replace();
+}
+
+Result<Replacement> RecoveringExecutor::Replace() {
+  const Clock::time_point start = Clock::now();
+  std::unique_ptr<cluster::Coordinator> old;
+  {
+    std::lock_guard lock(mu_);
+    if (coordinator_) last_view_ = coordinator_->Describe();
+    old = std::move(coordinator_);
+  }
+  // Ends the job on the nodes that are left (they drop their shards and wait
+  // for the next job) before any of them is probed or given a new one.
+  old.reset();
+  ++placement_;  // every cache is gone from here on, whatever happens next
+  Replacement out;
+  Status last;
+  for (int attempt = 0; attempt < kStartAttempts; ++attempt) {
+    std::vector<std::string> candidates = opt_.cluster.peers;
+    if (opt_.find_peers) {
+      Result<std::vector<std::string>> found = opt_.find_peers();
+      if (!found.ok()) return down_ = found.status().WithContext("[cluster] finding nodes for a re-placement");
+      candidates = std::move(found).value();
+    }
+    const std::vector<std::string> alive = Probe(candidates);
+    out.lost.clear();
+    for (const std::string& p : peers_)
+      if (std::find(alive.begin(), alive.end(), p) == alive.end()) out.lost.push_back(p);
+    PLEXUS_ASSIGN_OR_RETURN(cluster::Split split, ChooseSplit(alive.size()));
+    cluster::ClusterOptions options = opt_.cluster;
+    options.split = split;
+    options.peers.assign(alive.begin(), alive.begin() + (split.world() - 1));
+    if (Status fits = CheckMemory(split, options.peers); !fits.ok()) return down_ = fits;
+    Result<std::unique_ptr<cluster::Coordinator>> started =
+        cluster::Coordinator::Start(opt_.model_path, options, opt_.model_options, opt_.threads);
+    if (!started.ok()) {
+      last = started.status();
+      Log(fmt::format("re-placing on split {} failed: {}", SplitName(split), last.message()));
+      continue;
+    }
+    {
+      std::lock_guard lock(mu_);
+      coordinator_ = std::move(started).value();
+    }
+    peers_ = options.peers;
+    down_ = Status::Ok();
+    out.peers = options.peers;
+    out.split = SplitName(split);
+    out.ranks = split.world();
+    out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    return out;
+  }
+  return down_ = last.WithContext("[cluster] re-placing the model failed");
+}
+
+std::vector<std::string> RecoveringExecutor::Probe(const std::vector<std::string>& candidates) const {
+  // Probed at once: a stopped node costs probe_timeout, not one per node.
+  std::vector<char> ok(candidates.size(), 0);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < candidates.size(); ++i)
+    threads.emplace_back([&, i] {
+      // Connected and authenticated, then closed: the node sees a job that
+      // never came and goes back to waiting.
+      ok[i] = cluster::IntakeConnection::Connect(candidates[i], opt_.cluster.secret, opt_.probe_timeout).ok();
+    });
+  for (std::thread& t : threads) t.join();
+  std::vector<std::string> alive;
+  for (size_t i = 0; i < candidates.size(); ++i)
+    if (ok[i] && std::find(alive.begin(), alive.end(), candidates[i]) == alive.end()) alive.push_back(candidates[i]);
+  return alive;
+}
+
+Result<cluster::Split> RecoveringExecutor::ChooseSplit(size_t n_nodes) const {
+  const cluster::Split& first = opt_.cluster.split;
+  for (int world = static_cast<int>(n_nodes) + 1; world >= 1; --world) {
+    // The split asked for when all of it is back (its shares kept); else
+    // the same kind of parallelism over whoever is there.
+    std::vector<std::string> names;
+    if (world == first.world()) names.push_back("");
+    if (world == 1) names.push_back("1");
+    if (world > 1 && first.pp == 1) names.push_back(fmt::format("tp{}", world));
+    if (world > 1 && first.pp > 1) names.push_back(fmt::format("pp{}", world));
+    if (world > 1) names.push_back(fmt::format("tp{}", world));
+    for (const std::string& name : names) {
+      Result<cluster::Split> split = name.empty() ? Result<cluster::Split>(first) : cluster::ParseSplit(name);
+      if (!split.ok()) continue;
+      bool fits = true;
+      for (int rank = 0; rank < split->world() && fits; ++rank)
+        fits = cluster::ShardForRank(*file_, config_, *split, rank).ok();
+      if (fits) return split;
+    }
+  }
+  return Status::Errorf("cluster", "no split of the model fits {} node(s) plus this process", n_nodes);
+}
+
+Status RecoveringExecutor::CheckMemory(const cluster::Split& split, const std::vector<std::string>& peers) const {
+  for (int rank = 0; rank < split.world(); ++rank) {
+    PLEXUS_ASSIGN_OR_RETURN(ShardSpec shard, cluster::ShardForRank(*file_, config_, split, rank));
+    const uint64_t need = TotalBytes(ShardByteRanges(*file_, config_, shard));
+    uint64_t have = 0;
+    if (rank == 0) {
+      have = ReadMemoryInfo().available;
+    } else {
+      // As the node reported at its last join; its old shard is freed now.
+      const std::string& name = peers[static_cast<size_t>(rank - 1)];
+      for (const ShardView& v : last_view_.shards)
+        if (v.name == name && v.mem_available > 0) have = v.mem_available + v.weight_bytes;
+    }
+    if (have > 0 && need > have)
+      return Status::Errorf("cluster",
+                            "cannot re-place the model as {}: rank {} ({}) needs {:.2f} GiB of weights but has {:.2f} "
+                            "GiB available; bring nodes back and POST /v1/cluster/replan",
+                            SplitName(split), rank, rank == 0 ? std::string("this process") : peers[rank - 1],
+                            GiB(need), GiB(have));
+  }
+  return Status::Ok();
+}
+
+}  // namespace plexus
