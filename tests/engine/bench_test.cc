@@ -14,16 +14,23 @@
 namespace plexus {
 namespace {
 
-TEST(BenchTest, MoeBytesPerTokenCountsOnlyTheActiveExperts) {
-  const auto dir = std::filesystem::temp_directory_path() / ("plexus_bench_test_" + std::to_string(::getpid()));  // one per test process: ctest runs them side by side
+// A seeded Q8_0 model of a tiny preset, in a directory of this test process
+// (ctest runs the tests side by side); empty when it cannot be written.
+std::string WriteTinyQ8(const std::string& preset) {
+  const auto dir = std::filesystem::temp_directory_path() / ("plexus_bench_test_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
-  const std::string path = (dir / "tiny-qwen3moe-q8_0.gguf").string();
+  const std::string path = (dir / (preset + "-q8_0.gguf")).string();
   SynthOptions o;
   o.arch = "";
-  o.preset = "tiny-qwen3moe";
+  o.preset = preset;
   o.type = "q8_0";
   o.threads = 1;
-  ASSERT_TRUE(WriteSyntheticModel(o, path).ok());
+  return WriteSyntheticModel(o, path).ok() ? path : std::string();
+}
+
+TEST(BenchTest, MoeBytesPerTokenCountsOnlyTheActiveExperts) {
+  const std::string path = WriteTinyQ8("tiny-qwen3moe");
+  ASSERT_FALSE(path.empty());
 
   // Expected, from the file's tensor table alone.
   auto file = GgufFile::Open(path);
@@ -67,15 +74,8 @@ TEST(BenchTest, MoeBytesPerTokenCountsOnlyTheActiveExperts) {
 // k of E routed experts; the cache holds one latent row per token and layer;
 // attn_kv_b's k half is read as the f32 transpose the loader builds.
 TEST(BenchTest, DeepSeek2BytesPerTokenCountsSharedAndKRoutedExperts) {
-  const auto dir = std::filesystem::temp_directory_path() / ("plexus_bench_test_" + std::to_string(::getpid()));  // one per test process: ctest runs them side by side
-  std::filesystem::create_directories(dir);
-  const std::string path = (dir / "tiny-deepseek2-q8_0.gguf").string();
-  SynthOptions o;
-  o.arch = "";
-  o.preset = "tiny-deepseek2";
-  o.type = "q8_0";
-  o.threads = 1;
-  ASSERT_TRUE(WriteSyntheticModel(o, path).ok());
+  const std::string path = WriteTinyQ8("tiny-deepseek2");
+  ASSERT_FALSE(path.empty());
   auto file = GgufFile::Open(path);
   ASSERT_TRUE(file.ok());
   const GgufFile& f = **file;
