@@ -13,6 +13,7 @@
 #include "model/model.h"
 #include "model/moe_ops.h"
 #include "model/synth.h"
+#include "gguf_rewrite.h"
 #include "tensor/quant.h"
 
 namespace plexus {
@@ -43,28 +44,10 @@ std::unique_ptr<GgufFile> Open(const std::string& path) {
   return file.ok() ? std::move(file).value() : nullptr;
 }
 
-// Copies a file; `key` returns false to drop an entry (and may set others),
-// `tensor` returns true when it added the tensor its own way.
-struct Edit {
-  std::function<bool(const std::string&, GgufWriter&)> key = [](const std::string&, GgufWriter&) { return true; };
-  std::function<bool(const GgufFile&, const GgufTensorInfo&, GgufWriter&)> tensor =
-      [](const GgufFile&, const GgufTensorInfo&, GgufWriter&) { return false; };
-};
+using Edit = testing::GgufEdit;
 
 std::string Rewrite(const std::string& src_path, const std::string& name, const Edit& edit) {
-  auto src = Open(src_path);
-  GgufWriter w;
-  for (const auto& [key, value] : src->metadata())
-    if (edit.key(key, w)) w.SetValue(key, value);
-  for (const GgufTensorInfo& t : src->tensors()) {
-    if (edit.tensor(*src, t, w)) continue;
-    const uint8_t* data = src->TensorData(t);
-    EXPECT_TRUE(w.AddTensor(t.name, t.type, t.shape, std::vector<uint8_t>(data, data + t.n_bytes)).ok());
-  }
-  std::string path = (TestDir() / name).string();
-  Status st = w.WriteFile(path);
-  EXPECT_TRUE(st.ok()) << st.message();
-  return path;
+  return testing::RewriteGguf(src_path, (TestDir() / name).string(), edit);
 }
 
 std::string LoadError(const std::string& path) {
