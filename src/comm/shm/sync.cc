@@ -49,29 +49,38 @@ void SetState(RankWord& word, RankState state) {
   FutexWakeAll(word.epoch);  // sleepers recheck the state when they wake
 }
 
+namespace {
+
+// The state letter of /proc/PID/stat ('R', 'S', 'T', 'Z', ...), or 0 when it
+// cannot be read (gone, or another PID namespace).
+char ProcessState(int pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return 0;
+  const size_t paren = line.rfind(')');  // the command name may contain spaces and parentheses
+  if (paren == std::string::npos || paren + 2 >= line.size()) return 0;
+  return line[paren + 2];
+}
+
+}  // namespace
+
 bool ProcessAlive(int pid) {
   if (pid <= 0) return true;  // not joined yet: nothing to check
   if (kill(pid, 0) != 0 && errno == ESRCH) return false;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return true;  // another PID namespace: cannot tell, assume alive
-  const size_t paren = line.rfind(')');        // the command name may contain spaces and parentheses
-  if (paren == std::string::npos || paren + 2 >= line.size()) return true;
-  const char state = line[paren + 2];
+  const char state = ProcessState(pid);  // 0: cannot tell, assume alive
   return state != 'Z' && state != 'X';
 }
+
+namespace {
 
 // A stopped process (SIGSTOP, a debugger): alive, but it will not answer.
 bool ProcessStopped(int pid) {
   if (pid <= 0) return false;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return false;
-  const size_t paren = line.rfind(')');
-  if (paren == std::string::npos || paren + 2 >= line.size()) return false;
-  const char state = line[paren + 2];
+  const char state = ProcessState(pid);
   return state == 'T' || state == 't';
 }
+
+}  // namespace
 
 Status Waiter::CheckPeer(const RankWord& word, int mesh_rank, const char* what) const {
   const int pid = word.pid.load(std::memory_order_acquire);
