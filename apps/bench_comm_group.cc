@@ -185,17 +185,18 @@ Status CheckBenchArgs(const BenchCommArgs& a) {
   return Status::Errorf("bench-comm", "--transport '{}' is not one of tcp, shm, ucx", a.transport);
 }
 
+int FreePort() {
+  auto fd = tcp::Listen("127.0.0.1", 0);
+  return fd.ok() ? tcp::LocalPort(fd->get()) : 0;
+}
+
 Status MeasureUcxPerftestFloors(const BenchCommArgs& a) {
   if (a.transport != "ucx" || !HaveUcxPerftest()) return Status::Ok();
   PLEXUS_ASSIGN_OR_RETURN(std::vector<size_t> sizes, ParseSizeList(a.sizes));
   std::string floors;
   for (size_t bytes : sizes) {
-    int port = 13337;
-    {  // a free port, released again for ucx_perftest's server
-      auto fd = tcp::Listen("127.0.0.1", 0);
-      if (fd.ok()) port = tcp::LocalPort(fd->get());
-    }
-    PLEXUS_ASSIGN_OR_RETURN(double us, UcxPerftestLatencyUs(bytes, 1000, port));
+    const int port = FreePort();  // released again for ucx_perftest's server
+    PLEXUS_ASSIGN_OR_RETURN(double us, UcxPerftestLatencyUs(bytes, 1000, port > 0 ? port : 13337));
     floors += fmt::format("{}{}:{}", floors.empty() ? "" : ",", bytes, us);
   }
   ::setenv(kPerftestEnv, floors.c_str(), 1);

@@ -42,6 +42,8 @@ Result<std::vector<comm::AllReduceAlgo>> ParseAlgoList(const std::string& list);
 Result<std::vector<size_t>> ParseSizeList(const std::string& list);
 // Algorithms, sizes and transport all valid (and the transport built).
 Status CheckBenchArgs(const BenchCommArgs& a);
+// A free loopback port (bound, read, released: good enough for a local run); 0 if none.
+int FreePort();
 // For --local ucx runs: ucx_perftest's latency per size, measured on this
 // host before the ranks start and passed to them in the environment (a no-op
 // without ucx_perftest or for other transports).

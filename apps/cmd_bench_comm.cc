@@ -137,12 +137,6 @@ int RunRank(const BenchCommArgs& a) {
   return 0;
 }
 
-// A free loopback port (bound, read, released: good enough for a local run).
-int FreePort() {
-  auto fd = tcp::Listen("127.0.0.1", 0);
-  return fd.ok() ? tcp::LocalPort(fd->get()) : 0;
-}
-
 std::vector<std::string> ChildArgv(const BenchCommArgs& a, const std::string& peers, int rank, const char* secret) {
   std::vector<std::string> argv = {"plexus", "bench-comm", "--peers", peers, "--rank", std::to_string(rank),
                                    "--secret-file", secret, "--algo", a.algo, "--transport", a.transport};
