@@ -19,30 +19,13 @@
 namespace plexus {
 namespace {
 
-std::filesystem::path TestDir() {
-  auto dir = std::filesystem::temp_directory_path() / ("plexus_deepseek2_test_" + std::to_string(::getpid()));  // one per test process: ctest runs them side by side
-  std::filesystem::create_directories(dir);
-  return dir;
-}
+std::filesystem::path TestDir() { return testing::TestModelDir("deepseek2_test"); }
 
 std::string Synthetic(const std::string& type) {
-  std::string path = (TestDir() / ("tiny-deepseek2-" + type + ".gguf")).string();
-  SynthOptions o;
-  o.arch = "";
-  o.preset = "tiny-deepseek2";
-  o.type = type;
-  o.seed = 3;
-  o.threads = 1;
-  Status st = WriteSyntheticModel(o, path);
-  EXPECT_TRUE(st.ok()) << st.message();
-  return path;
+  return testing::WriteTinyModel(TestDir(), "tiny-deepseek2", type, 3);
 }
 
-std::unique_ptr<GgufFile> Open(const std::string& path) {
-  auto file = GgufFile::Open(path);
-  EXPECT_TRUE(file.ok()) << file.status().message();
-  return file.ok() ? std::move(file).value() : nullptr;
-}
+std::unique_ptr<GgufFile> Open(const std::string& path) { return testing::OpenGguf(path); }
 
 using Edit = testing::GgufEdit;
 

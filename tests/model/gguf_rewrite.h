@@ -1,16 +1,50 @@
-// Test helper: copies a GGUF file with edits, to make a model that is wrong
-// in one chosen way (a missing key, a tensor of the wrong shape, ...).
+// Test helpers for model files: a directory per test process, seeded tiny
+// synthetic models, and copies of a GGUF file with edits, to make a model
+// that is wrong in one chosen way (a missing key, a tensor of the wrong shape).
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "format/gguf.h"
+#include "model/synth.h"
 
 namespace plexus::testing {
+
+// One directory per test process: ctest runs a binary's tests side by side.
+inline std::filesystem::path TestModelDir(const std::string& test) {
+  auto dir = std::filesystem::temp_directory_path() / ("plexus_" + test + "_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+// A seeded synthetic model of `preset` in `dir`.
+inline std::string WriteTinyModel(const std::filesystem::path& dir, const std::string& preset, const std::string& type,
+                                  uint64_t seed) {
+  std::string path = (dir / (preset + "-" + type + ".gguf")).string();
+  SynthOptions o;
+  o.arch = "";
+  o.preset = preset;
+  o.type = type;
+  o.seed = seed;
+  o.threads = 1;
+  Status st = WriteSyntheticModel(o, path);
+  EXPECT_TRUE(st.ok()) << st.message();
+  return path;
+}
+
+inline std::unique_ptr<GgufFile> OpenGguf(const std::string& path) {
+  auto file = GgufFile::Open(path);
+  EXPECT_TRUE(file.ok()) << file.status().message();
+  return file.ok() ? std::move(file).value() : nullptr;
+}
 
 // How a test edits a file: `key` returns false to drop a metadata entry (and
 // may set others on the writer); `tensor` adds a tensor its own way and

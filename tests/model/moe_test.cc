@@ -18,31 +18,14 @@
 namespace plexus {
 namespace {
 
-std::filesystem::path TestDir() {
-  auto dir = std::filesystem::temp_directory_path() / ("plexus_moe_test_" + std::to_string(::getpid()));  // one per test process: ctest runs them side by side
-  std::filesystem::create_directories(dir);
-  return dir;
-}
+std::filesystem::path TestDir() { return testing::TestModelDir("moe_test"); }
 
 // A tiny synthetic model of `preset`, written once per test binary run.
 std::string Synthetic(const std::string& preset, const std::string& type) {
-  std::string path = (TestDir() / (preset + "-" + type + ".gguf")).string();
-  SynthOptions o;
-  o.arch = "";
-  o.preset = preset;
-  o.type = type;
-  o.seed = 5;
-  o.threads = 1;
-  Status st = WriteSyntheticModel(o, path);
-  EXPECT_TRUE(st.ok()) << st.message();
-  return path;
+  return testing::WriteTinyModel(TestDir(), preset, type, 5);
 }
 
-std::unique_ptr<GgufFile> Open(const std::string& path) {
-  auto file = GgufFile::Open(path);
-  EXPECT_TRUE(file.ok()) << file.status().message();
-  return file.ok() ? std::move(file).value() : nullptr;
-}
+std::unique_ptr<GgufFile> Open(const std::string& path) { return testing::OpenGguf(path); }
 
 using Edit = testing::GgufEdit;
 
