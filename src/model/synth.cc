@@ -76,9 +76,13 @@ Result<SynthModel> ResolveModel(const SynthPreset& preset, const SynthOptions& o
   if (m.n_vocab < kSynthMinVocab || m.n_vocab > kSynthMaxVocab)
     return Status::Errorf("synth", "vocab {} out of range: need {} (3 special + 256 byte tokens) to {}",
                           m.n_vocab, kSynthMinVocab, kSynthMaxVocab);
+  if (opts.layers < 0 || opts.layers > 4096)
+    return Status::Errorf("synth", "layers {} out of range: need 1 to 4096 (0: the preset's {})", opts.layers,
+                          preset.n_layers);
+  if (opts.layers > 0) m.preset.n_layers = opts.layers;
   m.sharp = opts.sharp;
   m.seed = opts.seed;
-  PLEXUS_RETURN_IF_ERROR(CheckShapes(preset, *m.type));
+  PLEXUS_RETURN_IF_ERROR(CheckShapes(m.preset, *m.type));
   return m;
 }
 

@@ -291,6 +291,9 @@ TEST_F(SynthTest, BadOptionsNameTheBadValue) {
   opts = {};
   opts.vocab = 100;
   ExpectError(opts, Path("x.gguf"), "vocab 100");
+  opts = {};
+  opts.layers = -2;
+  ExpectError(opts, Path("x.gguf"), "layers -2");
 }
 
 TEST_F(SynthTest, EmptyPresetPicksTheArchsTinyPreset) {
@@ -327,6 +330,18 @@ TEST_F(SynthTest, VocabOverride) {
   EXPECT_EQ(file->FindTensor("output.weight")->shape, (std::vector<int64_t>{256, 300}));
   EXPECT_EQ(file->Find("tokenizer.ggml.tokens")->array_size(), 300u);
   EXPECT_EQ(GetInt(*file, "llama.vocab_size"), 300);
+}
+
+TEST_F(SynthTest, LayersOverride) {
+  SynthOptions opts;
+  opts.preset = "tiny-qwen3moe";
+  opts.arch = "";
+  opts.layers = 3;
+  auto file = WriteAndOpen(opts, "l3.gguf");
+  ASSERT_NE(file, nullptr);
+  EXPECT_EQ(GetInt(*file, "qwen3moe.block_count"), 3);
+  EXPECT_NE(file->FindTensor("blk.2.ffn_gate_exps.weight"), nullptr);
+  EXPECT_EQ(file->FindTensor("blk.3.ffn_gate_exps.weight"), nullptr);
 }
 
 TEST(SynthVocabTest, SpmLayoutUniqueAndDescending) {
