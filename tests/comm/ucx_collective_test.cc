@@ -222,9 +222,10 @@ TEST(UcxPipeLink, SendsHiddenStatesDownThePipelineOverSharedMemory) {
   ExpectAllSame(RunRanks(3, [](const RankContext& ctx) { return PipeCases(ctx, kShm); }));
 }
 
-// Ranks loop one-shot all-reduces; rank 2 is killed at iteration 3. The
-// others fail naming it within 5 s, and fail fast afterwards.
-std::string SurviveVictim(const RankContext& ctx, const char* tls, PeerFailureMode mode) {
+// Ranks loop one-shot all-reduces; rank 2 gets `signal` at iteration 3
+// (SIGKILL: it dies; SIGSTOP: it freezes with its sockets open). The others
+// fail naming it within 5 s, and fail fast afterwards.
+std::string SurviveVictim(const RankContext& ctx, const char* tls, PeerFailureMode mode, int signal = SIGKILL) {
   std::unique_ptr<TcpMesh> mesh;
   std::unique_ptr<UcxContext> ucx;
   if (std::string err = Connect(ctx, tls, &mesh, &ucx, UcxOptions{.peer_failure_mode = mode}); !err.empty())
@@ -233,7 +234,7 @@ std::string SurviveVictim(const RankContext& ctx, const char* tls, PeerFailureMo
   if (!coll.ok()) return "ERROR " + coll.status().message();
   std::vector<float> data(4096, 1.0f);
   for (int it = 0;; ++it) {
-    if (ctx.rank == 2 && it == 3) raise(SIGKILL);
+    if (ctx.rank == 2 && it == 3) raise(signal);
     const int64_t t0 = tcp::NowNs();
     Status st = (*coll)->AllReduceSum(data.data(), data.size(), ElemType::kF32);
     if (st.ok()) continue;
@@ -246,9 +247,9 @@ std::string SurviveVictim(const RankContext& ctx, const char* tls, PeerFailureMo
   }
 }
 
-void ExpectVictimNamed(const char* tls, PeerFailureMode mode = PeerFailureMode::kIfSupported) {
-  auto results = RunRanks(3, [&](const RankContext& ctx) { return SurviveVictim(ctx, tls, mode); },
-                          std::chrono::seconds(20));
+void ExpectVictimNamed(const char* tls, PeerFailureMode mode = PeerFailureMode::kIfSupported, int signal = SIGKILL) {
+  auto results = RunRanks(3, [&](const RankContext& ctx) { return SurviveVictim(ctx, tls, mode, signal); },
+                          std::chrono::seconds(signal == SIGSTOP ? 5 : 20));  // the frozen rank is killed at the end
   for (int r = 0; r < 2; ++r) {
     const std::string& rep = results[static_cast<size_t>(r)].report;
     if (getenv("PLEXUS_UCX_VERBOSE")) std::printf("rank %d: %s\n", r, rep.c_str());
@@ -268,6 +269,9 @@ TEST(UcxFailure, KilledPeerIsNamedOverTcp) { ExpectVictimNamed(kTcp); }
 TEST(UcxFailure, KilledPeerIsNamedOverSharedMemory) { ExpectVictimNamed(kShm); }
 // Without UCX's own peer-failure handling the mesh's heartbeats notice.
 TEST(UcxFailure, KilledPeerIsNamedOverTcpWithoutUcxErrorHandling) { ExpectVictimNamed(kTcp, PeerFailureMode::kNever); }
+// A frozen peer keeps its sockets open, so only the mesh's heartbeats (read
+// off the idle TCP data link by the UCX wait loop) can tell.
+TEST(UcxFailure, FrozenPeerIsNamedOverTcp) { ExpectVictimNamed(kTcp, PeerFailureMode::kIfSupported, SIGSTOP); }
 
 TEST(UcxContext, RejectsBadGroupsAndTags) {
   auto results = RunRanks(2, [](const RankContext& ctx) -> std::string {

@@ -44,7 +44,10 @@ class FrameSink {
 class Link {
  public:
   Link() = default;
-  void Attach(Fd fd) { fd_ = std::move(fd); }  // once, before any I/O
+  void Attach(Fd fd) {  // once, before any I/O; the peer was just heard
+    fd_ = std::move(fd);
+    last_heard_ns_.store(NowNs(), std::memory_order_relaxed);
+  }
   int fd() const { return fd_.get(); }
   bool connected() const { return fd_.valid(); }
   void Shutdown();  // wakes every blocked reader/writer of this socket with EOF

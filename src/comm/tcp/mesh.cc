@@ -37,18 +37,23 @@ class ControlSink final : public FrameSink {
   bool got = false;
 };
 
-// Reads data-link frames until the peer's raw-mode sync frame; stashes others.
-class RawSyncSink final : public FrameSink {
+// Reads data-link frames, stashing them for their reader in the link's
+// inbox: until the peer's raw-mode sync frame (stop_at_sync), or all that
+// has arrived (a liveness check).
+class StashSink final : public FrameSink {
  public:
-  explicit RawSyncSink(Link* link) : link_(link) {}
+  StashSink(Link* link, bool stop_at_sync) : link_(link), stop_at_sync_(stop_at_sync) {}
   Status Destination(const FrameHeader& h, uint8_t** dst) override {
     *dst = nullptr;
     if (h.type == kHeartbeat || h.type == kData || h.type == kAbort) return Status::Ok();
+    if (h.type == kError && h.length <= kMaxErrorPayload) return Status::Ok();
     return Status::Error(fmt::format("unexpected {} frame on the data link", FrameTypeName(h.type)));
   }
-  Status Deliver(const FrameHeader& h, const uint8_t*, std::vector<uint8_t>* owned) override {
+  Status Deliver(const FrameHeader& h, const uint8_t* payload, std::vector<uint8_t>* owned) override {
     if (h.type == kHeartbeat) return Status::Ok();
-    if (h.type == kData && h.channel == kRawSyncChannel) {
+    if (h.type == kError)
+      return Status::Error(fmt::format("peer closed the connection: {}", std::string(payload, payload + h.length)));
+    if (stop_at_sync_ && h.type == kData && h.channel == kRawSyncChannel) {
       got = true;
       return Status::Ok();
     }
@@ -61,6 +66,7 @@ class RawSyncSink final : public FrameSink {
 
  private:
   Link* link_;
+  bool stop_at_sync_;
 };
 
 int64_t Ms(std::chrono::milliseconds ms) { return ms.count() * 1'000'000; }
@@ -121,6 +127,24 @@ Status TcpMesh::PeerStatus(int peer) const {
   if (!p.failed.load(std::memory_order_acquire)) return Status::Ok();
   std::lock_guard<std::mutex> lock(p.fail_mu);
   return Status::Error(p.failure);
+}
+
+Status TcpMesh::CheckHeard(int peer_rank) {
+  PLEXUS_RETURN_IF_ERROR(PeerStatus(peer_rank));
+  Peer& p = peer(peer_rank);
+  if (std::unique_lock<std::mutex> lock(p.data.read_mu, std::try_to_lock); lock.owns_lock() && !p.data.mid_frame()) {
+    StashSink heartbeats(&p.data, /*stop_at_sync=*/false);
+    if (Status st = p.data.ReadAvailable(heartbeats); !st.ok()) {
+      FailPeer(peer_rank, fmt::format("[tcp] {}: {} on the idle data link", PeerName(peer_rank), st.message()));
+      return PeerStatus(peer_rank);
+    }
+  }
+  const int64_t heard = std::max(p.data.last_heard_ns(), p.control.last_heard_ns());
+  const int64_t silent_ns = NowNs() - heard;
+  if (silent_ns > Ms(opt_.peer_timeout))
+    FailPeer(peer_rank, fmt::format("[tcp] {}: timed out: no heartbeat for {} ms (the process is frozen or "
+                                    "its host unreachable)", PeerName(peer_rank), silent_ns / 1'000'000));
+  return PeerStatus(peer_rank);
 }
 
 void TcpMesh::FailPeer(int peer, const std::string& reason) {
@@ -230,7 +254,7 @@ Result<std::vector<double>> TcpMesh::RawPingPong(int peer_rank, size_t bytes, in
   const std::string what = fmt::format("{} raw ping-pong", PeerName(peer_rank));
   const int64_t timeout_ns = Ms(opt_.peer_timeout);
   PLEXUS_RETURN_IF_ERROR(WriteFrameBlocking(link.fd(), kData, kRawSyncChannel, nullptr, 0, NowNs() + timeout_ns, what));
-  RawSyncSink sync(&link);
+  StashSink sync(&link, /*stop_at_sync=*/true);
   auto& early = link.inbox()[kRawSyncChannel];  // read by an exchange that was still running
   if (!early.empty()) {
     early.pop_front();

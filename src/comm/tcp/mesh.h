@@ -83,6 +83,13 @@ class TcpMesh {
   std::string PeerName(int peer) const;
   // Ok while the peer is healthy; else why it failed (sticky).
   Status PeerStatus(int peer) const;
+  // For transports whose data bypasses these links (UCX): nobody reads the
+  // idle data link during a step, so silence would go unseen. This reads the
+  // heartbeats waiting there (stashing any other frame for its reader) and
+  // fails the peer, naming it, once both links have been silent for longer
+  // than peer_timeout. Never blocks: it skips the read while another thread
+  // reads that link, since that reader notices silence itself.
+  Status CheckHeard(int peer);
 
   // --- data plane: one thread at a time per mesh ---
   // A collective over `ranks` (sorted, unique, containing this rank). Every
