@@ -145,7 +145,10 @@ Result<std::unique_ptr<Transports>> Transports::Negotiate(tcp::TcpMesh& mesh, Tr
   for (int r = 0; r < n; ++r) everyone[static_cast<size_t>(r)] = r;
   bool need_ucx = wanted == TransportKind::kUcx;
   for (int a = 0; a < n && !need_ucx; ++a)
-    for (int b = a + 1; b < n && !need_ucx; ++b) need_ucx = t->KindFor({a, b}) == TransportKind::kUcx;
+    for (int b = a + 1; b < n && !need_ucx; ++b) {
+      Result<TransportKind> kind = t->Choose({a, b});
+      need_ucx = kind.ok() && *kind == TransportKind::kUcx;
+    }
   if (need_ucx) {
     PLEXUS_ASSIGN_OR_RETURN(t->ucx_, ucx::UcxContext::Create(mesh));
   }
@@ -167,19 +170,14 @@ Result<TransportKind> Transports::Choose(const std::vector<int>& ranks) const {
   return ChooseTransport(group, wanted_);
 }
 
-TransportKind Transports::KindFor(const std::vector<int>& ranks) const {
-  auto kind = Choose(ranks);
-  return kind.ok() ? *kind : TransportKind::kTcp;
-}
-
 std::string Transports::Describe(int peer) const {
-  const TransportKind kind = KindFor({std::min(peer, mesh_.rank()), std::max(peer, mesh_.rank())});
-  if (kind == TransportKind::kUcx && ucx_) return fmt::format("ucx ({})", ucx_->TransportOf(peer));
-  return TransportName(kind);
+  return DescribeGroup({std::min(peer, mesh_.rank()), std::max(peer, mesh_.rank())});
 }
 
 std::string Transports::DescribeGroup(const std::vector<int>& ranks) const {
-  const TransportKind kind = KindFor(ranks);
+  Result<TransportKind> chosen = Choose(ranks);
+  if (!chosen.ok()) return fmt::format("none ({})", chosen.status().message());
+  const TransportKind kind = *chosen;
   if (kind != TransportKind::kUcx || !ucx_ || ranks.size() < 2) return TransportName(kind);
   const int other = ranks[0] == mesh_.rank() ? ranks[1] : ranks[0];
   return fmt::format("ucx ({})", ucx_->TransportOf(other));

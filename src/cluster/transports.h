@@ -66,8 +66,10 @@ class Transports {
   // The pipeline link of this rank (-1: none); both ends of a hop call it together.
   Result<std::unique_ptr<PipeLink>> NewPipeLink(int prev_rank, int next_rank, uint32_t tag);
 
-  TransportKind KindFor(const std::vector<int>& ranks) const;  // what NewCollective would use
-  // For logs and the dashboard, e.g. "shm", "ucx (tcp/eth0)", "tcp".
+  // What NewCollective would use, or why none can (a forced --transport).
+  Result<TransportKind> Choose(const std::vector<int>& ranks) const;
+  // For logs and the dashboard, e.g. "shm", "ucx (tcp/eth0)", "tcp", or
+  // "none (why)" for a pair the forced transport cannot join.
   std::string Describe(int peer) const;
   std::string DescribeGroup(const std::vector<int>& ranks) const;
   ucx::UcxContext* ucx() { return ucx_.get(); }  // null unless some group uses UCX
@@ -75,7 +77,6 @@ class Transports {
  private:
   Transports(tcp::TcpMesh& mesh, TransportKind wanted, std::vector<TransportOffer> offers)
       : mesh_(mesh), wanted_(wanted), offers_(std::move(offers)) {}
-  Result<TransportKind> Choose(const std::vector<int>& ranks) const;
 
   tcp::TcpMesh& mesh_;
   TransportKind wanted_;
