@@ -4,7 +4,10 @@
 tp4 on a synthetic model shaped like Llama 3.1 8B (Q4_0, ~4.5 GB): three
 nodes that lack the file are streamed their shards, then all four ranks
 decode a few tokens; every process's peak RSS must stay under 35% of the
-file size. Usage: test_cluster_memory.py --plexus BIN [--model FILE] [--keep-dir DIR]
+file size. Expert parallelism: `--preset qwen3-30b-a3b --split ep4` (a 17 GB
+Q4_0 file: each node holds a quarter of the experts and the replicated
+attention). Usage: test_cluster_memory.py --plexus BIN [--model FILE]
+[--preset NAME] [--split SPLIT]
 """
 import argparse
 import os
@@ -30,15 +33,17 @@ def peak_rss_bytes(pid):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--plexus", required=True)
-    ap.add_argument("--model", help="an existing llama3.1-8b-shaped Q4_0 file (default: synthesize one)")
+    ap.add_argument("--model", help="an existing Q4_0 file of --preset's shape (default: synthesize one)")
+    ap.add_argument("--preset", default="llama3.1-8b", help="plexus synth preset to synthesize")
+    ap.add_argument("--split", default="tp4", help="a split of 4 processes: tp4, ep4, tp2xep2, ...")
     args = ap.parse_args()
     failures = 0
     with tempfile.TemporaryDirectory(prefix="plexus-mem-") as tmp:
         model = args.model
         if not model:
-            model = os.path.join(tmp, "llama8b-q4_0.gguf")
+            model = os.path.join(tmp, f"{args.preset}-q4_0.gguf")
             start = time.monotonic()
-            subprocess.run([args.plexus, "synth", "--preset", "llama3.1-8b", "--type", "q4_0", "--seed", "3",
+            subprocess.run([args.plexus, "synth", "--preset", args.preset, "--type", "q4_0", "--seed", "3",
                             "--sharp", "-o", model], check=True, capture_output=True, timeout=900)
             print(f"synthesized {os.path.getsize(model) / 2**30:.2f} GiB in {time.monotonic() - start:.0f} s")
         size = os.path.getsize(model)
@@ -47,14 +52,14 @@ def main():
         try:
             cmd = [args.plexus, "generate", "-m", model, "-p", "the", "-n", "3", "--output", "json", "--threads", "1",
                    "--ignore-eos", "--peers", ",".join(n.address for n in nodes), "--secret-file", secret,
-                   "--split", "tp4"]
+                   "--split", args.split]
             start = time.monotonic()
             with open(os.path.join(tmp, "out"), "w") as out, open(os.path.join(tmp, "err"), "w") as errf:
                 proc = subprocess.Popen(cmd, stdout=out, stderr=errf)
                 _, status, usage = os.wait4(proc.pid, 0)
             proc.returncode = os.waitstatus_to_exitcode(status)
             err = open(os.path.join(tmp, "err")).read()
-            print(f"tp4 generate: exit {proc.returncode}, {time.monotonic() - start:.0f} s")
+            print(f"{args.split} generate: exit {proc.returncode}, {time.monotonic() - start:.0f} s")
             if proc.returncode != 0:
                 print("FAIL generate:", err[-2000:])
                 failures += 1
