@@ -9,6 +9,7 @@ Usage: test_cluster_ep.py --plexus BIN [--tokens N]
 """
 import argparse
 import os
+import re
 import sys
 import tempfile
 
@@ -25,7 +26,15 @@ SPLITS = [  # (split, shares, nodes besides the coordinator)
 ]
 
 
-def check(label, single, got, err, rc, secs, shares):
+def shard_fractions(err, file_bytes):
+    """Each node's shard (cached + sent) as a fraction of the file, from the coordinator's log."""
+    out = []
+    for m in re.finditer(r"rank \d+ \(\S+\): has ([\d.]+) MiB of its shard, sending ([\d.]+) MiB", err):
+        out.append((float(m.group(1)) + float(m.group(2))) * 2**20 / file_bytes)
+    return out
+
+
+def check(label, single, got, err, rc, secs, shares, file_bytes, first):
     if got is None:
         print(f"FAIL {label}: rc {rc}: {err.strip()[-2000:]}")
         return 1
@@ -37,7 +46,16 @@ def check(label, single, got, err, rc, secs, shares):
         if needed not in err:
             print(f"FAIL {label}: the log lacks '{needed}':\n{err[-1500:]}")
             return 1
-    print(f"ok   {label}: {len(got['tokens'])} tokens identical ({secs:.1f} s)")
+    # A node holds its experts, not all of them: its shard is well under the
+    # file (attention, embeddings and LM head are replicated). A node whose
+    # cache already holds its shard from an earlier split is sent nothing and
+    # logs no line; the first split of each model finds every cache empty.
+    fractions = shard_fractions(err, file_bytes)
+    if (first and not fractions) or (fractions and max(fractions) > 0.8):
+        print(f"FAIL {label}: node shards are {fractions} of the file")
+        return 1
+    sizes = ", ".join(f"{100 * f:.0f}%" for f in fractions) or "already cached"
+    print(f"ok   {label}: {len(got['tokens'])} tokens identical ({secs:.1f} s); node shards: {sizes}")
     return 0
 
 
@@ -59,11 +77,11 @@ def main():
                     print(f"FAIL {name}: single-node run failed (rc {rc}): {err}")
                     failures += 1
                     continue
-                for split, shares, n_nodes in SPLITS:
+                for i, (split, shares, n_nodes) in enumerate(SPLITS):
                     peers = [n.address for n in nodes[:n_nodes]]
                     got, err, rc, secs = generate(args.plexus, path, "the", args.tokens, peers, secret, split, shares)
                     label = f"{name} {split}{' shares ' + shares if shares else ''}"
-                    failures += check(label, single, got, err, rc, secs, shares)
+                    failures += check(label, single, got, err, rc, secs, shares, os.path.getsize(path), i == 0)
         finally:
             for n in nodes:
                 n.stop()
