@@ -102,7 +102,8 @@ Status Decode(std::span<const uint8_t> in, JobSpec* m) {
   PLEXUS_RETURN_IF_ERROR(r.Str("model.name", &m->model.name));
   PLEXUS_RETURN_IF_ERROR(r.Bytes("header", &m->header));
   PLEXUS_RETURN_IF_ERROR(r.Done());
-  if (m->ep < 1 || m->ep > static_cast<int32_t>(kMaxWorld)) return Status::Errorf("cluster", "job: ep {} invalid", m->ep);
+  if (m->ep < 1 || m->ep > static_cast<int32_t>(kMaxWorld))
+    return Status::Errorf("cluster", "job: ep {} invalid", m->ep);
   const uint64_t world = m->tp_shares.size() * static_cast<uint64_t>(m->ep) * m->pp_shares.size();
   if (m->world <= 0 || static_cast<uint64_t>(m->world) != world || world > kMaxWorld)
     return Status::Errorf("cluster", "job: world {} does not match tp {} x ep {} x pp {}", m->world,

@@ -33,7 +33,8 @@ Result<std::vector<double>> ParseShares(const std::string& text, int n, const ch
 // "tp2" -> ('t', 2). Degrees from 1 to 256.
 Result<std::pair<char, int>> ParseTerm(const std::string& term, const std::string& split) {
   const bool known = term.size() >= 3 && term[1] == 'p' && (term[0] == 't' || term[0] == 'p' || term[0] == 'e');
-  if (!known) return Status::Errorf("split", "'{}': '{}' is not tpN, epN or ppN (e.g. tp2, ep4, tp2xep2, tp2xpp2)", split, term);
+  if (!known)
+    return Status::Errorf("split", "'{}': '{}' is not tpN, epN or ppN (e.g. tp2, ep4, tp2xep2, tp2xpp2)", split, term);
   int n = 0;
   auto [ptr, ec] = std::from_chars(term.data() + 2, term.data() + term.size(), n);
   if (ec != std::errc() || ptr != term.data() + term.size() || n < 1 || n > 256)

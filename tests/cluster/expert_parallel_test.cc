@@ -83,8 +83,9 @@ std::vector<Rank> RunSplit(const std::shared_ptr<const GgufFile>& file, const Sp
       rank.experts = std::make_unique<CountingCollective>(
           std::make_unique<LocalCollective>(expert_groups.at(ExpertGroupRanks(split, r)[0]), ExpertRankOf(split, r)));
     const int prev = PrevStageRank(split, r);
+    const bool has_next = NextStageRank(split, r) >= 0;
     rank.pipe = std::make_unique<LocalPipeLink>(prev >= 0 ? to_next[static_cast<size_t>(prev)] : nullptr,
-                                                NextStageRank(split, r) >= 0 ? to_next[static_cast<size_t>(r)] : nullptr);
+                                                has_next ? to_next[static_cast<size_t>(r)] : nullptr);
   }
   std::vector<std::thread> threads;
   for (Rank& rank : ranks)

@@ -154,7 +154,8 @@ TEST(PlanTest, JobCarriesTheExpertSplit) {
 // Bytes of [begin, end) that `ranges` (sorted, merged) cover.
 uint64_t Covered(const std::vector<ByteRange>& ranges, uint64_t begin, uint64_t end) {
   uint64_t n = 0;
-  for (const ByteRange& r : ranges) n += std::max(begin, std::min(end, r.end)) - std::max(begin, std::min(end, r.begin));
+  for (const ByteRange& r : ranges)
+    n += std::max(begin, std::min(end, r.end)) - std::max(begin, std::min(end, r.begin));
   return n;
 }
 
