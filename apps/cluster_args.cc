@@ -95,8 +95,12 @@ void AddClusterOptions(CLI::App* cmd, ClusterArgs& a) {
   cmd->add_option("--peers", a.peers, "Nodes to split the model across: HOST:PORT,... (rank 1, 2, ...); "
                                       "without it, nodes are found by discovery when --secret-file is given");
   cmd->add_option("--secret-file", a.secret_file, "File holding the shared cluster secret");
-  cmd->add_option("--split", a.split, "tpN, ppN or tpNxppM, counting every process including this one");
-  cmd->add_option("--shares", a.shares, "Uneven tensor-parallel shares, e.g. 3,1");
+  cmd->add_option("--split", a.split,
+                  "tpN, ppN, epN (MoE: whole experts per node) or products such as tp2xpp2, tp2xep2, "
+                  "counting every process including this one");
+  cmd->add_option("--shares", a.shares,
+                  "Uneven shares of a stage's ranks, e.g. 3,1: tensor-parallel ones under tpN; with epN the "
+                  "expert shares of all tp x ep ranks (default: experts by node memory)");
   cmd->add_option("--stage-shares", a.stage_shares, "Uneven pipeline stage shares (layers), e.g. 2,1");
   cmd->add_option("--emulate-link", a.emulate, "Add latency and a bandwidth cap to this process's sends, e.g. 300us,2.5gbit");
   cmd->add_option("--bind", a.bind, "Address the nodes reach this coordinator at (default: found from the first node)");

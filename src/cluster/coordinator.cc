@@ -23,6 +23,7 @@ constexpr size_t kChunkBytes = 4 << 20;  // per RangeData frame (the frame limit
 
 struct JobContext {
   const ClusterOptions& options;
+  const Split& split;  // options.split with the expert shares settled (by memory unless --shares gave them)
   const GgufFile& file;
   const ModelConfig& config;
   JobSpec job;  // rank filled per node
@@ -81,18 +82,65 @@ struct StartedNode {
   NodeInventory inventory;  // as the node reported it in READY
 };
 
-// Hands rank `rank` its job; returns once the node has loaded its shard.
-// Runs on its own thread, beside the other nodes' (ctx is shared read-only).
-Result<StartedNode> StartNode(const JobContext& ctx, int rank) {
+// Runs fn(rank) for every node rank at once, each on its own thread; the
+// results in rank order (index 0: rank 1), or the first failure in rank
+// order once every thread is done.
+template <typename T, typename Fn>
+Result<std::vector<T>> ForEachNode(int world, Fn fn) {
+  std::vector<std::optional<Result<T>>> results(static_cast<size_t>(world));
+  std::vector<std::thread> threads;
+  for (int rank = 1; rank < world; ++rank)
+    threads.emplace_back([&results, &fn, rank] { results[static_cast<size_t>(rank)].emplace(fn(rank)); });
+  for (std::thread& t : threads) t.join();
+  std::vector<T> out;
+  for (int rank = 1; rank < world; ++rank) {
+    Result<T>& r = *results[static_cast<size_t>(rank)];
+    if (!r.ok()) return r.status().WithContext(fmt::format("starting rank {}", rank));
+    out.push_back(std::move(r).value());
+  }
+  return out;
+}
+
+struct Connected {
+  IntakeConnection conn;
+  uint64_t mem_total = 0;  // as reported before the job (0: not asked or unknown)
+};
+
+// Connects to every node at once; with `ask_memory`, each reports its
+// inventory first (the expert shares follow memory).
+Result<std::vector<Connected>> ConnectNodes(const ClusterOptions& options, bool ask_memory) {
+  return ForEachNode<Connected>(static_cast<int>(options.peers.size()) + 1, [&](int rank) -> Result<Connected> {
+    const std::string& address = options.peers[static_cast<size_t>(rank - 1)];
+    PLEXUS_ASSIGN_OR_RETURN(IntakeConnection conn, IntakeConnection::Connect(address, options.secret, seconds(30)));
+    Connected c{std::move(conn), 0};
+    if (!ask_memory) return c;
+    PLEXUS_RETURN_IF_ERROR(c.conn.Send(MsgType::kAskInventory, {}));
+    PLEXUS_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, c.conn.Expect(MsgType::kInventory, seconds(30)));
+    ReadyMsg inv;
+    if (Status st = Decode(bytes, &inv); !st.ok())
+      return Status::Errorf("cluster", "node {} sent a malformed inventory: {}", address, st.message());
+    c.mem_total = inv.inventory.mem_total;
+    return c;
+  });
+}
+
+// Expert shares follow the ranks' memory unless --shares set them: asked
+// for only when the model has experts to place over more than one rank.
+bool NeedsMemoryShares(const Split& split, const ModelConfig& config) {
+  return config.is_moe() && split.group() > 1 && !split.expert_shares_given;
+}
+
+// Hands rank `rank` its job over `conn`; returns once the node has loaded
+// its shard. Runs on its own thread, beside the other nodes' (ctx is shared read-only).
+Result<StartedNode> StartNode(const JobContext& ctx, int rank, IntakeConnection conn) {
   const std::string& address = ctx.options.peers[static_cast<size_t>(rank - 1)];
-  PLEXUS_ASSIGN_OR_RETURN(IntakeConnection conn, IntakeConnection::Connect(address, ctx.options.secret, seconds(30)));
   JobSpec job = ctx.job;
   job.rank = rank;
   PLEXUS_RETURN_IF_ERROR(conn.Send(MsgType::kJob, Encode(job)));
   PLEXUS_ASSIGN_OR_RETURN(std::vector<uint8_t> reply_bytes, conn.Expect(MsgType::kJobReply, seconds(120)));
   JobReply reply;
   PLEXUS_RETURN_IF_ERROR(Decode(reply_bytes, &reply));
-  PLEXUS_ASSIGN_OR_RETURN(ShardSpec shard, ShardForRank(ctx.file, ctx.config, ctx.options.split, rank));
+  PLEXUS_ASSIGN_OR_RETURN(ShardSpec shard, ShardForRank(ctx.file, ctx.config, ctx.split, rank));
   if (!reply.missing.empty()) PLEXUS_RETURN_IF_ERROR(StreamShard(ctx, rank, conn, shard, reply));
   PLEXUS_ASSIGN_OR_RETURN(std::vector<uint8_t> ready_bytes, conn.Expect(MsgType::kReady, std::chrono::minutes(10)));
   ReadyMsg ready;
@@ -107,27 +155,10 @@ Result<StartedNode> StartNode(const JobContext& ctx, int rank) {
 // Starts every node at once: their shards stream and load in parallel, so
 // a cluster comes up in the time of its slowest node, not the sum of all.
 // The first failure (in rank order) is returned once every thread is done.
-Result<std::vector<StartedNode>> StartNodes(const JobContext& ctx) {
-  const int world = ctx.options.split.world();
-  std::vector<std::optional<Result<StartedNode>>> results(static_cast<size_t>(world));
-  std::vector<std::thread> threads;
-  for (int rank = 1; rank < world; ++rank)
-    threads.emplace_back([&ctx, &results, rank] { results[static_cast<size_t>(rank)].emplace(StartNode(ctx, rank)); });
-  for (std::thread& t : threads) t.join();
-  std::vector<StartedNode> nodes;
-  for (int rank = 1; rank < world; ++rank) {
-    Result<StartedNode>& r = *results[static_cast<size_t>(rank)];
-    if (!r.ok()) return r.status().WithContext(fmt::format("starting rank {}", rank));
-    nodes.push_back(std::move(r).value());
-  }
-  return nodes;
-}
-
-std::string SplitName(const Split& s) {
-  if (s.world() == 1) return "1";
-  if (s.pp == 1) return fmt::format("tp{}", s.tp);
-  if (s.tp == 1) return fmt::format("pp{}", s.pp);
-  return fmt::format("tp{}xpp{}", s.tp, s.pp);
+Result<std::vector<StartedNode>> StartNodes(const JobContext& ctx, std::vector<Connected>& conns) {
+  return ForEachNode<StartedNode>(ctx.split.world(), [&](int rank) {
+    return StartNode(ctx, rank, std::move(conns[static_cast<size_t>(rank - 1)].conn));
+  });
 }
 
 // Rank `rank`'s entry of the view: its shard and its tensor-parallel share of the stage.
@@ -174,12 +205,17 @@ Status MeasureLinks(ShardRuntime& rt, const std::vector<LinkProbe>& plans, Clust
 }
 
 Result<JobSpec> MakeJob(const std::string& model_path, const GgufFile& file, const ClusterOptions& options,
-                       const ModelOptions& model_options, int threads) {
+                       const Split& split, const ModelOptions& model_options, int threads) {
   JobSpec job;
   job.job_id = static_cast<uint64_t>(tcp::NowNs());
-  job.world = options.split.world();
-  job.tp_shares = options.split.tp_shares;
-  job.pp_shares = options.split.pp_shares;
+  job.world = split.world();
+  job.tp_shares = split.tp_shares;
+  job.pp_shares = split.pp_shares;
+  job.ep = split.ep;
+  for (int stage = 0; stage < split.pp; ++stage) {
+    PLEXUS_ASSIGN_OR_RETURN(std::vector<double> shares, StageExpertShares(split, stage));
+    job.expert_shares.insert(job.expert_shares.end(), shares.begin(), shares.end());
+  }
   job.threads = threads;
   job.kv_type = static_cast<uint32_t>(model_options.kv_type);
   job.max_context = model_options.max_context;
@@ -194,9 +230,8 @@ Result<JobSpec> MakeJob(const std::string& model_path, const GgufFile& file, con
 // The view of every rank as far as it is known before the mesh (links come
 // later); returns each node's link probe plan, rank 1 first.
 std::vector<LinkProbe> InitView(const GgufFile& file, const ModelConfig& config, const ClusterOptions& options,
-                                const std::vector<StartedNode>& nodes, ClusterView* view) {
-  const Split& split = options.split;
-  view->split = SplitName(split);
+                                const Split& split, const std::vector<StartedNode>& nodes, ClusterView* view) {
+  view->split = split.Name();
   std::vector<LinkProbe> plans;
   for (int rank = 0; rank < split.world(); ++rank) {
     view->shards.push_back(BaseView(file, config, split, rank));
@@ -211,11 +246,33 @@ std::vector<LinkProbe> InitView(const GgufFile& file, const ModelConfig& config,
   return plans;
 }
 
+// Connects to the nodes and settles `split`'s expert shares: by the ranks'
+// memory (rank 0: this machine's) unless --shares set them. Checks every
+// rank's shard again under the final shares.
+Result<std::vector<Connected>> ConnectAndPlace(const GgufFile& file, const ModelConfig& config,
+                                               const ClusterOptions& options, Split& split,
+                                               const std::function<void(const std::string&)>& log) {
+  const bool by_memory = NeedsMemoryShares(split, config);
+  PLEXUS_ASSIGN_OR_RETURN(std::vector<Connected> conns, ConnectNodes(options, by_memory));
+  if (!by_memory) return conns;
+  std::vector<uint64_t> mem{ReadMemoryInfo().total};
+  for (const Connected& c : conns) mem.push_back(c.mem_total);
+  PLEXUS_RETURN_IF_ERROR(ApplyMemoryShares(&split, mem));
+  std::string placed;
+  for (int rank = 0; rank < split.world(); ++rank) {
+    PLEXUS_ASSIGN_OR_RETURN(ShardSpec shard, ShardForRank(file, config, split, rank));
+    placed += fmt::format("{}rank {}: [{},{}) ({:.1f} GiB)", rank == 0 ? "" : ", ", rank, shard.experts.begin,
+                          shard.experts.end, mem[static_cast<size_t>(rank)] / double(1ull << 30));
+  }
+  log(fmt::format("experts by memory: {}", placed));
+  return conns;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Coordinator>> Coordinator::Start(const std::string& model_path, const ClusterOptions& options,
                                                         const ModelOptions& model_options, int threads) {
-  const Split& split = options.split;
+  Split split = options.split;
   if (static_cast<size_t>(split.world()) != options.peers.size() + 1)
     return Status::Errorf("cluster", "the split counts {} processes but --peers names {} nodes plus this coordinator",
                           split.world(), options.peers.size());
@@ -231,14 +288,15 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Start(const std::string& model
   PLEXUS_ASSIGN_OR_RETURN(ModelConfig config, ReadModelConfig(*file));
   // Check the split against the model before any node is contacted.
   for (int rank = 0; rank < split.world(); ++rank) PLEXUS_RETURN_IF_ERROR(ShardForRank(*file, config, split, rank).status());
-  JobContext ctx{options, *file, config, {}, log};
-  PLEXUS_ASSIGN_OR_RETURN(ctx.job, MakeJob(model_path, *file, options, model_options, threads));
-  PLEXUS_ASSIGN_OR_RETURN(std::vector<StartedNode> nodes, StartNodes(ctx));
+  PLEXUS_ASSIGN_OR_RETURN(std::vector<Connected> conns, ConnectAndPlace(*file, config, options, split, log));
+  JobContext ctx{options, split, *file, config, {}, log};
+  PLEXUS_ASSIGN_OR_RETURN(ctx.job, MakeJob(model_path, *file, options, split, model_options, threads));
+  PLEXUS_ASSIGN_OR_RETURN(std::vector<StartedNode> nodes, StartNodes(ctx, conns));
   MeshSpec mesh;
   mesh.addresses.resize(1);
   for (const StartedNode& node : nodes) mesh.addresses.push_back(node.mesh_address);
   std::unique_ptr<Coordinator> c(new Coordinator());
-  const std::vector<LinkProbe> plans = InitView(*file, config, options, nodes, &c->view_);
+  const std::vector<LinkProbe> plans = InitView(*file, config, options, split, nodes, &c->view_);
   PLEXUS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(file, c->view_.shards[0].shard, model_options));
   SetLocalInventory(c->view_.shards[0], *model);
   const std::string bind_host = !options.bind_host.empty() ? options.bind_host
@@ -263,8 +321,7 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Start(const std::string& model
   PLEXUS_ASSIGN_OR_RETURN(c->runtime_, ShardRuntime::Join(std::move(model), split, 0, std::move(mo), threads,
                                                             options.transport));
   PLEXUS_RETURN_IF_ERROR(MeasureLinks(*c->runtime_, plans, c->view_, log));
-  log(fmt::format("cluster of {} ranks ready ({} x {})", split.world(), split.tp == 1 ? "no tp" : "tp" + std::to_string(split.tp),
-                  split.pp == 1 ? "no pp" : "pp" + std::to_string(split.pp)));
+  log(fmt::format("cluster of {} ranks ready (split {})", split.world(), split.Name()));
   return c;
 }
 

@@ -73,6 +73,8 @@ std::vector<uint8_t> Encode(const JobSpec& m) {
   w.I32(m.rank);
   PutShares(w, m.tp_shares);
   PutShares(w, m.pp_shares);
+  w.I32(m.ep);
+  PutShares(w, m.expert_shares);
   w.I32(m.threads);
   w.U32(m.kv_type);
   w.I64(m.max_context);
@@ -90,6 +92,8 @@ Status Decode(std::span<const uint8_t> in, JobSpec* m) {
   PLEXUS_RETURN_IF_ERROR(r.I32("rank", &m->rank));
   PLEXUS_RETURN_IF_ERROR(GetShares(r, "tp_shares", &m->tp_shares));
   PLEXUS_RETURN_IF_ERROR(GetShares(r, "pp_shares", &m->pp_shares));
+  PLEXUS_RETURN_IF_ERROR(r.I32("ep", &m->ep));
+  PLEXUS_RETURN_IF_ERROR(GetShares(r, "expert_shares", &m->expert_shares));
   PLEXUS_RETURN_IF_ERROR(r.I32("threads", &m->threads));
   PLEXUS_RETURN_IF_ERROR(r.U32("kv_type", &m->kv_type));
   PLEXUS_RETURN_IF_ERROR(r.I64("max_context", &m->max_context));
@@ -98,10 +102,14 @@ Status Decode(std::span<const uint8_t> in, JobSpec* m) {
   PLEXUS_RETURN_IF_ERROR(r.Str("model.name", &m->model.name));
   PLEXUS_RETURN_IF_ERROR(r.Bytes("header", &m->header));
   PLEXUS_RETURN_IF_ERROR(r.Done());
-  const uint64_t world = m->tp_shares.size() * m->pp_shares.size();
+  if (m->ep < 1 || m->ep > static_cast<int32_t>(kMaxWorld))
+    return Status::Errorf("cluster", "job: ep {} invalid", m->ep);
+  const uint64_t world = m->tp_shares.size() * static_cast<uint64_t>(m->ep) * m->pp_shares.size();
   if (m->world <= 0 || static_cast<uint64_t>(m->world) != world || world > kMaxWorld)
-    return Status::Errorf("cluster", "job: world {} does not match tp {} x pp {}", m->world, m->tp_shares.size(),
-                          m->pp_shares.size());
+    return Status::Errorf("cluster", "job: world {} does not match tp {} x ep {} x pp {}", m->world,
+                          m->tp_shares.size(), m->ep, m->pp_shares.size());
+  if (m->expert_shares.size() != world)
+    return Status::Errorf("cluster", "job: {} expert_shares for a world of {}", m->expert_shares.size(), world);
   if (m->rank <= 0 || m->rank >= m->world)
     return Status::Errorf("cluster", "job: rank {} outside 1..{}", m->rank, m->world - 1);
   if (m->threads < 0 || m->threads > 4096) return Status::Errorf("cluster", "job: threads {} invalid", m->threads);

@@ -21,6 +21,8 @@ enum class MsgType : uint16_t {
   kRangesDone = 0x103,  // coordinator -> node: all requested ranges sent; sha256 of them
   kReady = 0x104,     // node -> coordinator: ReadyMsg, shard loaded (its inventory) or why not
   kMesh = 0x105,      // coordinator -> node: MeshSpec, the job mesh's addresses and link probe
+  kAskInventory = 0x106,  // coordinator -> node, before JOB (optional): report your inventory
+  kInventory = 0x107,     // node -> coordinator: ReadyMsg with the node's inventory before any load
   kStep = 0x110,      // coordinator -> every rank: one forward batch
   kLogits = 0x111,    // last stage -> coordinator: logits of a step
   kDrop = 0x112,      // coordinator -> every rank: forget a sequence's KV cache
@@ -36,10 +38,12 @@ struct ModelIdentity {
 
 struct JobSpec {
   uint64_t job_id = 0;
-  int32_t world = 1;  // ranks in the job; rank = stage * tp + tp_rank, coordinator = 0
+  int32_t world = 1;  // ranks in the job: tp x ep x pp, laid out as cluster/plan.h says; coordinator = 0
   int32_t rank = 0;   // the receiving node's rank
-  std::vector<double> tp_shares;  // one per rank of a stage
+  std::vector<double> tp_shares;  // one per rank of a TP group
   std::vector<double> pp_shares;  // one per stage
+  int32_t ep = 1;                 // expert-parallel replicas of the TP group per stage
+  std::vector<double> expert_shares;  // [world]: each rank's share of its stage's experts
   int32_t threads = 0;
   uint32_t kv_type = 1;  // DType id: 1 = f16, 0 = f32
   int64_t max_context = 0;

@@ -95,8 +95,9 @@ Status SendLogits(tcp::TcpMesh& mesh, const std::vector<float>& logits, int64_t 
   return Status::Ok();
 }
 
-// What this node has, once `model` is loaded (READY's payload).
-NodeInventory TakeInventory(const Model& model, const tcp::LinkSpec& emulate) {
+// What this node has, once `model` is loaded (READY's payload), or before
+// any load (`model` null: no RSS or weight bytes worth reporting yet).
+NodeInventory TakeInventory(const Model* model, const tcp::LinkSpec& emulate) {
   NodeInventory inv;
   inv.hostname = HostName();
   const MemoryInfo mem = ReadMemoryInfo();
@@ -105,7 +106,7 @@ NodeInventory TakeInventory(const Model& model, const tcp::LinkSpec& emulate) {
   inv.rss = ResidentBytes();
   inv.cores = OnlineCores();
   inv.simd = kernels::BestTargetName();
-  inv.weight_bytes = model.weights().MatrixBytes();
+  inv.weight_bytes = model != nullptr ? model->weights().MatrixBytes() : 0;
   inv.emulated_latency_ns = emulate.latency_ns;
   inv.emulated_bits_per_second = emulate.bits_per_second;
   return inv;
@@ -176,7 +177,16 @@ void Node::Serve(const std::atomic<bool>& stop) {
 
 Status Node::RunJob(tcp::Fd connection) {
   PLEXUS_ASSIGN_OR_RETURN(IntakeConnection conn, IntakeConnection::Accept(std::move(connection), opt_.secret, seconds(5)));
-  PLEXUS_ASSIGN_OR_RETURN(std::vector<uint8_t> job_bytes, conn.Expect(MsgType::kJob, kIntakeTimeout));
+  PLEXUS_ASSIGN_OR_RETURN(Message first, conn.Recv(kIntakeTimeout));
+  if (first.type == MsgType::kAskInventory) {
+    // The coordinator sizes the expert shares by memory before it sends the job.
+    PLEXUS_RETURN_IF_ERROR(conn.Send(MsgType::kInventory, Encode(ReadyMsg{"", TakeInventory(nullptr, opt_.emulate)})));
+    PLEXUS_ASSIGN_OR_RETURN(first, conn.Recv(kIntakeTimeout));
+  }
+  if (first.type != MsgType::kJob)
+    return Status::Errorf("node", "expected a job from {}, got message 0x{:x}", conn.peer(),
+                          static_cast<unsigned>(first.type));
+  const std::vector<uint8_t>& job_bytes = first.payload;
   JobSpec job;
   PLEXUS_RETURN_IF_ERROR(Decode(job_bytes, &job));
   // Any failure from here on is reported to the coordinator before we drop the job.
@@ -186,9 +196,11 @@ Status Node::RunJob(tcp::Fd connection) {
   };
   Split split;
   split.tp = static_cast<int>(job.tp_shares.size());
+  split.ep = job.ep;
   split.pp = static_cast<int>(job.pp_shares.size());
   split.tp_shares = job.tp_shares;
   split.pp_shares = job.pp_shares;
+  split.expert_shares = job.expert_shares;
   auto located = store_.Locate(job.model, job.header);
   if (!located.ok()) return fail(located.status());
   auto file = GgufFile::Open(located->path);
@@ -220,7 +232,7 @@ Status Node::RunJob(tcp::Fd connection) {
   model_options.kv_type = job.kv_type == 0 ? DType::kF32 : DType::kF16;
   auto model = Model::Load(std::shared_ptr<const GgufFile>(std::move(file).value()), *shard, model_options);
   if (!model.ok()) return fail(model.status());
-  PLEXUS_RETURN_IF_ERROR(conn.Send(MsgType::kReady, Encode(ReadyMsg{"", TakeInventory(**model, opt_.emulate)})));
+  PLEXUS_RETURN_IF_ERROR(conn.Send(MsgType::kReady, Encode(ReadyMsg{"", TakeInventory(model->get(), opt_.emulate)})));
   // The other nodes may still be receiving their shards: wait as long as that takes.
   PLEXUS_ASSIGN_OR_RETURN(std::vector<uint8_t> mesh_bytes, conn.Expect(MsgType::kMesh, std::chrono::hours(2)));
   MeshSpec mesh;

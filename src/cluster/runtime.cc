@@ -68,12 +68,19 @@ Result<std::unique_ptr<ShardRuntime>> ShardRuntime::Join(std::unique_ptr<Model> 
   PLEXUS_ASSIGN_OR_RETURN(rt->tp_, rt->transports_->NewCollective(group, 0));
   if (log && group.size() > 1)
     log(fmt::format("rank {}: tensor-parallel all-reduce over {}", rank, rt->transports_->DescribeGroup(group)));
+  if (split.ep > 1) {
+    // The expert group contains the TP group: its own tag keeps the two apart.
+    const std::vector<int> experts = ExpertGroupRanks(split, rank);
+    PLEXUS_ASSIGN_OR_RETURN(rt->experts_, rt->transports_->NewCollective(experts, 1));
+    if (log)
+      log(fmt::format("rank {}: expert-parallel all-reduce over {}", rank, rt->transports_->DescribeGroup(experts)));
+  }
   PLEXUS_ASSIGN_OR_RETURN(rt->pipe_, rt->transports_->NewPipeLink(PrevStageRank(split, rank), NextStageRank(split, rank), 0));
   return rt;
 }
 
 Status ShardRuntime::Step(std::span<const BatchEntry> batch, std::vector<float>* logits) {
-  return model_->Forward(batch, *tp_, pipe_.get(), pool_, logits);
+  return model_->Forward(batch, *tp_, experts_ ? *experts_ : *tp_, pipe_.get(), pool_, logits);
 }
 
 }  // namespace plexus::cluster

@@ -48,6 +48,7 @@ class ShardRuntime {
   std::unique_ptr<tcp::TcpMesh> mesh_;
   std::unique_ptr<Transports> transports_;  // before tp_/pipe_: they may use its UCX context
   std::unique_ptr<Collective> tp_;
+  std::unique_ptr<Collective> experts_;  // the expert group when ep > 1 (else the MoE reduces over tp_)
   std::unique_ptr<PipeLink> pipe_;
 };
 

@@ -25,12 +25,7 @@ constexpr int kMaxReplacementsInRow = 2;
 // before its job arrives; the second try probes again without it.
 constexpr int kStartAttempts = 2;
 
-std::string SplitName(const cluster::Split& s) {
-  if (s.world() == 1) return "1";
-  if (s.pp == 1) return fmt::format("tp{}", s.tp);
-  if (s.tp == 1) return fmt::format("pp{}", s.pp);
-  return fmt::format("tp{}xpp{}", s.tp, s.pp);
-}
+std::string SplitName(const cluster::Split& s) { return s.Name(); }
 
 std::string Join(const std::vector<std::string>& items) {
   std::string text;
@@ -178,6 +173,7 @@ Result<cluster::Split> RecoveringExecutor::ChooseSplit(size_t n_nodes) const {
     std::vector<std::string> names;
     if (world == first.world()) names.push_back("");
     if (world == 1) names.push_back("1");
+    if (world > 1 && first.ep > 1) names.push_back(fmt::format("ep{}", world));
     if (world > 1 && first.pp == 1) names.push_back(fmt::format("tp{}", world));
     if (world > 1 && first.pp > 1) names.push_back(fmt::format("pp{}", world));
     if (world > 1) names.push_back(fmt::format("tp{}", world));

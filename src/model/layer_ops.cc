@@ -143,8 +143,8 @@ void LayerRun::Attend() {
   });
 }
 
-Status LayerRun::ReduceIntoResidual() {
-  PLEXUS_RETURN_IF_ERROR(tp_.AllReduceSum(a_.proj.data(), a_.proj.size(), ElemType::kF32));
+Status LayerRun::ReduceIntoResidual(Collective& group) {
+  PLEXUS_RETURN_IF_ERROR(group.AllReduceSum(a_.proj.data(), a_.proj.size(), ElemType::kF32));
   kernels::Add(a_.x.data(), a_.proj.data(), static_cast<int64_t>(a_.x.size()));
   return Status::Ok();
 }

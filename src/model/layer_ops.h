@@ -56,10 +56,10 @@ struct Activations {
 class LayerRun {
  public:
   LayerRun(const ModelConfig& c, const ShardSpec& s, const LayerWeights& w, int64_t layer_local,
-           std::span<const BatchEntry> batch, Activations& a, KvCache& kv, Collective& tp, ThreadPool& pool,
-           const std::vector<float>& rope_inv_freq)
-      : c_(c), s_(s), w_(w), layer_(layer_local), batch_(batch), a_(a), kv_(kv), tp_(tp), pool_(pool),
-        inv_freq_(rope_inv_freq) {}
+           std::span<const BatchEntry> batch, Activations& a, KvCache& kv, Collective& tp, Collective& experts,
+           ThreadPool& pool, const std::vector<float>& rope_inv_freq)
+      : c_(c), s_(s), w_(w), layer_(layer_local), batch_(batch), a_(a), kv_(kv), tp_(tp), experts_(experts),
+        pool_(pool), inv_freq_(rope_inv_freq) {}
 
   const LayerWeights& weights() const { return w_; }
   const ModelConfig& config() const { return c_; }
@@ -81,7 +81,8 @@ class LayerRun {
   Status AttentionOutput();                     // x += all_reduce(attn Wo^T)
   Status SwiGluFfn();                           // x += all_reduce(down(silu(gate xn) * up xn))
   // x += all_reduce(sum over the k routed experts e this shard owns of
-  // w_e * down_e(silu(gate_e xn) * up_e xn)); see moe_ops.cc.
+  // w_e * down_e(silu(gate_e xn) * up_e xn) + the local shared-expert rows'
+  // output), reduced once over the expert group; see moe_ops.cc.
   Status MoeFfn();
   // Multi-head latent attention (mla_ops.cc), after Norm: MlaProject computes
   // the local heads' q and the token's latent and caches the latent;
@@ -97,7 +98,8 @@ class LayerRun {
   void SharedExperts();          // proj += the shared experts' output (local rows)
   // One (token, local head) of MlaAttend; scratch: [context] scores, [kv_lora + rope + 2 * kv_lora] floats.
   void MlaAttendOne(size_t b, int64_t head, float* scores, float* scratch);
-  Status ReduceIntoResidual();
+  Status ReduceIntoResidual() { return ReduceIntoResidual(tp_); }
+  Status ReduceIntoResidual(Collective& group);  // x += all_reduce over `group` of proj
   // compute(r0, r1) writes proj rows [r0, r1); then x += all_reduce(proj),
   // in chunks when OverlapReduces is set (overlap.cc).
   Status ReduceInChunks(const std::function<void(int64_t r0, int64_t r1)>& compute);
@@ -109,7 +111,8 @@ class LayerRun {
   std::span<const BatchEntry> batch_;
   Activations& a_;
   KvCache& kv_;
-  Collective& tp_;
+  Collective& tp_;       // attention, dense FFN: the tensor-parallel group
+  Collective& experts_;  // the MoE block: the expert group (tp_ itself unless expert parallel)
   ThreadPool& pool_;
   const std::vector<float>& inv_freq_;
   AsyncReducer* reducer_ = nullptr;  // set by OverlapReduces

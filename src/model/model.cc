@@ -73,8 +73,11 @@ void Model::Embed(std::span<const BatchEntry> batch) {
   for (size_t b = 0; b < batch.size(); ++b) DequantizeRow(emb.type, emb.row(batch[b].token), act_.x.data() + b * d, d);
 }
 
-Status Model::Forward(std::span<const BatchEntry> batch, Collective& tp, PipeLink* pipe, ThreadPool& pool,
-                      std::vector<float>* logits) {
+Status Model::Forward(std::span<const BatchEntry> batch, Collective& tp, Collective& experts, PipeLink* pipe,
+                      ThreadPool& pool, std::vector<float>* logits) {
+  if (tp.size() != shard_.tp_size || experts.size() != shard_.expert_size)
+    return Status::Errorf("model", "shard '{}' needs a TP group of {} and an expert group of {}, got {} and {}",
+                          shard_.Describe(), shard_.tp_size, shard_.expert_size, tp.size(), experts.size());
   PLEXUS_RETURN_IF_ERROR(Validate(batch));
   int64_t max_len = 0;
   for (const BatchEntry& e : batch) max_len = std::max<int64_t>(max_len, e.pos + 1);
@@ -93,7 +96,8 @@ Status Model::Forward(std::span<const BatchEntry> batch, Collective& tp, PipeLin
       overlap_ && tp.size() > 1 ? OverlapChunks(static_cast<int64_t>(batch.size()), overlap_min_rows_) : 1;
   if (chunks > 1 && reducer_ == nullptr) reducer_ = std::make_unique<AsyncReducer>();
   for (int64_t l = 0; l < shard_.layers.size(); ++l) {
-    LayerRun run(config_, shard_, weights_->layers[l], l, batch, act_, kv_, tp, pool, weights_->rope_inv_freq);
+    LayerRun run(config_, shard_, weights_->layers[l], l, batch, act_, kv_, tp, experts, pool,
+                 weights_->rope_inv_freq);
     if (chunks > 1) run.OverlapReduces(reducer_.get(), chunks);
     PLEXUS_RETURN_IF_ERROR(config_.traits->layer(run));
   }

@@ -50,7 +50,15 @@ class Model {
   // one row per entry with want_logits, in batch order. Every rank of the
   // group must call Forward with the same batch.
   Status Forward(std::span<const BatchEntry> batch, Collective& tp, PipeLink* pipe, ThreadPool& pool,
-                 std::vector<float>* logits);
+                 std::vector<float>* logits) {
+    return Forward(batch, tp, tp, pipe, pool, logits);
+  }
+  // Expert parallel: `experts` is the expert group (every rank of the stage
+  // under epN / tpAxepB), over which each MoE block reduces once; `tp` is the
+  // TP group inside it. The expert group must be `tp` when the shard's
+  // expert_size equals its tp_size.
+  Status Forward(std::span<const BatchEntry> batch, Collective& tp, Collective& experts, PipeLink* pipe,
+                 ThreadPool& pool, std::vector<float>* logits);
 
   // Whether Forward would accept `batch` (token ids, positions in order and
   // inside the context), without touching any state. A coordinator checks

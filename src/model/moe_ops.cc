@@ -4,9 +4,15 @@
 //
 // Expert parallelism: this shard computes only the experts in
 // shard.experts, and a token routed elsewhere gets nothing from it here; the
-// group's all-reduce (the same one a dense FFN ends with) adds what the
-// owners computed. Every rank routes every token itself (the router is
-// replicated), so no routing decision travels on the wire.
+// expert group's all-reduce adds what the owners computed. Every rank routes
+// every token itself (the router is replicated), so no routing decision
+// travels on the wire. The expert group is the TP group under tpN, and all
+// ranks of a pipeline stage under epN / tpAxepB (cluster/plan.h): attention
+// is then replicated over the ep replicas (or split over each replica's TP
+// group) and the block costs exactly one all-reduce, over the expert group.
+// The shared experts' rows are split over that same group and their partial
+// output joins proj before that reduce, so each row counts exactly once and
+// every rank ends with the same bits (the all-reduce sums in rank order).
 //
 // Prefill: tokens are grouped by expert, so each expert's three matrices are
 // read once per batch, as one MatMul over the rows routed to it.
@@ -166,7 +172,7 @@ Status LayerRun::MoeFfn() {
   // Increasing expert id: each token's contributions are summed in one fixed order.
   for (int64_t e = s_.experts.begin; e < s_.experts.end; ++e) RunExpert(e);
   SharedExperts();
-  return ReduceIntoResidual();
+  return ReduceIntoResidual(experts_);
 }
 
 }  // namespace plexus

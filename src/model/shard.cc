@@ -10,6 +10,7 @@ std::string ShardSpec::Describe() const {
   std::string out = fmt::format("tp {}/{} heads [{},{}) kv [{},{}) ffn [{},{}) vocab [{},{}) layers [{},{})", tp_rank,
                                 tp_size, heads.begin, heads.end, kv_heads.begin, kv_heads.end, ffn.begin, ffn.end,
                                 vocab.begin, vocab.end, layers.begin, layers.end);
+  if (expert_size > 1 && expert_size != tp_size) out += fmt::format(" ep {}/{}", expert_rank, expert_size);
   if (experts.size() > 0) out += fmt::format(" experts [{},{})", experts.begin, experts.end);
   if (shexp.size() > 0) out += fmt::format(" shared [{},{})", shexp.begin, shexp.end);
   return out;
@@ -61,13 +62,45 @@ Result<std::vector<Range>> SplitLayers(int64_t n_layers, std::span<const double>
 
 Result<ShardSpec> MakeShard(const ModelConfig& c, std::span<const double> tp_shares, int tp_rank, Range layers,
                             int64_t ffn_granularity) {
+  return MakeShard(c, tp_shares, tp_rank, tp_shares, tp_rank, layers, ffn_granularity);
+}
+
+namespace {
+
+// Routed experts whole and shared-expert rows, over the expert group.
+Status SplitExperts(const ModelConfig& c, std::span<const double> shares, int rank, int64_t ffn_granularity,
+                    ShardSpec& s) {
+  if (c.is_moe()) {
+    auto experts = SplitByShares(c.n_experts, 1, shares);
+    if (!experts.ok()) return experts.status().WithContext("splitting the experts");
+    s.experts = experts.value()[rank];
+  }
+  if (c.n_ff_shared() > 0) {
+    auto shexp = SplitByShares(c.n_ff_shared(), ffn_granularity, shares);
+    if (!shexp.ok()) shexp = SplitByShares(c.n_ff_shared(), 1, shares);
+    if (!shexp.ok()) return shexp.status().WithContext("splitting the shared experts");
+    s.shexp = shexp.value()[rank];
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<ShardSpec> MakeShard(const ModelConfig& c, std::span<const double> tp_shares, int tp_rank,
+                            std::span<const double> expert_shares, int expert_rank, Range layers,
+                            int64_t ffn_granularity) {
   const int tp_size = static_cast<int>(tp_shares.size());
+  const int expert_size = static_cast<int>(expert_shares.size());
   if (tp_rank < 0 || tp_rank >= tp_size) return Status::Errorf("shard", "rank {} outside group of {}", tp_rank, tp_size);
+  if (expert_rank < 0 || expert_rank >= expert_size)
+    return Status::Errorf("shard", "expert rank {} outside group of {}", expert_rank, expert_size);
   if (layers.begin < 0 || layers.end > c.n_layers || layers.size() <= 0)
     return Status::Errorf("shard", "layer range [{},{}) invalid for {} layers", layers.begin, layers.end, c.n_layers);
   ShardSpec s;
   s.tp_rank = tp_rank;
   s.tp_size = tp_size;
+  s.expert_rank = expert_rank;
+  s.expert_size = expert_size;
   s.layers = layers;
   s.first_stage = layers.begin == 0;
   s.last_stage = layers.end == c.n_layers;
@@ -83,17 +116,7 @@ Result<ShardSpec> MakeShard(const ModelConfig& c, std::span<const double> tp_sha
   if (!ffn.ok()) ffn = SplitByShares(c.n_ff, 1, tp_shares);
   if (!ffn.ok()) return ffn.status().WithContext("splitting FFN rows");
   s.ffn = ffn.value()[tp_rank];
-  if (c.is_moe()) {
-    auto experts = SplitByShares(c.n_experts, 1, tp_shares);
-    if (!experts.ok()) return experts.status().WithContext("splitting the experts");
-    s.experts = experts.value()[tp_rank];
-  }
-  if (c.n_ff_shared() > 0) {
-    auto shexp = SplitByShares(c.n_ff_shared(), ffn_granularity, tp_shares);
-    if (!shexp.ok()) shexp = SplitByShares(c.n_ff_shared(), 1, tp_shares);
-    if (!shexp.ok()) return shexp.status().WithContext("splitting the shared experts");
-    s.shexp = shexp.value()[tp_rank];
-  }
+  PLEXUS_RETURN_IF_ERROR(SplitExperts(c, expert_shares, expert_rank, ffn_granularity, s));
   auto vocab = SplitByShares(c.n_vocab, 1, tp_shares);
   if (!vocab.ok()) return vocab.status().WithContext("splitting the vocabulary");
   s.vocab = vocab.value()[tp_rank];

@@ -23,15 +23,22 @@ struct Range {
 struct ShardSpec {
   int tp_rank = 0;      // rank in the tensor-parallel group of this stage
   int tp_size = 1;
+  // Rank in the expert group of this stage: the ranks that split the routed
+  // and shared experts and all-reduce the MoE block once. Under tpN it is the
+  // TP group; under tpAxepB it is all A*B ranks of the stage (cluster/plan.h).
+  int expert_rank = 0;
+  int expert_size = 1;
   Range heads;          // query heads owned (Q rows, o_proj columns)
   Range kv_heads;       // KV heads computed here; replicated when groups straddle shards
   Range ffn;            // FFN rows owned (gate/up rows, down columns) of dense layers
-  // MoE layers: the experts owned, whole (expert parallelism inside the TP
-  // group). A token routed to an expert outside this range gets nothing from
-  // it here; the group's all-reduce adds the owner's contribution.
+  // MoE layers: the experts owned, whole, split over the expert group. A
+  // token routed to an expert outside this range gets nothing from it here;
+  // the expert group's all-reduce adds the owner's contribution.
   Range experts;
   // Shared experts (deepseek2): rows of the [n_shared * f_e] shared FFN,
-  // split like `ffn` (every token runs them, so they split like a dense FFN).
+  // split over the expert group like a dense FFN over a TP group. Their
+  // partial output joins the routed experts' before the one MoE all-reduce,
+  // so each row is added exactly once however many ep replicas there are.
   Range shexp;
   Range vocab;          // LM-head rows owned
   std::vector<Range> group_vocab;  // LM-head rows of every rank in the TP group (for the gather)
@@ -63,5 +70,13 @@ Result<std::vector<Range>> SplitLayers(int64_t n_layers, std::span<const double>
 // latent is shared by all heads, so every rank computes and caches all of it.
 Result<ShardSpec> MakeShard(const ModelConfig& config, std::span<const double> tp_shares, int tp_rank,
                             Range layers, int64_t ffn_granularity);
+
+// The same with an expert group wider than the TP group (expert parallelism,
+// `--split epN` / `tpAxepB`): routed experts whole and shared-expert rows
+// split over the expert group by `expert_shares` ([expert group size]);
+// attention, dense FFN and vocabulary over the TP group by `tp_shares`.
+Result<ShardSpec> MakeShard(const ModelConfig& config, std::span<const double> tp_shares, int tp_rank,
+                            std::span<const double> expert_shares, int expert_rank, Range layers,
+                            int64_t ffn_granularity);
 
 }  // namespace plexus

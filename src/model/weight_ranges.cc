@@ -76,7 +76,7 @@ void MlaRanges(RangeCollector& rc, const ModelConfig& c, const ShardSpec& s, con
   rc.Columns(p + "attn_output.weight", {s.heads.begin * m.v_dim, s.heads.end * m.v_dim}, s.tp_size > 1);
   rc.Rows(p + "ffn_gate_shexp.weight", s.shexp);
   rc.Rows(p + "ffn_up_shexp.weight", s.shexp);
-  rc.Columns(p + "ffn_down_shexp.weight", s.shexp, s.tp_size > 1);
+  rc.Columns(p + "ffn_down_shexp.weight", s.shexp, s.shexp.size() < c.n_ff_shared());
 }
 
 void LayerRanges(RangeCollector& rc, const ModelConfig& c, const ShardSpec& s, int64_t layer) {

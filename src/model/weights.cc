@@ -159,7 +159,8 @@ Status LoadSharedExperts(const GgufFile& f, const ModelConfig& c, const ShardSpe
   PLEXUS_ASSIGN_OR_RETURN(TensorView down, Find(f, p + "ffn_down_shexp.weight", fs, d));
   l.sh_gate = RowSlice(gate, s.shexp);
   l.sh_up = RowSlice(up, s.shexp);
-  l.sh_down = s.tp_size == 1 ? down : ColumnSlice(f, down, s.shexp, w);
+  // Split over the expert group, which may be wider than the TP group.
+  l.sh_down = s.shexp.size() == fs ? down : ColumnSlice(f, down, s.shexp, w);
   return Status::Ok();
 }
 

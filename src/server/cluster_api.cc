@@ -29,6 +29,12 @@ Json NodeJson(const ShardView& s) {
   j["kv_heads"] = RangeJson(s.shard.kv_heads);
   j["ffn"] = RangeJson(s.shard.ffn);
   j["vocab"] = RangeJson(s.shard.vocab);
+  // Mixtures of experts: the routed experts this rank holds whole, and its
+  // rows of the shared experts (both split over the expert group).
+  if (s.shard.experts.size() > 0) j["experts"] = RangeJson(s.shard.experts);
+  if (s.shard.shexp.size() > 0) j["shared_experts"] = RangeJson(s.shard.shexp);
+  if (s.shard.expert_size > 1 && s.shard.expert_size != s.shard.tp_size)
+    j["ep_rank"] = s.shard.expert_rank / s.shard.tp_size;  // which replica of its TP group
   j["share"] = s.share;
   j["weight_bytes"] = s.weight_bytes;
   j["mem_total"] = s.mem_total;

@@ -48,6 +48,11 @@ Json ConfigJson(const ModelConfig& c) {
   j["n_embd"] = c.n_embd;
   j["n_ff"] = c.n_ff;
   j["n_vocab"] = c.n_vocab;
+  if (c.is_moe()) {
+    j["n_experts"] = c.n_experts;
+    j["n_experts_used"] = c.n_experts_used;
+    j["n_ff_shared"] = c.n_ff_shared();
+  }
   return j;
 }
 

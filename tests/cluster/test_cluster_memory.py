@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster_harness import Node, write_secret  # noqa: E402
 
 LIMIT = 0.35
-MOE_SPLIT = "tp4"
+MOE_SPLIT = "ep4"
 
 
 def peak_rss_bytes(pid):

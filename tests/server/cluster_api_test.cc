@@ -50,6 +50,30 @@ TEST(ClusterApi, TwoRanks) {
   EXPECT_EQ(j["links"][0]["latency_us"], 35.5);
 }
 
+// ep2 of a mixture of experts: both ranks hold every head; each its experts.
+TEST(ClusterApi, ExpertParallelRanksShowTheirExperts) {
+  ModelFacts f;
+  f.config = {{"arch", "qwen3moe"}, {"n_layers", 4}, {"n_heads", 8}, {"n_experts", 8}};
+  ClusterView view;
+  view.split = "ep2";
+  for (int r = 0; r < 2; ++r) {
+    ShardView v;
+    v.rank = r;
+    v.shard.heads = {0, 8};
+    v.shard.experts = {4 * r, 4 * r + 4};
+    v.shard.shexp = {64 * r, 64 * r + 64};
+    v.shard.expert_rank = r;
+    v.shard.expert_size = 2;
+    view.shards.push_back(v);
+  }
+  const Json j = ClusterJson(f, view);
+  EXPECT_EQ(j["model"]["n_experts"], 8);
+  EXPECT_EQ(j["nodes"][1]["experts"], Json::array({4, 8}));
+  EXPECT_EQ(j["nodes"][1]["shared_experts"], Json::array({64, 128}));
+  EXPECT_EQ(j["nodes"][1]["ep_rank"], 1);
+  EXPECT_EQ(j["nodes"][0]["heads"], Json::array({0, 8}));
+}
+
 TEST(ClusterApi, Stats) {
   SchedulerStats s;
   s.active = 1;

@@ -47,6 +47,7 @@ const SPLITS = [
   { split: 'tp2', ranks: 2, stages: 1 },
   { split: 'pp2', ranks: 2, stages: 2 },
   { split: 'tp2xpp2', ranks: 4, stages: 2 },
+  { split: 'ep2', ranks: 2, stages: 1 },
 ];
 
 for (const { split, ranks, stages } of SPLITS) {
@@ -56,7 +57,7 @@ for (const { split, ranks, stages } of SPLITS) {
     const { page, watch } = await openPage(server.url);
     await page.locator('#nodes .node-card').nth(ranks - 1).waitFor();
     assert.equal(await page.locator('#nodes .node-card').count(), ranks);
-    assert.equal(await page.locator('#model-id').textContent(), 'stories260K');
+    assert.equal(await page.locator('#model-id').textContent(), cluster.model.id);
     assert.equal(await page.locator('#split').textContent(), split);
     for (let r = 0; r < ranks; r++) {
       assert.ok(await page.locator(`#split-svg rect.band.heads[data-rank="${r}"]`).count() > 0, `heads of rank ${r}`);
@@ -92,6 +93,20 @@ for (const { split, ranks, stages } of SPLITS) {
       assert.ok(Math.abs(h2.y - h0.y) < 0.01 && Math.abs(h2.height - h0.height) < 0.01, 'rank 2 has the first half of the heads');
       // 3 of 5 layers in stage 0, 2 in stage 1.
       assert.ok(Math.abs(h0.width / h2.width - 1.5) < 0.05, `stage widths ${h0.width} / ${h2.width}`);
+    }
+    if (split === 'ep2') {
+      // Expert parallel: both ranks hold every head (replicas share the band's
+      // height), and the experts track shows experts 0–3 on rank 0, 4–7 on rank 1.
+      const h0 = await box(page, '#split-svg rect.heads[data-rank="0"]');
+      const h1 = await box(page, '#split-svg rect.heads[data-rank="1"]');
+      assert.ok(Math.abs(h0.x - h1.x) < 0.01 && Math.abs(h0.height - h1.height) < 0.01 &&
+        Math.abs(h1.y - (h0.y + h0.height)) < 0.01, `replicated heads: ${JSON.stringify([h0, h1])}`);
+      const e0 = await box(page, '#split-svg rect.experts[data-rank="0"]');
+      const e1 = await box(page, '#split-svg rect.experts[data-rank="1"]');
+      assert.ok(Math.abs(e1.y - (e0.y + e0.height)) < 0.01 && Math.abs(e0.height - e1.height) < 0.01,
+        `experts split in two: ${JSON.stringify([e0, e1])}`);
+      assert.match(await page.locator('#split-svg').textContent(), /experts 4–7/);
+      assert.match(card1, /experts 4–7/);
     }
     if (split === 'tp2xpp2') {  // a few seconds of the tokens/s sparkline in the picture
       await page.waitForFunction(() => window.plexusDashboard.state.tps.length >= 5, null, { timeout: 15000 });

@@ -73,7 +73,8 @@ function nodeCard(node) {
     make('span', `role ${node.role === 'coordinator' ? 'coordinator' : 'worker'}`, node.role || 'node'));
   card.append(head);
 
-  const holds = [['layers', node.layers], ['heads', node.heads], ['KV', node.kv_heads], ['FFN', node.ffn]]
+  const holds = [['layers', node.layers], ['heads', node.heads], ['KV', node.kv_heads], ['FFN', node.ffn],
+    ['experts', node.experts]]
     .map(([k, r]) => (fmtRange(r) ? `${k} ${fmtRange(r)}` : '')).filter(Boolean).join(' · ');
   card.append(make('div', 'holds', holds));
 

@@ -11,6 +11,11 @@
 //
 // A rank's head / FFN range is the same for every layer of its stage, so each
 // band is one rect spanning the stage; thin separators mark the layers.
+//
+// Mixtures of experts: the FFN track becomes the experts track (y: expert
+// ids), one band per rank over the experts it holds whole. Under expert
+// parallelism (epN, tpAxepB) several ranks hold the same heads or vocabulary
+// rows (replicas): they share that band's height, side by side in y.
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#9c6ade', '#d4a72c', '#2fa5a5', '#e377c2'];
@@ -61,9 +66,9 @@ export function stagesOf(cluster) {
 export function structureKey(cluster) {
   const m = cluster.model || {};
   const nodes = (cluster.nodes || []).map((n) =>
-    [n.rank, n.name, n.role, n.layers, n.heads, n.kv_heads, n.ffn, n.vocab]);
+    [n.rank, n.name, n.role, n.layers, n.heads, n.kv_heads, n.ffn, n.vocab, n.experts, n.shared_experts]);
   const links = (cluster.links || []).map((l) => [l.a, l.b, l.latency_us, l.bandwidth_gbps]);
-  return JSON.stringify([m.id, m.n_layers, m.n_heads, m.n_ff, m.n_vocab, cluster.split, nodes, links]);
+  return JSON.stringify([m.id, m.n_layers, m.n_heads, m.n_ff, m.n_vocab, m.n_experts, cluster.split, nodes, links]);
 }
 
 const GEOM = {
@@ -91,27 +96,62 @@ function band(g, node, x, y, w, h, label, tip, cls) {
   }
 }
 
+// Ranks holding the same range of one track (ep replicas): lane i of n for
+// each node, by rank order within its range.
+function lanes(nodes, rangeOf) {
+  const groups = new Map();
+  for (const node of nodes) {
+    const key = JSON.stringify(rangeOf(node));
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(node);
+  }
+  const out = new Map();
+  for (const members of groups.values()) {
+    members.sort((a, b) => a.rank - b.rank);
+    members.forEach((node, i) => out.set(node.rank, { i, n: members.length }));
+  }
+  return out;
+}
+
+// A track band: `r` of `total` items, in the node's lane of its replicas.
+function laneBand(g, node, lane, x, y0, w, h, r, total, label, tip, cls) {
+  const y = y0 + (r[0] / total) * h, full = (size(r) / total) * h;
+  const sub = full / lane.n;
+  band(g, node, x, y + lane.i * sub, w, sub, label, lane.n > 1 ? `${tip} (one of ${lane.n} replicas)` : tip, cls);
+}
+
 function drawStage(g, stage, model, x0, lw) {
   const [l0, l1] = stage.layers;
   const w = (l1 - l0) * lw;
   const { top, headsH, gap, ffnH } = GEOM;
   const ffnTop = top + headsH + gap;
-  const nHeads = model.n_heads || 1, nFf = model.n_ff || 1;
+  const nHeads = model.n_heads || 1, nFf = model.n_ff || 1, nExperts = model.n_experts || 0;
   el('rect', { x: x0 - 4, y: top - 30, width: w + 8, height: headsH + gap + ffnH + 36, class: 'stage-bg', rx: 6 }, g);
   const multi = (model.n_layers || 1) > 1;
   const label = multi ? `layers ${fmtRange(stage.layers)}` : 'layer 0';
   text(g, x0 + w / 2, top - 14, stage.title ? `${stage.title} · ${label}` : label,
     { class: 'stage-label', 'text-anchor': 'middle' });
+  const headLanes = lanes(stage.ranks, (n) => n.heads || [0, nHeads]);
+  const ffnLanes = lanes(stage.ranks, (n) => (nExperts > 0 ? n.experts : n.ffn) || [0, nExperts || nFf]);
   for (const node of stage.ranks) {
     const who = `rank ${node.rank} (${node.name || '?'})`;
     const kv = fmtRange(node.kv_heads);
     const hs = node.heads || [0, nHeads];
-    band(g, node, x0, top + (hs[0] / nHeads) * headsH, w, (size(hs) / nHeads) * headsH,
+    laneBand(g, node, headLanes.get(node.rank), x0, top, w, headsH, hs, nHeads,
       `r${node.rank} · heads ${fmtRange(hs)}`,
       `${who}: layers ${fmtRange(stage.layers)}, heads ${fmtRange(hs)} (${size(hs)} of ${nHeads})` +
         (kv ? `, KV heads ${kv}` : ''), 'heads');
+    if (nExperts > 0) {
+      const es = node.experts || [0, nExperts];
+      const shared = fmtRange(node.shared_experts);
+      laneBand(g, node, ffnLanes.get(node.rank), x0, ffnTop, w, ffnH, es, nExperts,
+        `r${node.rank} · experts ${fmtRange(es)}`,
+        `${who}: layers ${fmtRange(stage.layers)}, experts ${fmtRange(es)} (${size(es)} of ${nExperts}, whole)` +
+          (shared ? `, shared-expert rows ${shared}` : ''), 'ffn experts');
+      continue;
+    }
     const fs = node.ffn || [0, nFf];
-    band(g, node, x0, ffnTop + (fs[0] / nFf) * ffnH, w, (size(fs) / nFf) * ffnH,
+    laneBand(g, node, ffnLanes.get(node.rank), x0, ffnTop, w, ffnH, fs, nFf,
       `r${node.rank} · ${size(fs)} rows`,
       `${who}: layers ${fmtRange(stage.layers)}, FFN rows ${fmtRange(fs)} (${size(fs)} of ${nFf})`, 'ffn');
   }
@@ -143,10 +183,11 @@ function drawLmHead(g, cluster, x) {
   const last = (cluster.nodes || []).filter((n) => !n.layers || n.layers[1] === model.n_layers);
   el('rect', { x: x - 4, y: GEOM.top - 30, width: GEOM.lmW + 8, height: h + 36, class: 'stage-bg', rx: 6 }, g);
   text(g, x + GEOM.lmW / 2, GEOM.top - 14, 'LM head', { class: 'stage-label', 'text-anchor': 'middle' });
+  const vocabLanes = lanes(last, (n) => n.vocab || [0, nVocab]);
   for (const node of last) {
     const v = node.vocab || [0, nVocab];
     const tip = `rank ${node.rank} (${node.name || '?'}): LM-head rows ${fmtRange(v)} (${size(v)} of ${nVocab} tokens)`;
-    band(g, node, x, GEOM.top + (v[0] / nVocab) * h, GEOM.lmW, (size(v) / nVocab) * h, `r${node.rank}`, tip, 'vocab');
+    laneBand(g, node, vocabLanes.get(node.rank), x, GEOM.top, GEOM.lmW, h, v, nVocab, `r${node.rank}`, tip, 'vocab');
   }
   text(g, x + GEOM.lmW / 2, GEOM.top + h + 14, 'vocab', { class: 'layer-label', 'text-anchor': 'middle' });
 }
@@ -156,8 +197,10 @@ function drawAxes(g, model) {
   const ffnTop = top + headsH + gap;
   text(g, left - 12, top + headsH / 2 - 7, 'attention', { class: 'axis-label', 'text-anchor': 'end' });
   text(g, left - 12, top + headsH / 2 + 8, `${model.n_heads ?? '?'} heads`, { class: 'axis-sub', 'text-anchor': 'end' });
-  text(g, left - 12, ffnTop + ffnH / 2 - 7, 'FFN', { class: 'axis-label', 'text-anchor': 'end' });
-  text(g, left - 12, ffnTop + ffnH / 2 + 8, `${model.n_ff ?? '?'} rows`, { class: 'axis-sub', 'text-anchor': 'end' });
+  const moe = (model.n_experts || 0) > 0;
+  text(g, left - 12, ffnTop + ffnH / 2 - 7, moe ? 'experts' : 'FFN', { class: 'axis-label', 'text-anchor': 'end' });
+  text(g, left - 12, ffnTop + ffnH / 2 + 8, moe ? `${model.n_experts} routed` : `${model.n_ff ?? '?'} rows`,
+    { class: 'axis-sub', 'text-anchor': 'end' });
   text(g, left - 12, ffnTop + ffnH + 14, 'layer', { class: 'axis-sub', 'text-anchor': 'end' });
 }
 
