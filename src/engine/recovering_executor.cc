@@ -67,7 +67,12 @@ Result<std::unique_ptr<RecoveringExecutor>> RecoveringExecutor::Start(RecoveryOp
     r->Log(fmt::format("planning for the cluster: this machine reads {:.1f} GB/s with {} thread(s), {:.1f} GB/s "
                        "with all cores; context {}",
                        o.membw_gbs, o.threads, o.host_membw_gbs, o.context_tokens));
-    PLEXUS_RETURN_IF_ERROR(r->StartPlanned(r->peers_));
+    if (Status planned = r->StartPlanned(r->peers_); !planned.ok()) {
+      if (!r->coordinator_) return planned;  // the planned job failed to start
+      // No plan (e.g. the planner's margins do not fit): what runs, runs.
+      r->Log(fmt::format("planning failed: {}; serving the provisional split {}", planned.message(),
+                         SplitName(r->split_)));
+    }
   }
   return r;
 }
