@@ -45,8 +45,10 @@ double GiB(uint64_t bytes) { return static_cast<double>(bytes) / (1 << 30); }
 std::string Replacement::Summary() const {
   const std::string who = lost.empty() ? std::string("no node lost")
                                        : fmt::format("node{} {} lost", lost.size() == 1 ? "" : "s", Join(lost));
-  return fmt::format("{}; re-placed on {} rank{} (split {}) in {:.1f} s", who, ranks, ranks == 1 ? "" : "s", split,
-                     seconds);
+  const std::string planned =
+      predicted_tps > 0 ? fmt::format(" (planned: {:.2f} tokens/s predicted)", predicted_tps) : std::string();
+  return fmt::format("{}; re-placed on {} rank{} (split {}) in {:.1f} s{}", who, ranks, ranks == 1 ? "" : "s", split,
+                     seconds, planned);
 }
 
 Result<std::unique_ptr<RecoveringExecutor>> RecoveringExecutor::Start(RecoveryOptions options) {
