@@ -55,7 +55,11 @@ Result<std::unique_ptr<RecoveringExecutor>> RecoveringExecutor::Start(RecoveryOp
   std::unique_ptr<RecoveringExecutor> r(new RecoveringExecutor(std::move(options)));
   PLEXUS_ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> opened, GgufFile::Open(r->opt_.model_path));
   r->file_ = std::move(opened);
-  PLEXUS_RETURN_IF_ERROR(r->StartOn(r->opt_.cluster.split, r->opt_.cluster.peers));
+  cluster::Split first = r->opt_.cluster.split;
+  if (r->opt_.plan) {
+    PLEXUS_ASSIGN_OR_RETURN(first, r->ProvisionalSplit());
+  }
+  PLEXUS_RETURN_IF_ERROR(r->StartOn(first, r->opt_.cluster.peers));
   // Copied: the coordinator that holds them is replaced, callers keep references.
   r->config_ = r->coordinator_->config();
   r->max_context_ = r->coordinator_->max_context();
@@ -234,6 +238,22 @@ Result<Replacement> RecoveringExecutor::Replace() {
     return out;
   }
   return down_ = last.WithContext("[cluster] re-placing the model failed");
+}
+
+// Every node must join the provisional job (to report itself): tpN over all
+// of them, or ppN when the model cannot be split N ways by heads.
+Result<cluster::Split> RecoveringExecutor::ProvisionalSplit() const {
+  PLEXUS_ASSIGN_OR_RETURN(ModelConfig config, ReadModelConfig(*file_));
+  const int world = static_cast<int>(opt_.cluster.peers.size()) + 1;
+  for (const std::string& name : {SplitName(opt_.cluster.split), fmt::format("pp{}", world)}) {
+    Result<cluster::Split> split = cluster::ParseSplit(name);
+    if (!split.ok() || split->world() != world) continue;
+    bool fits = true;
+    for (int rank = 0; rank < world && fits; ++rank) fits = cluster::ShardForRank(*file_, config, *split, rank).ok();
+    if (fits) return split;
+  }
+  return Status::Errorf("cluster", "the model cannot be split over {} processes (tp{} or pp{}) to gather the nodes' "
+                        "inventory; pass --split", world, world, world);
 }
 
 Status RecoveringExecutor::StartChosen(const std::vector<std::string>& alive) {

@@ -103,6 +103,8 @@ class RecoveringExecutor final : public Executor {
   Status StartPlanned(const std::vector<std::string>& alive);
   bool AllKnown(const std::vector<std::string>& alive) const;
   bool SameShards(const cluster::Split& a, const cluster::Split& b) const;
+  // The split of the first job when planning: one every given node joins.
+  Result<cluster::Split> ProvisionalSplit() const;
   // ChooseSplit's split on the first of `alive` (not planned), memory checked.
   Status StartChosen(const std::vector<std::string>& alive);
   // The largest world of at most 1 + n_nodes ranks whose split fits the model.
