@@ -71,6 +71,8 @@ class Evaluator {
   double ComputeSeconds(size_t node, double spb, double core_factor, bool first, bool last, int64_t layers,
                         const Fractions& f) const;
   Fractions FractionsOf(const NodePlan& np) const;
+  bool EpRanks(const std::vector<size_t>& all, size_t a, Plan& plan, std::vector<double>& room) const;
+  std::vector<int64_t> ExpertCounts(const std::vector<double>& room) const;
 
   double WeightBytes(bool first, bool last, int64_t layers, const Fractions& f) const;
   double KvBytes(int64_t layers, double kv_fraction) const;

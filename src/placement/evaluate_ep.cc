@@ -22,37 +22,16 @@ uint64_t Bytes(double v) { return v <= 0 ? 0 : static_cast<uint64_t>(std::llroun
 
 }  // namespace
 
-std::optional<Plan> Evaluator::EvaluateEp(const Layout& groups) const {
-  if (!shape_.is_moe() || groups.empty() || groups[0].empty()) return std::nullopt;
-  const size_t a = groups[0].size(), b = groups.size(), world = a * b;
-  if (b < 2 || static_cast<int64_t>(a) > shape_.n_heads || static_cast<int64_t>(world) > shape_.n_experts)
-    return std::nullopt;
-  std::vector<size_t> all;
-  for (const auto& g : groups) {
-    if (g.size() != a) return std::nullopt;
-    all.insert(all.end(), g.begin(), g.end());
-  }
-  const LinkCost everyone = SlowestLink(links_, all);
-  if (everyone.latency_s < 0) return std::nullopt;
-  LinkCost group_link{0.0, std::numeric_limits<double>::infinity()};
-  for (const auto& g : groups) {
-    const LinkCost l = SlowestLink(links_, g);
-    group_link.latency_s = std::max(group_link.latency_s, l.latency_s);
-    group_link.bytes_per_s = std::min(group_link.bytes_per_s, l.bytes_per_s);
-  }
-  std::vector<double> core_factor;
-  const std::vector<double> spb = ConcurrentSecondsPerByte(all, &core_factor);  // every rank computes at once
-
-  Plan plan;
-  plan.tp = static_cast<int>(a);
-  plan.ep = static_cast<int>(b);
+// The ranks' non-expert part (attention split evenly inside a group of A,
+// everything else of the model but the experts); `room` gets what memory
+// each has left for experts. false when the model cannot be split A ways.
+bool Evaluator::EpRanks(const std::vector<size_t>& all, size_t a, Plan& plan, std::vector<double>& room) const {
   const std::vector<double> even(a, 1.0 / static_cast<double>(a));
   const Range layers{0, shape_.n_layers};
-  // Non-expert part first; the experts then go where memory is left.
-  std::vector<double> room(world);
-  for (size_t r = 0; r < world; ++r) {
+  room.assign(all.size(), 0.0);
+  for (size_t r = 0; r < all.size(); ++r) {
     auto shard = MakeShard(config_, even, static_cast<int>(r % a), layers, shape_.ffn_granularity);
-    if (!shard.ok()) return std::nullopt;
+    if (!shard.ok()) return false;
     NodePlan np;
     np.node = all[r];
     np.name = inventory_.nodes[np.node].name;
@@ -71,7 +50,14 @@ std::optional<Plan> Evaluator::EvaluateEp(const Layout& groups) const {
     room[r] = std::max(0.0, Room(np.node, 0) - WeightBytes(true, true, layers.size(), f) - double(np.kv_bytes));
     plan.nodes.push_back(std::move(np));
   }
-  // Whole experts in proportion to the room left, none beyond it.
+  return true;
+}
+
+// Whole experts in proportion to the room each rank has, none beyond it
+// (FillLayers' largest remainders); when they cannot fit, the closest split,
+// and CheckFit says by how much.
+std::vector<int64_t> Evaluator::ExpertCounts(const std::vector<double>& room) const {
+  const size_t world = room.size();
   const double per_expert = shape_.layer.experts * static_cast<double>(shape_.n_layers) / double(shape_.n_experts);
   double room_sum = 0;
   for (double r : room) room_sum += r;
@@ -82,25 +68,52 @@ std::optional<Plan> Evaluator::EvaluateEp(const Layout& groups) const {
     caps[r] = per_expert > 0 ? static_cast<int64_t>(std::min(std::floor(room[r] / per_expert), 1e15))
                              : shape_.n_experts;
   }
-  FillLayers(shape_.n_experts, targets, caps, counts);  // false: does not fit, CheckFit says by how much
-  int64_t begin = 0;
-  double compute = 0;
+  FillLayers(shape_.n_experts, targets, caps, counts);
+  return counts;
+}
+
+std::optional<Plan> Evaluator::EvaluateEp(const Layout& groups) const {
+  if (!shape_.is_moe() || groups.empty() || groups[0].empty()) return std::nullopt;
+  const size_t a = groups[0].size(), b = groups.size(), world = a * b;
+  if (b < 2 || static_cast<int64_t>(a) > shape_.n_heads || static_cast<int64_t>(world) > shape_.n_experts)
+    return std::nullopt;
+  std::vector<size_t> all;
+  for (const auto& g : groups) {
+    if (g.size() != a) return std::nullopt;
+    all.insert(all.end(), g.begin(), g.end());
+  }
+  const LinkCost everyone = SlowestLink(links_, all);  // also: every pair reachable
+  if (everyone.latency_s < 0) return std::nullopt;
+  LinkCost group_link{0.0, std::numeric_limits<double>::infinity()};
+  for (const auto& g : groups) {
+    const LinkCost l = SlowestLink(links_, g);
+    group_link.latency_s = std::max(group_link.latency_s, l.latency_s);
+    group_link.bytes_per_s = std::min(group_link.bytes_per_s, l.bytes_per_s);
+  }
+  Plan plan;
+  plan.tp = static_cast<int>(a);
+  plan.ep = static_cast<int>(b);
+  std::vector<double> room;
+  if (!EpRanks(all, a, plan, room)) return std::nullopt;
+  const std::vector<int64_t> counts = ExpertCounts(room);
+  std::vector<double> core_factor;
+  const std::vector<double> spb = ConcurrentSecondsPerByte(all, &core_factor);  // every rank computes at once
+  StageTime st;
   std::vector<double> vocab_fraction;
+  int64_t begin = 0;
   for (size_t r = 0; r < world; ++r) {
     NodePlan& np = plan.nodes[r];
     np.experts = {begin, begin + counts[r]};
     begin = np.experts.end;
     np.share = double(counts[r]) / double(shape_.n_experts);  // of the experts
     const Fractions f = FractionsOf(np);
-    np.weight_bytes = Bytes(WeightBytes(true, true, layers.size(), f));
-    np.compute_s = ComputeSeconds(np.node, spb[r], core_factor[r], true, true, layers.size(), f);
-    compute = std::max(compute, np.compute_s);
+    np.weight_bytes = Bytes(WeightBytes(true, true, shape_.n_layers, f));
+    np.compute_s = ComputeSeconds(np.node, spb[r], core_factor[r], true, true, shape_.n_layers, f);
+    st.compute_s = std::max(st.compute_s, np.compute_s);
     if (r < a) vocab_fraction.push_back(f.vocab);
   }
   const double hidden = static_cast<double>(shape_.n_embd) * kActivationBytesPerValue;
   const auto n_layers = static_cast<double>(shape_.n_layers), n_moe = static_cast<double>(shape_.n_moe_layers);
-  StageTime st;
-  st.compute_s = compute;
   st.allreduce_s = n_moe * AllReduceTime(static_cast<int>(world), everyone, hidden, cost_);
   if (a > 1) {
     // Attention on every layer, the dense FFN on the dense ones.
