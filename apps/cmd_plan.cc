@@ -14,12 +14,15 @@
 #include "format/gguf.h"
 #include "model/config.h"
 #include "placement/planner.h"
+#include "cluster/coordinator.h"
+#include "cluster_args.h"
+#include "engine/live_plan.h"
 #include "plan_inventory.h"
+#include "server/plan_json.h"
 
 namespace plexus::cli {
 namespace {
 
-using placement::Alternative;
 using placement::NodePlan;
 using placement::Plan;
 
@@ -37,14 +40,16 @@ struct PlanArgs {
   size_t membw_mib = 256;
   size_t alternatives = 8;
   bool json = false;
+  std::string only_split;  // predict this split only
+  bool no_ep = false;
+  int threads = 0;         // live cluster: threads per process
+  ClusterArgs cluster;     // live cluster: --peers or discovery
 };
 
 constexpr int64_t kDefaultCtx = 4096;
 
 std::string Bytes(uint64_t bytes) { return placement::FormatBytes(double(bytes)); }
 
-// Inclusive [first, last], as the JSON gives ranges.
-nlohmann::json Inclusive(const Range& r) { return nlohmann::json::array({r.begin, r.end - 1}); }
 
 // This machine alone: MemAvailable, measured (or given) read bandwidth.
 Result<placement::Inventory> ThisMachine(const PlanArgs& a) {
@@ -63,62 +68,15 @@ Result<placement::Inventory> ThisMachine(const PlanArgs& a) {
   return placement::Inventory{{node}, {}};
 }
 
-nlohmann::ordered_json NodeJson(const NodePlan& np) {
-  nlohmann::ordered_json j;
-  j["name"] = np.name;
-  j["rank"] = np.rank;
-  j["stage"] = np.stage;
-  j["tp_rank"] = np.tp_rank;
-  j["layers"] = Inclusive(np.layers);
-  j["share"] = np.share;
-  j["heads"] = Inclusive(np.heads);
-  j["kv_heads"] = Inclusive(np.kv_heads);
-  j["ffn_rows"] = Inclusive(np.ffn);
-  j["vocab_rows"] = Inclusive(np.vocab);
-  j["memory"] = {{"weights", np.weight_bytes},
-                 {"kv", np.kv_bytes},
-                 {"margin", np.margin_bytes},
-                 {"total", np.memory_bytes()},
-                 {"usable", np.usable_bytes}};
-  j["compute_ms"] = np.compute_s * 1e3;
-  return j;
-}
-
-// Fills `j` (an object, maybe holding keys already) with the plan.
-void PlanJson(const Plan& p, nlohmann::ordered_json& j) {
-  j["split"] = p.Split();
-  j["tp"] = p.tp;
-  j["pp"] = p.pp;
-  j["ep"] = p.ep;
-  j["fits"] = p.fits;
-  j["predicted_tps"] = p.tokens_per_s();
-  j["token_ms"] = p.token_s * 1e3;
-  j["run_flags"] = p.RunFlags();
-  j["nodes"] = nlohmann::ordered_json::array();
-  for (const NodePlan& np : p.nodes) j["nodes"].push_back(NodeJson(np));
-  j["stages"] = nlohmann::ordered_json::array();
-  for (const placement::StageTime& st : p.stages)
-    j["stages"].push_back({{"compute_ms", st.compute_s * 1e3},
-                           {"allreduce_ms", st.allreduce_s * 1e3},
-                           {"gather_ms", st.gather_s * 1e3},
-                           {"hop_ms", st.hop_s * 1e3}});
-  if (!p.fits) j["short"] = {{"node", p.short_node}, {"bytes", p.short_bytes}};
-}
-
 std::string ToJson(const PlanArgs& a, const placement::ModelShape& shape, const placement::Request& req,
-                   const placement::Placement& out) {
+                   const placement::Placement& out, const placement::Inventory& inventory) {
   nlohmann::ordered_json j;
   j["model"] = {{"path", a.model_path}, {"n_layers", shape.n_layers}, {"weight_bytes", shape.weight_bytes()}};
+  if (shape.is_moe()) j["model"]["n_experts"] = shape.n_experts;
   j["request"] = {{"ctx", req.context_tokens}, {"sequences", req.sequences}, {"margin_bytes", req.margin_bytes}};
-  PlanJson(out.best, j);
-  j["reasons"] = out.best.reasons;
-  j["alternatives"] = nlohmann::ordered_json::array();
-  for (const Alternative& alt : out.alternatives) {
-    nlohmann::ordered_json aj;
-    PlanJson(alt.plan, aj);
-    aj["why"] = alt.why;
-    j["alternatives"].push_back(aj);
-  }
+  const nlohmann::ordered_json placed = server::PlacementJson(out);  // kept alive: items() refers to it
+  for (const auto& [key, value] : placed.items()) j[key] = value;
+  j["inventory"] = server::InventoryJson(inventory);
   return j.dump(2);
 }
 
@@ -147,6 +105,49 @@ void PrintText(const PlanArgs& a, const placement::ModelShape& shape, const plac
                out.alternatives[i].why);
 }
 
+bool LiveCluster(const PlanArgs& a) {
+  return !a.cluster.peers.empty() || (!a.cluster.secret_file.empty() && !a.cluster.no_discovery);
+}
+
+// The live cluster: the nodes take a provisional job (--split, default tpN)
+// so that they report their inventory and their links are measured, as
+// `plexus serve` does before it plans; then the job ends.
+Result<placement::Placement> PlanLiveCluster(const PlanArgs& a, const GgufFile& file, const ModelConfig& config,
+                                             const placement::Request& req, const placement::CostParams& cost,
+                                             placement::Inventory* inventory) {
+  PLEXUS_ASSIGN_OR_RETURN(std::optional<cluster::ClusterOptions> options, BuildClusterOptions(a.cluster));
+  if (!options) return Status::Errorf("plan", "discovery found no nodes: pass --peers, or plan with --inventory");
+  ModelOptions model_options;
+  model_options.max_context = req.context_tokens;
+  model_options.kv_type = *ParseKvType(a.kv_type);
+  PLEXUS_ASSIGN_OR_RETURN(std::unique_ptr<cluster::Coordinator> coordinator,
+                          cluster::Coordinator::Start(a.model_path, *options, model_options, a.threads));
+  std::map<std::string, KnownNode> known;
+  std::vector<std::string> names;
+  for (const ShardView& v : coordinator->Describe().shards) {
+    known[v.name] = KnownNode{v};
+    names.push_back(v.name);
+  }
+  coordinator.reset();  // the nodes go back to waiting for a job
+  LivePlanOptions o;
+  o.context_tokens = req.context_tokens;
+  o.sequences = req.sequences;
+  o.margin_bytes = req.margin_bytes;
+  o.threads = a.threads;
+  o.membw_gbs = a.membw_gbs;
+  o.allow_ep = !a.no_ep;
+  o.cost = cost;
+  MeasureBandwidth(o);
+  PLEXUS_ASSIGN_OR_RETURN(*inventory, LiveInventory(names, known, o));
+  PLEXUS_ASSIGN_OR_RETURN(placement::ModelShape shape, placement::ShapeFromGguf(file, config, *ParseKvType(a.kv_type)));
+  placement::SearchOptions search;
+  search.max_alternatives = a.alternatives;
+  search.first_node = 0;  // a coordinator is rank 0
+  search.allow_ep = !a.no_ep;
+  search.only_split = a.only_split;
+  return placement::PlanPlacement(shape, *inventory, req, cost, search);
+}
+
 Status RunPlan(const PlanArgs& a) {
   PLEXUS_ASSIGN_OR_RETURN(auto file, GgufFile::Open(a.model_path));
   PLEXUS_ASSIGN_OR_RETURN(ModelConfig config, ReadModelConfig(*file));
@@ -159,20 +160,29 @@ Status RunPlan(const PlanArgs& a) {
   req.sequences = a.sequences;
   if (!(a.margin_mib >= 0)) return Status::Errorf("plan", "--margin-mib {} must be non-negative", a.margin_mib);
   req.margin_bytes = static_cast<uint64_t>(a.margin_mib * (1 << 20));
-  placement::Inventory inventory;
-  if (!a.inventory_path.empty()) {
-    PLEXUS_ASSIGN_OR_RETURN(inventory, ReadInventory(a.inventory_path));
-  } else {
-    PLEXUS_ASSIGN_OR_RETURN(inventory, ThisMachine(a));
-  }
   placement::CostParams cost;
   cost.membw_efficiency = a.efficiency;
   cost.allreduce_latency_factor = a.latency_factor;
-  placement::SearchOptions search;
-  search.max_alternatives = a.alternatives;
-  PLEXUS_ASSIGN_OR_RETURN(placement::Placement out, placement::PlanPlacement(shape, inventory, req, cost, search));
+  placement::Inventory inventory;
+  placement::Placement out;
+  if (!a.inventory_path.empty() && LiveCluster(a))
+    return Status::Errorf("plan", "--inventory and --peers (or --secret-file) both name the nodes: pass one");
+  if (LiveCluster(a)) {
+    PLEXUS_ASSIGN_OR_RETURN(out, PlanLiveCluster(a, *file, config, req, cost, &inventory));
+  } else {
+    if (!a.inventory_path.empty()) {
+      PLEXUS_ASSIGN_OR_RETURN(inventory, ReadInventory(a.inventory_path));
+    } else {
+      PLEXUS_ASSIGN_OR_RETURN(inventory, ThisMachine(a));
+    }
+    placement::SearchOptions search;
+    search.max_alternatives = a.alternatives;
+    search.allow_ep = !a.no_ep;
+    search.only_split = a.only_split;
+    PLEXUS_ASSIGN_OR_RETURN(out, placement::PlanPlacement(shape, inventory, req, cost, search));
+  }
   if (a.json)
-    fmt::print("{}\n", ToJson(a, shape, req, out));
+    fmt::print("{}\n", ToJson(a, shape, req, out, inventory));
   else
     PrintText(a, shape, req, out);
   return Status::Ok();
@@ -185,7 +195,8 @@ Runner AddPlan(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("plan", "Plan where a model's layers and heads go on a set of machines");
   cmd->add_option("-m,--model", args->model_path, "GGUF model file")->required();
   cmd->add_option("--inventory", args->inventory_path,
-                  "JSON file of nodes and links (docs/PLACEMENT.md); without it, this machine alone");
+                  "JSON file of nodes and links (docs/PLACEMENT.md); without it, the live cluster of --peers or "
+                  "discovery (--secret-file), else this machine alone");
   cmd->add_option("--ctx", args->ctx, "Context length to hold KV cache for (default: the model's, at most 4096)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--seqs", args->sequences, "Sequences whose KV caches are held at once")->check(CLI::PositiveNumber);
@@ -201,6 +212,14 @@ Runner AddPlan(CLI::App& app) {
   cmd->add_option("--gflops", args->gflops, "This machine's decode GFLOP/s (default: unknown, bandwidth only)");
   cmd->add_option("--alternatives", args->alternatives, "Runner-ups to list");
   cmd->add_flag("--json", args->json, "Print one JSON object");
+  cmd->add_option("--only-split", args->only_split,
+                  "Plan only this split (tp2, pp2, tp2xpp2, ep4, tp2xep2, 1): its prediction, for comparing with a "
+                  "measurement");
+  cmd->add_flag("--no-ep", args->no_ep, "Leave expert-parallel plans out (MoE models)");
+  cmd->add_option("-t,--threads", args->threads, "Live cluster: threads per process (0: all cores)")
+      ->check(CLI::Range(0, 1024));
+  // The live cluster: the nodes `plexus serve` would use (without --inventory).
+  AddClusterOptions(cmd, args->cluster);
   return [args] {
     const Status st = RunPlan(*args);
     if (st.ok()) return 0;

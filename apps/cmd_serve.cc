@@ -119,6 +119,8 @@ int Serve(const ServeArgs& a, SignalWatcher& signals, const std::string& api_key
   // Serving outlives a lost node: the model is placed again on those left.
   engine_options.recover = true;
   if (engine_options.cluster) engine_options.find_peers = PeerFinder(a.cluster, engine_options.cluster->secret);
+  // No --split: the planner places the model for the cluster that answered.
+  engine_options.plan = engine_options.cluster.has_value() && a.cluster.split.empty();
   auto model_path = ResolveModelPath(a.model);
   if (!model_path.ok()) {
     fmt::print(stderr, "plexus serve: {}\n", model_path.status().message());

@@ -49,7 +49,8 @@ Result<double> Number(const json& obj, const char* key, const std::string& where
 Result<Node> ParseNode(const json& j, size_t i) {
   const std::string where = fmt::format("nodes[{}]", i);
   if (!j.is_object()) return Status::Errorf("inventory", "{} must be an object", where);
-  PLEXUS_RETURN_IF_ERROR(Unknown(j, {"name", "memory_bytes", "membw_gbs", "gflops", "max_fraction"}, where));
+  PLEXUS_RETURN_IF_ERROR(
+      Unknown(j, {"name", "memory_bytes", "membw_gbs", "gflops", "max_fraction", "host", "threads"}, where));
   Node n;
   PLEXUS_ASSIGN_OR_RETURN(n.name, Name(j, "name", where));
   // 2^63 bytes is far beyond any machine; the bound keeps the conversion exact.
@@ -59,6 +60,11 @@ Result<Node> ParseNode(const json& j, size_t i) {
   PLEXUS_ASSIGN_OR_RETURN(n.membw_gbs, Number(j, "membw_gbs", where, true, 0, 0, false));
   PLEXUS_ASSIGN_OR_RETURN(n.gflops, Number(j, "gflops", where, false, 0, 0, true));
   PLEXUS_ASSIGN_OR_RETURN(n.max_fraction, Number(j, "max_fraction", where, false, 1, 0, false, 1));
+  if (j.contains("host")) {
+    PLEXUS_ASSIGN_OR_RETURN(n.host, Name(j, "host", where));
+  }
+  PLEXUS_ASSIGN_OR_RETURN(double threads, Number(j, "threads", where, false, 0, 0, true, 65536));
+  n.threads = static_cast<int>(threads);
   return n;
 }
 
@@ -74,6 +80,18 @@ Result<Link> ParseLink(const json& j, size_t i) {
   return l;
 }
 
+Result<placement::Host> ParseHost(const json& j, size_t i) {
+  const std::string where = fmt::format("hosts[{}]", i);
+  if (!j.is_object()) return Status::Errorf("inventory", "{} must be an object", where);
+  PLEXUS_RETURN_IF_ERROR(Unknown(j, {"name", "membw_gbs", "cores"}, where));
+  placement::Host h;
+  PLEXUS_ASSIGN_OR_RETURN(h.name, Name(j, "name", where));
+  PLEXUS_ASSIGN_OR_RETURN(h.membw_gbs, Number(j, "membw_gbs", where, false, 0, 0, true));
+  PLEXUS_ASSIGN_OR_RETURN(double cores, Number(j, "cores", where, false, 0, 0, true, 65536));
+  h.cores = static_cast<int>(cores);
+  return h;
+}
+
 }  // namespace
 
 Result<Inventory> ParseInventory(const std::string& text, const std::string& origin) {
@@ -81,11 +99,13 @@ Result<Inventory> ParseInventory(const std::string& text, const std::string& ori
   if (j.is_discarded()) return Status::Errorf("inventory", "{}: not valid JSON", origin);
   if (!j.is_object()) return Status::Errorf("inventory", "{}: the top level must be an object", origin);
   Inventory inv;
-  Status st = Unknown(j, {"nodes", "links"}, "the top level");
+  Status st = Unknown(j, {"nodes", "links", "hosts"}, "the top level");
   if (st.ok() && (!j.contains("nodes") || !j["nodes"].is_array()))
     st = Status::Errorf("inventory", "nodes must be an array of node objects");
   if (st.ok() && j.contains("links") && !j["links"].is_array())
     st = Status::Errorf("inventory", "links must be an array of link objects");
+  if (st.ok() && j.contains("hosts") && !j["hosts"].is_array())
+    st = Status::Errorf("inventory", "hosts must be an array of host objects");
   for (size_t i = 0; st.ok() && i < j["nodes"].size(); ++i) {
     auto node = ParseNode(j["nodes"][i], i);
     if (node.ok())
@@ -99,6 +119,13 @@ Result<Inventory> ParseInventory(const std::string& text, const std::string& ori
       inv.links.push_back(std::move(*link));
     else
       st = link.status();
+  }
+  for (size_t i = 0; st.ok() && j.contains("hosts") && i < j["hosts"].size(); ++i) {
+    auto host = ParseHost(j["hosts"][i], i);
+    if (host.ok())
+      inv.hosts.push_back(std::move(*host));
+    else
+      st = host.status();
   }
   if (st.ok()) st = placement::ValidateInventory(inv);
   if (!st.ok()) return st.WithContext(origin);

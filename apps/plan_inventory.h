@@ -1,6 +1,7 @@
 // The inventory file of `plexus plan --inventory` (docs/PLACEMENT.md):
-// {"nodes": [{"name", "memory_bytes", "membw_gbs", "gflops"?, "max_fraction"?}],
-//  "links": [{"a", "b", "latency_us", "bandwidth_gbps"}]}
+// {"nodes": [{"name", "memory_bytes", "membw_gbs", "gflops"?, "max_fraction"?, "host"?, "threads"?}],
+//  "links": [{"a", "b", "latency_us", "bandwidth_gbps"}],
+//  "hosts"?: [{"name", "membw_gbs"?, "cores"?}]}
 #pragma once
 
 #include <string>

@@ -47,6 +47,8 @@ Result<std::unique_ptr<Engine>> Engine::Open(const std::string& path, const Engi
     recovery.model_options = model_options;
     recovery.threads = options.threads;
     recovery.find_peers = options.find_peers;
+    recovery.plan = options.plan;
+    recovery.plan_options.context_tokens = model_options.max_context;
     PLEXUS_ASSIGN_OR_RETURN(executor, RecoveringExecutor::Start(std::move(recovery)));
   } else if (options.cluster) {
     PLEXUS_ASSIGN_OR_RETURN(executor, cluster::Coordinator::Start(path, *options.cluster, model_options, options.threads));

@@ -38,6 +38,10 @@ struct EngineOptions {
   // nodes to try then (null: cluster->peers).
   bool recover = false;
   std::function<Result<std::vector<std::string>>()> find_peers;
+  // With `recover`: the placement planner chooses the split, shares and
+  // rank order for the live cluster (no --split): cluster->split only
+  // serves until the nodes have reported what they have.
+  bool plan = false;
 };
 
 struct GenerateOptions {

@@ -3,7 +3,8 @@
 // fails (a node was killed: EOF at once; or went silent: the mesh's
 // peer_timeout), the job is over and every rank's KV cache is lost, so it
 // tears the job down, asks which nodes still answer, and starts the model
-// again on them (tp over the survivors, down to this process alone). The
+// again on them: as the placement planner chooses for the survivors (with
+// RecoveryOptions::plan), else tp over them, down to this process alone. The
 // failed Forward then returns an error with placement() changed: the
 // Scheduler sees that and prefills every active sequence again from its
 // prompt plus the tokens it has generated, so clients see no break.
@@ -20,12 +21,15 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/status.h"
 #include "cluster/coordinator.h"
+#include "engine/live_plan.h"
 #include "format/gguf.h"
 #include "model/executor.h"
 
@@ -43,6 +47,12 @@ struct RecoveryOptions {
   // leaves the broken job; a stopped one never answers).
   std::chrono::milliseconds probe_timeout{2000};
   std::function<void(const std::string&)> log = nullptr;  // default: stderr
+  // Let the placement planner choose the split, shares and rank order
+  // (no --split): at start, once the nodes have reported their inventory
+  // and links under cluster.split (a provisional placement), and at every
+  // re-placement. Off: cluster.split at start, ChooseSplit's after.
+  bool plan = false;
+  LivePlanOptions plan_options;
 };
 
 // What a re-placement did, for the log and POST /v1/cluster/replan.
@@ -52,6 +62,7 @@ struct Replacement {
   std::string split;               // "tp2", "1", ...
   int ranks = 1;
   double seconds = 0;
+  double predicted_tps = 0;        // the planner's prediction (0: not planned)
   std::string Summary() const;     // "node A lost; re-placed on 2 ranks (split tp2) in 1.3 s"
 };
 
@@ -76,12 +87,26 @@ class RecoveringExecutor final : public Executor {
   // (the scheduler thread) and with no sequence in flight: caches are lost.
   Result<Replacement> Replan();
 
+  // The planner's last plan for the running placement (nullopt: not planned).
+  std::optional<LivePlan> plan() const;
+
  private:
   explicit RecoveringExecutor(RecoveryOptions options) : opt_(std::move(options)) {}
   // Tears down the current job and starts the model on the nodes that answer.
   Result<Replacement> Replace();
   // The candidates that answer a probe, in candidate order.
   std::vector<std::string> Probe(const std::vector<std::string>& candidates) const;
+  // Starts the model on `peers` with `split` (coordinator_ replaced) and
+  // remembers the nodes' inventories for later plans.
+  Status StartOn(const cluster::Split& split, const std::vector<std::string>& peers);
+  // Plans for `alive` (all known) and starts the plan unless it is what runs.
+  Status StartPlanned(const std::vector<std::string>& alive);
+  bool AllKnown(const std::vector<std::string>& alive) const;
+  bool SameShards(const cluster::Split& a, const cluster::Split& b) const;
+  // The split of the first job when planning: one every given node joins.
+  Result<cluster::Split> ProvisionalSplit() const;
+  // ChooseSplit's split on the first of `alive` (not planned), memory checked.
+  Status StartChosen(const std::vector<std::string>& alive);
   // The largest world of at most 1 + n_nodes ranks whose split fits the model.
   Result<cluster::Split> ChooseSplit(size_t n_nodes) const;
   // Every rank's shard bytes against the memory it reported (clear error if short).
@@ -99,6 +124,9 @@ class RecoveringExecutor final : public Executor {
   mutable std::mutex mu_;  // guards the swap of coordinator_ against Describe
   std::unique_ptr<cluster::Coordinator> coordinator_;
   ClusterView last_view_;  // Describe while no coordinator runs
+  std::map<std::string, KnownNode> known_;  // by node name ("local": this process), from the jobs so far
+  cluster::Split split_;                    // what runs now
+  std::optional<LivePlan> plan_;            // guarded by mu_
 };
 
 }  // namespace plexus

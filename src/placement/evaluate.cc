@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <string>
 
 namespace plexus::placement {
 namespace {
@@ -12,7 +14,9 @@ constexpr int kFitAttempts = 4;                 // re-distributions after head/F
 
 uint64_t Bytes(double v) { return v <= 0 ? 0 : static_cast<uint64_t>(std::llround(v)); }
 
-double Fraction(const Range& r, int64_t n) { return static_cast<double>(r.size()) / static_cast<double>(n); }
+double Fraction(const Range& r, int64_t n) {
+  return n > 0 ? static_cast<double>(r.size()) / static_cast<double>(n) : 0.0;
+}
 
 }  // namespace
 
@@ -33,9 +37,48 @@ Evaluator::Evaluator(const ModelShape& shape, const Inventory& inventory, const 
   }
 }
 
+std::vector<double> Evaluator::ConcurrentSecondsPerByte(const std::vector<size_t>& group,
+                                                        std::vector<double>* core_factor) const {
+  // Per host: nodes of the group on it, their threads, its bandwidth and cores.
+  struct Load {
+    int nodes = 0, threads = 0;
+    bool threads_known = true;
+  };
+  std::map<std::string, Load> load;
+  for (size_t n : group) {
+    Load& l = load[inventory_.nodes[n].host_key()];
+    ++l.nodes;
+    l.threads += inventory_.nodes[n].threads;
+    l.threads_known = l.threads_known && inventory_.nodes[n].threads > 0;
+  }
+  std::vector<double> spb(group.size());
+  if (core_factor) core_factor->assign(group.size(), 1.0);
+  for (size_t i = 0; i < group.size(); ++i) {
+    const Node& node = inventory_.nodes[group[i]];
+    const Load& l = load[node.host_key()];
+    double host_bw = 0;
+    int cores = 0;
+    for (const Host& h : inventory_.hosts)
+      if (h.name == node.host) host_bw = h.membw_gbs, cores = h.cores;
+    if (host_bw <= 0)  // not given: one node alone saturates the host
+      for (const Node& other : inventory_.nodes)
+        if (other.host_key() == node.host_key()) host_bw = std::max(host_bw, other.membw_gbs);
+    const double bw = std::min(node.membw_gbs, host_bw / l.nodes);
+    double factor = 1;
+    if (cores > 0 && l.threads_known) factor = std::max(1.0, static_cast<double>(l.threads) / cores);
+    const double flops_per_byte = shape_.flops_per_token() / std::max(shape_.weight_bytes(), 1.0);
+    spb[i] = 1.0 / (bw * 1e9 * cost_.membw_efficiency);
+    if (node.gflops > 0) spb[i] = std::max(spb[i], flops_per_byte / (node.gflops * 1e9));
+    spb[i] *= factor;
+    if (core_factor) (*core_factor)[i] = factor;
+  }
+  return spb;
+}
+
 double Evaluator::WeightBytes(bool first, bool last, int64_t layers, const Fractions& f) const {
   const LayerBytes& b = shape_.layer;
-  double w = static_cast<double>(layers) * (b.qo * f.head + b.kv * f.kv + b.ffn * f.ffn + b.other);
+  double w =
+      static_cast<double>(layers) * (b.qo * f.head + b.kv * f.kv + b.ffn * f.ffn + b.other + b.experts * f.experts);
   if (first) w += shape_.embedding_bytes;
   if (last) {
     w += shape_.output_extra_bytes;
@@ -56,7 +99,9 @@ double Evaluator::ReadBytes(bool first, bool last, int64_t layers, const Fractio
   const LayerBytes& b = shape_.layer;
   const double kv_read =
       static_cast<double>(request_.context_tokens) * cost_.kv_read_fraction * shape_.kv_bytes_per_token_layer * f.kv;
-  double r = static_cast<double>(layers) * (b.qo * f.head + b.kv * f.kv + b.ffn * f.ffn + b.other + kv_read);
+  const double experts = b.experts * f.experts * shape_.active_expert_fraction();  // the routed ones a token reads
+  double r =
+      static_cast<double>(layers) * (b.qo * f.head + b.kv * f.kv + b.ffn * f.ffn + b.other + experts + kv_read);
   if (first) r += shape_.embedding_bytes / static_cast<double>(shape_.n_vocab);
   if (last) r += shape_.output_extra_bytes + shape_.output_bytes * f.vocab;
   return r;
@@ -67,8 +112,12 @@ double Evaluator::Flops(bool last, int64_t layers, const Fractions& f) const {
   const auto q_dim = static_cast<double>(shape_.n_heads * shape_.head_dim);
   const auto kv_dim = static_cast<double>(shape_.n_kv_heads * shape_.head_dim);
   const double pos = static_cast<double>(request_.context_tokens) * cost_.kv_read_fraction;
+  const double q_bytes_per_weight = shape_.layer.qo > 0 ? shape_.layer.qo / (2 * d * q_dim) : 1.0;
+  const double expert_macs = shape_.layer.experts * f.experts * shape_.active_expert_fraction() / q_bytes_per_weight;
   const double per_layer = 2 * (2 * d * q_dim * f.head + 2 * d * kv_dim * f.kv +
-                                3 * d * static_cast<double>(shape_.n_ff) * f.ffn + 2 * pos * q_dim * f.head);
+                                3 * d * (shape_.layer.ffn > 0 ? static_cast<double>(shape_.n_ff) : 0.0) * f.ffn +
+                                2 * pos * q_dim * f.head +
+                                expert_macs);
   double flops = static_cast<double>(layers) * per_layer;
   if (last) flops += 2 * d * static_cast<double>(shape_.n_vocab) * f.vocab;
   return flops;
@@ -87,6 +136,8 @@ std::optional<Evaluator::Comm> Evaluator::Communication(const Layout& layout) co
   for (size_t s = 0; s < pp; ++s) {
     c.group.push_back(SlowestLink(links_, layout[s]));
     if (c.group.back().latency_s < 0) return std::nullopt;
+    c.core_factor.emplace_back();
+    c.spb.push_back(ConcurrentSecondsPerByte(layout[s], &c.core_factor.back()));
   }
   // Each TP rank hands the hidden state to the same TP rank of the next stage.
   for (size_t s = 0; s + 1 < pp; ++s) {
@@ -107,7 +158,7 @@ std::optional<Evaluator::Comm> Evaluator::Communication(const Layout& layout) co
 // Shares in proportion to each rank's decode rate, capped so that its
 // memory holds (the caps treat heads, KV heads, FFN rows and vocabulary as
 // splitting exactly by share; Realize checks the rounded result).
-void Evaluator::FillStageShares(const Layout& layout, const std::vector<int64_t>& layers,
+void Evaluator::FillStageShares(const Layout& layout, const Comm& comm, const std::vector<int64_t>& layers,
                                 const std::vector<std::vector<double>>& reserve, Split& split) const {
   const size_t pp = layout.size(), tp = layout[0].size();
   const LayerBytes& b = shape_.layer;
@@ -117,10 +168,10 @@ void Evaluator::FillStageShares(const Layout& layout, const std::vector<int64_t>
     const bool first = s == 0, last = s + 1 == pp;
     const auto n = static_cast<double>(layers[s]);
     const double fixed = WeightBytes(first, last, layers[s], {0, 0, 0, 0});
-    const double per_share = n * (b.qo + b.kv + b.ffn + kv_per_layer) +
+    const double per_share = n * (b.qo + b.kv + b.ffn + b.experts + kv_per_layer) +
                              (last && !(shape_.tied_embeddings && first) ? shape_.output_bytes : 0.0);
     for (size_t r = 0; r < tp; ++r) {
-      weights[s][r] = 1.0 / SecondsPerByte(layout[s][r]);
+      weights[s][r] = 1.0 / comm.spb[s][r];
       caps[s][r] = (Room(layout[s][r], reserve[s][r]) - fixed) / per_share;
     }
   }
@@ -156,8 +207,9 @@ std::vector<double> Evaluator::LayerTargets(const Layout& layout, const Comm& co
   for (size_t s = 0; s < pp; ++s) {
     double layer = 0, fixed = 0;
     for (size_t r = 0; r < tp; ++r) {
-      const double spb = SecondsPerByte(layout[s][r]), share = split.shares[s][r];
-      layer = std::max(layer, spb * (share * (b.qo + b.kv + b.ffn + kv_read) + b.other));
+      const double spb = comm.spb[s][r], share = split.shares[s][r];
+      const double experts = b.experts * shape_.active_expert_fraction();
+      layer = std::max(layer, spb * (share * (b.qo + b.kv + b.ffn + experts + kv_read) + b.other));
       if (s + 1 == pp) fixed = std::max(fixed, spb * (share * shape_.output_bytes + shape_.output_extra_bytes));
     }
     t[s] = layer + 2 * AllReduceTime(static_cast<int>(tp), comm.group[s], hidden, cost_);
@@ -187,7 +239,7 @@ std::vector<int64_t> Evaluator::LayerCaps(const Layout& layout, const Split& spl
     for (size_t r = 0; r < tp; ++r) {
       const double share = split.shares[s][r];
       const double fixed = WeightBytes(first, last, 0, {0, 0, 0, share});
-      const double per_layer = b.other + share * (b.qo + b.kv + b.ffn + kv_per_layer);
+      const double per_layer = b.other + share * (b.qo + b.kv + b.ffn + b.experts + kv_per_layer);
       const double fit = std::floor((Room(layout[s][r], reserve[s][r]) - fixed) / per_layer);
       caps[s] = std::min(caps[s], static_cast<int64_t>(std::clamp(fit, 0.0, static_cast<double>(shape_.n_layers))));
     }
@@ -205,11 +257,26 @@ Evaluator::Split Evaluator::Distribute(const Layout& layout, const Comm& comm,
   // Shares depend on the layers a stage holds (memory), layers on the
   // shares (speed and memory): a few rounds settle both.
   for (int round = 0; round < 3; ++round) {
-    FillStageShares(layout, split.layers, reserve, split);
+    FillStageShares(layout, comm, split.layers, reserve, split);
     FillLayers(shape_.n_layers, LayerTargets(layout, comm, split), LayerCaps(layout, split, reserve), split.layers);
   }
-  FillStageShares(layout, split.layers, reserve, split);
+  FillStageShares(layout, comm, split.layers, reserve, split);
   return split;
+}
+
+Evaluator::Fractions Evaluator::FractionsOf(const NodePlan& np) const {
+  // Without a dense FFN, layer.ffn holds shared experts, split like the heads.
+  const double ffn = shape_.n_ff > 0 ? Fraction(np.ffn, shape_.n_ff) : Fraction(np.heads, shape_.n_heads);
+  return {Fraction(np.heads, shape_.n_heads), Fraction(np.kv_heads, shape_.n_kv_heads), ffn,
+          Fraction(np.vocab, shape_.n_vocab), Fraction(np.experts, shape_.n_experts)};
+}
+
+double Evaluator::ComputeSeconds(size_t node, double spb, double core_factor, bool first, bool last, int64_t layers,
+                                 const Fractions& f) const {
+  double t = ReadBytes(first, last, layers, f) * spb;
+  const double gflops = inventory_.nodes[node].gflops;
+  if (gflops > 0) t = std::max(t, Flops(last, layers, f) / (gflops * 1e9) * core_factor);
+  return t;
 }
 
 std::optional<Plan> Evaluator::Realize(const Layout& layout, const Comm& comm, const Split& split) const {
@@ -238,15 +305,13 @@ std::optional<Plan> Evaluator::Realize(const Layout& layout, const Comm& comm, c
       np.kv_heads = shard->kv_heads;
       np.ffn = shard->ffn;
       np.vocab = shard->vocab;
-      const Fractions f{Fraction(np.heads, shape_.n_heads), Fraction(np.kv_heads, shape_.n_kv_heads),
-                        Fraction(np.ffn, shape_.n_ff), Fraction(np.vocab, shape_.n_vocab)};
+      np.experts = shard->experts;
+      const Fractions f = FractionsOf(np);
       np.weight_bytes = Bytes(WeightBytes(first, last, layers.size(), f));
       np.kv_bytes = Bytes(KvBytes(layers.size(), f.kv));
       np.margin_bytes = request_.margin_bytes;
       np.usable_bytes = inventory_.nodes[node].usable_bytes();
-      np.compute_s = ReadBytes(first, last, layers.size(), f) * SecondsPerByte(node);
-      if (inventory_.nodes[node].gflops > 0)
-        np.compute_s = std::max(np.compute_s, Flops(last, layers.size(), f) / (inventory_.nodes[node].gflops * 1e9));
+      np.compute_s = ComputeSeconds(node, comm.spb[s][r], comm.core_factor[s][r], first, last, layers.size(), f);
       plan.nodes.push_back(std::move(np));
     }
   }
@@ -274,6 +339,10 @@ void Evaluator::Time(const Layout& layout, const Comm& comm, Plan& plan) const {
     st.hop_s = comm.hop_s[s];
     plan.token_s += st.total();
   }
+  CheckFit(plan);
+}
+
+void Evaluator::CheckFit(Plan& plan) {
   plan.fits = true;
   plan.short_bytes = 0;
   plan.short_node.clear();

@@ -57,15 +57,17 @@ void LinkReasons(const Evaluator& ev, const Plan& p, std::vector<std::string>& o
 }
 
 void ShareReasons(const Evaluator& ev, const Plan& p, std::vector<std::string>& out) {
-  if (p.tp <= 1) return;
+  if (p.tp <= 1 || p.ep > 1) return;
   for (int s = 0; s < p.pp; ++s) {
+    // Speeds as the stage runs: nodes sharing a host share its bandwidth.
+    const std::vector<double> spb = ev.ConcurrentSecondsPerByte(StageNodes(p, s));
     double rate_sum = 0;
-    for (int r = 0; r < p.tp; ++r) rate_sum += 1 / ev.SecondsPerByte(p.nodes[s * p.tp + r].node);
+    for (int r = 0; r < p.tp; ++r) rate_sum += 1 / spb[static_cast<size_t>(r)];
     std::vector<std::string> items, capped;
     for (int r = 0; r < p.tp; ++r) {
       const NodePlan& np = p.nodes[s * p.tp + r];
       const Node& node = ev.inventory().nodes[np.node];
-      const double speed_share = 1 / ev.SecondsPerByte(np.node) / rate_sum;
+      const double speed_share = 1 / spb[static_cast<size_t>(r)] / rate_sum;
       items.push_back(fmt::format("{} {:.3f} ({:g} GB/s, heads {}-{}, FFN rows {}-{})", np.name, np.share,
                                   node.membw_gbs, np.heads.begin, np.heads.end - 1, np.ffn.begin, np.ffn.end - 1));
       if (np.share < speed_share * 0.999)
@@ -77,6 +79,18 @@ void ShareReasons(const Evaluator& ev, const Plan& p, std::vector<std::string>& 
     out.push_back(fmt::format("stage {} TP shares follow decode speed: {}", s, fmt::join(items, ", ")));
     for (const std::string& c : capped) out.push_back(c);
   }
+}
+
+void EpReasons(const Evaluator& ev, const Plan& p, std::vector<std::string>& out) {
+  std::vector<std::string> experts;
+  for (const NodePlan& np : p.nodes) experts.push_back(fmt::format("{} {}", np.name, np.experts.size()));
+  out.push_back(fmt::format(
+      "expert parallelism over {} ranks: whole experts in proportion to the memory left for them ({} of {}); "
+      "attention {}; one all-reduce over all ranks per MoE layer ({} layers){}: {} of all-reduces per token",
+      p.nodes.size(), fmt::join(experts, ", "), ev.shape().n_experts,
+      p.tp > 1 ? fmt::format("split over groups of {}", p.tp) : std::string("replicated on every rank"),
+      ev.shape().n_moe_layers, p.tp > 1 ? " plus one per layer inside each attention group" : "",
+      Ms(p.stages[0].allreduce_s)));
 }
 
 void MemoryReason(const Plan& p, std::vector<std::string>& out) {
@@ -95,6 +109,7 @@ std::string Describe(const Evaluator& ev, const Candidate& c) {
   Plan shape;  // Split() and Groups() need only the degrees and the names
   shape.tp = c.tp;
   shape.pp = c.pp;
+  shape.ep = c.ep;
   for (size_t r = 0; r < c.ranks.size(); ++r) {
     NodePlan np;
     np.name = ev.inventory().nodes[c.ranks[r]].name;
@@ -150,7 +165,7 @@ void LeftOutReasons(const Evaluator& ev, const SearchResult& found, const Plan& 
 }
 
 void SingleNodeReason(const SearchResult& found, const Plan& best, std::vector<std::string>& out) {
-  auto single = found.by_degree.find({1, 1});
+  auto single = found.by_degree.find({1, 1, 1});
   if (best.nodes.size() <= 1 || single == found.by_degree.end()) return;
   const Plan& one = single->second;
   if (one.fits)
@@ -165,6 +180,7 @@ void SingleNodeReason(const SearchResult& found, const Plan& best, std::vector<s
 std::string TieBreak(const Plan& alt, const Plan& best) {
   if (alt.nodes.size() != best.nodes.size()) return "uses more nodes";
   if (alt.pp != best.pp) return "has more stages";
+  if (alt.ep != best.ep) return "uses expert parallelism";
   return "its nodes come later in the inventory";
 }
 
@@ -174,7 +190,10 @@ std::vector<std::string> Reasons(const Evaluator& ev, const SearchResult& found,
   std::vector<std::string> out;
   out.push_back(fmt::format("{} on {}: {:.2f} tokens/s predicted, {} per token ({})", best.Split(), best.Groups(),
                             best.tokens_per_s(), Ms(best.token_s), Breakdown(best)));
-  LinkReasons(ev, best, out);
+  if (best.ep > 1)
+    EpReasons(ev, best, out);
+  else
+    LinkReasons(ev, best, out);
   ShareReasons(ev, best, out);
   if (best.pp > 1)
     out.push_back(fmt::format("layers per stage: {} (stages balanced by speed, within memory)",
@@ -190,7 +209,7 @@ std::vector<std::string> Reasons(const Evaluator& ev, const SearchResult& found,
 std::vector<Alternative> Alternatives(const SearchResult& found, const Plan& best, size_t max) {
   std::vector<const Plan*> others;
   for (const auto& [degrees, plan] : found.by_degree)
-    if (degrees != std::make_pair(best.tp, best.pp)) others.push_back(&plan);
+    if (degrees != std::make_tuple(best.tp, best.pp, best.ep)) others.push_back(&plan);
   std::sort(others.begin(), others.end(), [](const Plan* a, const Plan* b) { return Better(*a, *b); });
   std::vector<Alternative> out;
   for (const Plan* p : others) {

@@ -20,6 +20,7 @@ Status CheckNode(const Node& n, size_t i, std::map<std::string, size_t>& seen) {
     return Status::Errorf("placement", "nodes[{}].gflops must be a non-negative number", i);
   if (!(n.max_fraction > 0) || n.max_fraction > 1)
     return Status::Errorf("placement", "nodes[{}].max_fraction must be in (0, 1]", i);
+  if (n.threads < 0) return Status::Errorf("placement", "nodes[{}].threads must be a non-negative number", i);
   return Status::Ok();
 }
 
@@ -45,6 +46,19 @@ Status ValidateInventory(const Inventory& inv) {
   std::map<std::string, size_t> names;
   for (size_t i = 0; i < inv.nodes.size(); ++i) PLEXUS_RETURN_IF_ERROR(CheckNode(inv.nodes[i], i, names));
   for (size_t i = 0; i < inv.links.size(); ++i) PLEXUS_RETURN_IF_ERROR(CheckLink(inv.links[i], i, names));
+  std::map<std::string, size_t> hosts;
+  for (size_t i = 0; i < inv.hosts.size(); ++i) {
+    const Host& h = inv.hosts[i];
+    bool used = false;
+    for (const Node& n : inv.nodes) used = used || n.host == h.name;
+    if (h.name.empty() || !used)
+      return Status::Errorf("placement", "hosts[{}].name '{}' is no node's host", i, h.name);
+    if (auto [it, fresh] = hosts.emplace(h.name, i); !fresh)
+      return Status::Errorf("placement", "hosts[{}].name '{}' repeats hosts[{}].name", i, h.name, it->second);
+    if (!(h.membw_gbs >= 0) || !Finite(h.membw_gbs))
+      return Status::Errorf("placement", "hosts[{}].membw_gbs must be a non-negative number", i);
+    if (h.cores < 0) return Status::Errorf("placement", "hosts[{}].cores must be a non-negative number", i);
+  }
   return Status::Ok();
 }
 

@@ -15,6 +15,9 @@ double* LayerSlot(LayerBytes& b, std::string_view suffix) {
   if (suffix == "attn_q.weight" || suffix == "attn_output.weight") return &b.qo;
   if (suffix == "attn_k.weight" || suffix == "attn_v.weight") return &b.kv;
   if (suffix == "ffn_gate.weight" || suffix == "ffn_up.weight" || suffix == "ffn_down.weight") return &b.ffn;
+  if (suffix.starts_with("ffn_") && suffix.ends_with("_exps.weight")) return &b.experts;
+  // Shared experts split by rows like a dense FFN (MakeShard's shexp).
+  if (suffix.starts_with("ffn_") && suffix.ends_with("_shexp.weight")) return &b.ffn;
   return &b.other;
 }
 
@@ -39,8 +42,13 @@ double ModelShape::weight_bytes() const {
 double ModelShape::flops_per_token() const {
   const double d = static_cast<double>(n_embd);
   const double q_dim = static_cast<double>(n_heads * head_dim), kv_dim = static_cast<double>(n_kv_heads * head_dim);
-  const double per_layer = 2 * d * q_dim + 2 * d * kv_dim + 3 * d * static_cast<double>(n_ff);
-  return 2 * (static_cast<double>(n_layers) * per_layer + d * static_cast<double>(n_vocab));
+  const double ff = layer.ffn > 0 ? static_cast<double>(n_ff) : 0.0;  // MoE configs may name an unused n_ff
+  const double per_layer = 2 * d * q_dim + 2 * d * kv_dim + 3 * d * ff;
+  // Experts: the multiply-adds of the routed share, from their bytes and the
+  // attention's bytes per weight (attn_q and attn_output: 2 d q_dim weights).
+  const double bytes_per_weight = layer.qo > 0 ? layer.qo / (2 * d * q_dim) : 1.0;
+  const double expert_macs = layer.experts * active_expert_fraction() / bytes_per_weight;
+  return 2 * (static_cast<double>(n_layers) * (per_layer + expert_macs) + d * static_cast<double>(n_vocab));
 }
 
 ModelConfig ModelShape::AsConfig() const {
@@ -53,6 +61,8 @@ ModelConfig ModelShape::AsConfig() const {
   c.n_ff = n_ff;
   c.n_vocab = n_vocab;
   c.tied_embeddings = tied_embeddings;
+  c.n_experts = n_experts;
+  c.n_experts_used = n_experts_used;
   return c;
 }
 
@@ -62,7 +72,15 @@ Status ValidateShape(const ModelShape& s) {
   PLEXUS_RETURN_IF_ERROR(Positive(s.n_kv_heads, "n_kv_heads"));
   PLEXUS_RETURN_IF_ERROR(Positive(s.head_dim, "head_dim"));
   PLEXUS_RETURN_IF_ERROR(Positive(s.n_embd, "n_embd"));
-  PLEXUS_RETURN_IF_ERROR(Positive(s.n_ff, "n_ff"));
+  if (s.n_ff < 0 || (s.n_ff == 0 && !s.is_moe()))
+    return Status::Errorf("placement", "model n_ff {} must be positive", s.n_ff);
+  if (s.n_experts < 0) return Status::Errorf("placement", "model n_experts {} must be non-negative", s.n_experts);
+  if (s.is_moe() && (s.n_experts_used < 1 || s.n_experts_used > s.n_experts))
+    return Status::Errorf("placement", "model n_experts_used {} must be in [1, n_experts {}]", s.n_experts_used,
+                          s.n_experts);
+  if (s.is_moe() && (s.n_moe_layers < 1 || s.n_moe_layers > s.n_layers))
+    return Status::Errorf("placement", "model n_moe_layers {} must be in [1, n_layers {}]", s.n_moe_layers,
+                          s.n_layers);
   PLEXUS_RETURN_IF_ERROR(Positive(s.n_vocab, "n_vocab"));
   PLEXUS_RETURN_IF_ERROR(Positive(s.ffn_granularity, "ffn_granularity"));
   if (s.n_heads % s.n_kv_heads != 0)
@@ -71,6 +89,7 @@ Status ValidateShape(const ModelShape& s) {
   PLEXUS_RETURN_IF_ERROR(NonNegative(s.layer.kv, "layer.kv bytes"));
   PLEXUS_RETURN_IF_ERROR(NonNegative(s.layer.ffn, "layer.ffn bytes"));
   PLEXUS_RETURN_IF_ERROR(NonNegative(s.layer.other, "layer.other bytes"));
+  PLEXUS_RETURN_IF_ERROR(NonNegative(s.layer.experts, "layer.experts bytes"));
   PLEXUS_RETURN_IF_ERROR(NonNegative(s.embedding_bytes, "embedding_bytes"));
   PLEXUS_RETURN_IF_ERROR(NonNegative(s.output_bytes, "output_bytes"));
   PLEXUS_RETURN_IF_ERROR(NonNegative(s.output_extra_bytes, "output_extra_bytes"));
@@ -89,6 +108,9 @@ Result<ModelShape> ShapeFromGguf(const GgufFile& file, const ModelConfig& config
   s.n_ff = config.n_ff;
   s.n_vocab = config.n_vocab;
   s.tied_embeddings = config.tied_embeddings;
+  s.n_experts = config.n_experts;
+  s.n_experts_used = config.n_experts_used;
+  s.n_moe_layers = config.is_moe() ? config.n_layers - config.n_dense_layers : 0;
   PLEXUS_ASSIGN_OR_RETURN(s.ffn_granularity, FfnGranularity(file));
   LayerBytes all_layers;  // summed over layers, then averaged
   for (const GgufTensorInfo& t : file.tensors()) {
@@ -108,7 +130,7 @@ Result<ModelShape> ShapeFromGguf(const GgufFile& file, const ModelConfig& config
   }
   if (s.tied_embeddings) s.output_bytes = s.embedding_bytes;
   const auto n = static_cast<double>(std::max<int64_t>(config.n_layers, 1));
-  s.layer = {all_layers.qo / n, all_layers.kv / n, all_layers.ffn / n, all_layers.other / n};
+  s.layer = {all_layers.qo / n, all_layers.kv / n, all_layers.ffn / n, all_layers.other / n, all_layers.experts / n};
   const double elem = kv_type == DType::kF32 ? 4.0 : 2.0;
   s.kv_bytes_per_token_layer = 2.0 * static_cast<double>(config.kv_dim()) * elem;
   PLEXUS_RETURN_IF_ERROR(ValidateShape(s).WithContext(file.name()));
@@ -136,6 +158,23 @@ ModelShape DenseShape(int64_t n_layers, int64_t n_heads, int64_t n_kv_heads, int
   s.output_bytes = s.embedding_bytes;
   s.output_extra_bytes = d * 4;
   s.kv_bytes_per_token_layer = 2 * kv_dim * kv_elem_bytes;
+  return s;
+}
+
+}  // namespace plexus::placement
+
+namespace plexus::placement {
+
+ModelShape MoeShape(int64_t n_layers, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, int64_t n_embd,
+                    int64_t n_experts, int64_t n_used, int64_t n_ff_expert, int64_t n_vocab, double bytes_per_weight) {
+  ModelShape s = DenseShape(n_layers, n_heads, n_kv_heads, head_dim, n_embd, n_ff_expert, n_vocab, bytes_per_weight);
+  s.layer.ffn = 0;  // n_ff stays (the engine's configs keep an unused one); no dense FFN bytes
+  s.n_experts = n_experts;
+  s.n_experts_used = n_used;
+  s.n_moe_layers = n_layers;
+  const auto d = static_cast<double>(n_embd);
+  s.layer.experts = 3 * d * static_cast<double>(n_ff_expert * n_experts) * bytes_per_weight;
+  s.layer.other += d * static_cast<double>(n_experts) * 4;  // the f32 router
   return s;
 }
 

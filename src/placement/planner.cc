@@ -37,6 +37,7 @@ std::string FormatBytes(double bytes) {
 }
 
 std::string Plan::Split() const {
+  if (ep > 1) return tp > 1 ? fmt::format("tp{}xep{}", tp, ep) : fmt::format("ep{}", ep);
   if (tp > 1 && pp > 1) return fmt::format("tp{}xpp{}", tp, pp);
   if (tp > 1) return fmt::format("tp{}", tp);
   if (pp > 1) return fmt::format("pp{}", pp);
@@ -61,6 +62,7 @@ std::vector<int64_t> Plan::StageLayers() const {
 
 std::string Plan::RunFlags() const {
   if (nodes.size() <= 1) return "";
+  if (ep > 1) return fmt::format("--split {}", Split());  // the engine places experts by memory itself
   std::vector<std::string> shares;
   for (int r = 0; r < tp; ++r) {
     for (int s = 1; s < pp; ++s)

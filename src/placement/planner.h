@@ -35,6 +35,15 @@ struct SearchOptions {
   size_t max_alternatives = 12;     // runner-ups kept, one per (tp, pp)
   // One TP share vector for every stage, as `--shares` takes it today.
   bool same_shares_every_stage = true;
+  // MoE models: also try expert parallelism ("epN", "tpAxepB"). Off where
+  // the engine cannot run those splits yet.
+  bool allow_ep = true;
+  // The node that must be rank 0 (a serving coordinator is); kAnyNode: none.
+  static constexpr size_t kAnyNode = static_cast<size_t>(-1);
+  size_t first_node = kAnyNode;
+  // Non-empty: only plans of this split ("tp2", "pp2", "tp2xpp2", "ep4",
+  // "tp2xep2", "1"), to predict a split chosen elsewhere.
+  std::string only_split;
 };
 
 // One process of the plan.
@@ -47,6 +56,7 @@ struct NodePlan {
   Range layers;                       // [begin, end)
   double share = 1;                   // TP share (the --shares value, normalised over the group)
   Range heads, kv_heads, ffn, vocab;  // as MakeShard realises the share
+  Range experts;                      // MoE: routed experts held (whole ones)
   uint64_t weight_bytes = 0;          // weights held
   uint64_t kv_bytes = 0;              // KV cache at the full context for every sequence
   uint64_t margin_bytes = 0;
@@ -66,7 +76,10 @@ struct StageTime {
 
 struct Plan {
   int tp = 1, pp = 1;
-  int ep = 1;                     // expert parallelism: 1 until MoE models are planned
+  // Expert parallelism (MoE): ep > 1 is "tp{tp}xep{ep}" ("ep{ep}" when tp
+  // is 1) on one stage of tp * ep ranks: attention split over groups of tp
+  // ranks (rank = group * tp + tp_rank), every rank holding whole experts.
+  int ep = 1;
   std::vector<NodePlan> nodes;    // by rank
   std::vector<StageTime> stages;  // [pp]
   double token_s = 0;             // predicted decode time per token, one sequence
@@ -76,7 +89,8 @@ struct Plan {
   std::vector<std::string> reasons;  // why this plan (filled for the chosen one)
 
   double tokens_per_s() const { return token_s > 0 ? 1.0 / token_s : 0.0; }
-  std::string Split() const;   // "tp2xpp2", "tp3", "pp2", "1"
+  int world() const { return tp * pp * ep; }
+  std::string Split() const;   // "tp2xpp2", "tp3", "pp2", "ep4", "tp2xep2", "1"
   std::string Groups() const;  // "a,b | c,d": stages in order, TP ranks within
   // "--split tp2xpp2 --shares 0.6,0.4 --stage-shares 9,7"; empty when the
   // stages' shares differ (today's --shares is one vector for all stages).

@@ -17,7 +17,7 @@ using Visit = std::function<void(const Layout&)>;
 
 void Add(SearchResult& found, Plan plan) {
   found.tried.push_back(Summarize(plan));
-  auto [it, fresh] = found.by_degree.try_emplace({plan.tp, plan.pp}, plan);
+  auto [it, fresh] = found.by_degree.try_emplace({plan.tp, plan.pp, plan.ep}, plan);
   if (!fresh && Better(plan, it->second)) it->second = std::move(plan);
 }
 
@@ -63,7 +63,9 @@ Layout Chain(const Evaluator& ev, const std::vector<std::vector<size_t>>& groups
   return layout;
 }
 
-void VisitOrders(const Evaluator& ev, const std::vector<std::vector<size_t>>& groups, const Visit& visit) {
+void VisitOrders(const Evaluator& ev, const std::vector<std::vector<size_t>>& groups, const Visit& visit,
+                 bool ordered) {
+  if (!ordered) return visit(groups);  // expert parallelism: one stage, the group order does not matter
   if (groups.size() <= kAllOrdersUpTo) {
     std::vector<size_t> order(groups.size());
     std::iota(order.begin(), order.end(), 0);
@@ -80,8 +82,8 @@ void VisitOrders(const Evaluator& ev, const std::vector<std::vector<size_t>>& gr
 // Every way to cut `rest` into unordered groups of `tp`: the lowest
 // remaining node opens the next group, the others are chosen from the rest.
 void Partitions(const Evaluator& ev, std::vector<size_t> rest, size_t tp, std::vector<std::vector<size_t>>& groups,
-                const Visit& visit) {
-  if (rest.empty()) return VisitOrders(ev, groups, visit);
+                const Visit& visit, bool ordered = true) {
+  if (rest.empty()) return VisitOrders(ev, groups, visit, ordered);
   const size_t head = rest[0];
   rest.erase(rest.begin());
   std::vector<bool> pick(rest.size(), false);
@@ -91,12 +93,22 @@ void Partitions(const Evaluator& ev, std::vector<size_t> rest, size_t tp, std::v
     for (size_t i = 0; i < rest.size(); ++i) (pick[i] ? group : left).push_back(rest[i]);
     SortGroup(ev, group);
     groups.push_back(group);
-    Partitions(ev, left, tp, groups, visit);
+    Partitions(ev, left, tp, groups, visit, ordered);
     groups.pop_back();
   } while (std::prev_permutation(pick.begin(), pick.end()));
 }
 
-void Exhaustive(const Evaluator& ev, const Visit& visit) {
+// Sizes A of the attention groups of expert-parallel arrangements of k nodes
+// (B = k / A >= 2 groups); none for a dense model.
+std::vector<size_t> EpGroupSizes(const Evaluator& ev, size_t k, const SearchOptions& search) {
+  std::vector<size_t> sizes;
+  if (!search.allow_ep || !ev.shape().is_moe() || static_cast<int64_t>(k) > ev.shape().n_experts) return sizes;
+  for (size_t a = 1; 2 * a <= k; ++a)
+    if (k % a == 0 && static_cast<int64_t>(a) <= ev.shape().n_heads) sizes.push_back(a);
+  return sizes;
+}
+
+void Exhaustive(const Evaluator& ev, const SearchOptions& search, const Visit& visit, const Visit& visit_ep) {
   const size_t n = ev.inventory().nodes.size();
   for (uint64_t mask = 1; mask < (uint64_t{1} << n); ++mask) {
     std::vector<size_t> members;
@@ -109,6 +121,10 @@ void Exhaustive(const Evaluator& ev, const Visit& visit) {
         continue;
       std::vector<std::vector<size_t>> groups;
       Partitions(ev, members, tp, groups, visit);
+    }
+    for (size_t a : EpGroupSizes(ev, k, search)) {
+      std::vector<std::vector<size_t>> groups;
+      Partitions(ev, members, a, groups, visit_ep, /*ordered=*/false);
     }
   }
 }
@@ -150,7 +166,7 @@ std::vector<size_t> GrowGroup(const Evaluator& ev, size_t seed, size_t tp, const
 
 // Many nodes: for each tp, groups grown around the fastest free node; for
 // each pp, the first pp groups chained by their cheapest hops.
-void Greedy(const Evaluator& ev, const Visit& visit) {
+void Greedy(const Evaluator& ev, const SearchOptions& search, const Visit& visit, const Visit& visit_ep) {
   const size_t n = ev.inventory().nodes.size();
   std::vector<size_t> order(n);
   std::iota(order.begin(), order.end(), 0);
@@ -169,13 +185,32 @@ void Greedy(const Evaluator& ev, const Visit& visit) {
       const std::vector<std::vector<size_t>> chosen(groups.begin(), groups.begin() + static_cast<std::ptrdiff_t>(pp));
       visit(Chain(ev, chosen, 0));
     }
+    for (size_t b = 2; b <= groups.size(); ++b) {
+      const std::vector<size_t> sizes = EpGroupSizes(ev, tp * b, search);
+      if (std::find(sizes.begin(), sizes.end(), tp) != sizes.end())
+        visit_ep({groups.begin(), groups.begin() + static_cast<std::ptrdiff_t>(b)});
+    }
   }
+}
+
+// Puts search.first_node at rank 0 (the front of the first group; for
+// expert parallelism its group first); false when the layout cannot.
+bool FirstNodeFirst(const SearchOptions& search, Layout& layout, bool any_group) {
+  if (search.first_node == SearchOptions::kAnyNode) return true;
+  for (size_t g = 0; g < (any_group ? layout.size() : 1); ++g) {
+    auto it = std::find(layout[g].begin(), layout[g].end(), search.first_node);
+    if (it == layout[g].end()) continue;
+    std::iter_swap(layout[g].begin(), it);
+    std::swap(layout[0], layout[g]);
+    return true;
+  }
+  return false;
 }
 
 }  // namespace
 
 Candidate Summarize(const Plan& plan) {
-  Candidate c{{}, plan.tp, plan.pp, plan.fits, plan.token_s, plan.short_bytes, plan.short_node};
+  Candidate c{{}, plan.tp, plan.pp, plan.ep, plan.fits, plan.token_s, plan.short_bytes, plan.short_node};
   for (const NodePlan& np : plan.nodes) c.ranks.push_back(np.node);
   return c;
 }
@@ -187,18 +222,27 @@ bool Better(const Candidate& a, const Candidate& b) {
   if (std::abs(a.token_s - b.token_s) > scale) return a.token_s < b.token_s;
   if (a.ranks.size() != b.ranks.size()) return a.ranks.size() < b.ranks.size();
   if (a.pp != b.pp) return a.pp < b.pp;
+  if (a.ep != b.ep) return a.ep < b.ep;
   return a.ranks < b.ranks;
 }
 
 SearchResult Search(const Evaluator& ev, const SearchOptions& search) {
   SearchResult found;
-  const Visit visit = [&](const Layout& layout) {
-    if (std::optional<Plan> plan = ev.Evaluate(layout)) Add(found, std::move(*plan));
+  auto keep = [&](std::optional<Plan> plan) {
+    if (plan && (search.only_split.empty() || plan->Split() == search.only_split)) Add(found, std::move(*plan));
+  };
+  const Visit visit = [&](const Layout& given) {
+    Layout layout = given;
+    if (FirstNodeFirst(search, layout, false)) keep(ev.Evaluate(layout));
+  };
+  const Visit visit_ep = [&](const Layout& given) {
+    Layout layout = given;
+    if (FirstNodeFirst(search, layout, true)) keep(ev.EvaluateEp(layout));
   };
   if (ev.inventory().nodes.size() <= std::min<size_t>(search.exhaustive_max_nodes, 20))
-    Exhaustive(ev, visit);
+    Exhaustive(ev, search, visit, visit_ep);
   else
-    Greedy(ev, visit);
+    Greedy(ev, search, visit, visit_ep);
   return found;
 }
 

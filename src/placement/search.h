@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -16,7 +17,7 @@ namespace plexus::placement {
 // it and to say why it lost.
 struct Candidate {
   std::vector<size_t> ranks;  // node index of each rank
-  int tp = 1, pp = 1;
+  int tp = 1, pp = 1, ep = 1;
   bool fits = true;
   double token_s = 0;
   uint64_t short_bytes = 0;
@@ -25,7 +26,7 @@ struct Candidate {
 Candidate Summarize(const Plan& plan);
 
 struct SearchResult {
-  std::map<std::pair<int, int>, Plan> by_degree;  // (tp, pp) -> the best plan of those degrees
+  std::map<std::tuple<int, int, int>, Plan> by_degree;  // (tp, pp, ep) -> the best plan of those degrees
   std::vector<Candidate> tried;                   // every arrangement that could run
 };
 
@@ -38,6 +39,9 @@ inline bool Better(const Plan& a, const Plan& b) { return Better(Summarize(a), S
 // Up to search.exhaustive_max_nodes nodes: every subset, every (tp, pp) with
 // tp * pp = its size, every grouping into stages and (up to 5 stages) every
 // stage order. Beyond: greedy groups of fast links (docs/PLACEMENT.md).
+// MoE models (search.allow_ep): expert-parallel arrangements too. Only
+// arrangements with search.first_node at rank 0 and of search.only_split
+// count, when those are set.
 SearchResult Search(const Evaluator& evaluator, const SearchOptions& search);
 
 // Why `best` won: its time, its groups and links, shares, layers, memory,

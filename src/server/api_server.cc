@@ -75,7 +75,7 @@ std::string ApiServer::EndpointLabel(const std::string& path) {
   static const char* const kRoutes[] = {
       "/", "/health", "/metrics", "/v1/models", "/models", "/v1/chat/completions", "/chat/completions",
       "/v1/completions", "/completions", "/api/chat", "/api/generate", "/api/tags", "/api/show", "/api/version",
-      "/api/config", "/api/cluster", "/api/stats", "/v1/cluster/replan"};
+      "/api/config", "/api/cluster", "/api/plan", "/api/stats", "/v1/cluster/replan"};
   for (const char* route : kRoutes)
     if (path == route) return route;
   if (path.starts_with("/v1/models/")) return "/v1/models/{id}";
@@ -125,7 +125,10 @@ void ApiServer::RegisterInfoRoutes(HttpServer& http) {
     SendJson(res, StatsJson(scheduler_.Stats(), scheduler_.options(), uptime));
   });
   s.Get("/api/cluster", [this](const httplib::Request&, httplib::Response& res) {
-    SendJson(res, ClusterJson(facts_, engine_.executor().Describe()));
+    SendJson(res, ClusterJson(facts_, engine_.executor()));
+  });
+  s.Get("/api/plan", [this](const httplib::Request&, httplib::Response& res) {
+    SendJson(res, PlanStatusJson(engine_.executor()));
   });
   s.Post("/v1/cluster/replan", [this](const httplib::Request&, httplib::Response& res) { Replan(res); });
   s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
@@ -154,7 +157,10 @@ void ApiServer::Replan(httplib::Response& res) {
   if (busy) return SendError(res, {409, ran.message(), "invalid_request_error", {}, "busy"}, false);
   if (!ran.ok()) return SendError(res, {503, ran.message(), "server_error", {}, "replan_failed"}, false);
   const Replacement& r = *done;
-  SendJson(res, {{"split", r.split}, {"ranks", r.ranks}, {"peers", r.peers}, {"lost", r.lost}, {"seconds", r.seconds}});
+  Json body = {{"split", r.split}, {"ranks", r.ranks}, {"peers", r.peers}, {"lost", r.lost}, {"seconds", r.seconds}};
+  body["planned"] = r.predicted_tps > 0;
+  if (r.predicted_tps > 0) body["predicted_tps"] = r.predicted_tps;
+  SendJson(res, body);
 }
 
 void ApiServer::RegisterGenerationRoutes(HttpServer& http) {

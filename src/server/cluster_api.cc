@@ -1,5 +1,8 @@
 #include "server/cluster_api.h"
 
+#include "engine/recovering_executor.h"
+#include "server/plan_json.h"
+
 namespace plexus::server {
 namespace {
 
@@ -64,6 +67,37 @@ Json ClusterJson(const ModelFacts& facts, const ClusterView& view) {
   }
   j["nodes"] = std::move(nodes);
   j["links"] = std::move(links);
+  return j;
+}
+
+Json ClusterJson(const ModelFacts& facts, const Executor& executor) {
+  Json j = ClusterJson(facts, executor.Describe());
+  const Json plan = PlanStatusJson(executor);
+  if (plan["planned"].get<bool>()) {
+    Json summary = {{"split", plan["split"]}, {"tp", plan["tp"]}, {"pp", plan["pp"]}, {"ep", plan["ep"]},
+                    {"predicted_tps", plan["predicted_tps"]}, {"alternatives", Json::array()}};
+    for (const Json& alt : plan["alternatives"])
+      summary["alternatives"].push_back({{"split", alt["split"]}, {"predicted_tps", alt["predicted_tps"]},
+                                         {"fits", alt["fits"]}, {"why", alt["why"]}});
+    j["plan"] = std::move(summary);
+  }
+  return j;
+}
+
+Json PlanStatusJson(const Executor& executor) {
+  const auto* recovering = dynamic_cast<const RecoveringExecutor*>(&executor);
+  const std::optional<LivePlan> plan = recovering ? recovering->plan() : std::nullopt;
+  if (!plan) {
+    const char* why = recovering == nullptr
+                          ? "the model runs on one machine, or on a cluster without recovery"
+                          : "the running placement was not planned: --split was given, or the last re-placement "
+                            "could not be planned";
+    return Json{{"planned", false}, {"why", why}};
+  }
+  Json j = {{"planned", true}};
+  const Json placed = PlacementJson(plan->placement);  // kept alive: items() refers to it
+  for (const auto& [key, value] : placed.items()) j[key] = value;
+  j["inventory"] = InventoryJson(plan->inventory);
   return j;
 }
 

@@ -9,8 +9,16 @@
 #include "format/gguf.h"
 #include "placement/planner.h"
 
+// The tables below leave a node's and an inventory's optional fields
+// (host, threads, hosts) at their defaults.
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
 namespace plexus::placement {
 namespace {
+
+Node Nd(const std::string& name, uint64_t memory = 1, double membw = 1) {
+  return Node{name, memory, membw, 0.0, 1.0, "", 0};
+}
 
 TEST(CostTest, MessageAndAllReduceFollowAlphaBeta) {
   const CostParams p;                   // 6 us per message
@@ -37,7 +45,7 @@ TEST(CostTest, GatherIsSetByTheBusiestRank) {
 }
 
 TEST(CostTest, SlowestLinkOfAGroup) {
-  Inventory inv{{{"a", 1, 1}, {"b", 1, 1}, {"c", 1, 1}}, {{"a", "b", 5, 100}, {"b", "c", 300, 10}}};
+  Inventory inv{{Nd("a"), Nd("b"), Nd("c")}, {{"a", "b", 5, 100}, {"b", "c", 300, 10}}, {}};
   const LinkTable links(inv);
   const std::vector<size_t> ab = {0, 1}, bc = {1, 2}, abc = {0, 1, 2}, a = {0};
   EXPECT_NEAR(SlowestLink(links, ab).latency_s, 5e-6, 1e-15);
@@ -146,7 +154,7 @@ TEST(ShapeTest, RejectsBadShapes) {
   EXPECT_NE(ValidateShape(s).message().find("n_heads 4 is not a multiple of n_kv_heads 3"), std::string::npos);
   s = DenseShape(0, 4, 2, 8, 32, 64, 100, 1);
   EXPECT_NE(ValidateShape(s).message().find("n_layers 0 must be positive"), std::string::npos);
-  auto plan = PlanPlacement(s, Inventory{{{"a", 1ull << 30, 10}}, {}}, {});
+  auto plan = PlanPlacement(s, Inventory{{Nd("a", 1ull << 30, 10)}, {}, {}}, {});
   EXPECT_FALSE(plan.ok());
 }
 
@@ -165,7 +173,7 @@ TEST(ShapeTest, FromGgufAddsUpTheTensors) {
   EXPECT_EQ(shape->kv_bytes_per_token_layer, 2.0 * static_cast<double>(config->kv_dim()) * 2);
   EXPECT_GT(shape->layer.ffn, shape->layer.other);
   // A one-node plan for it on a modest machine.
-  auto placement = PlanPlacement(*shape, Inventory{{{"here", 1ull << 30, 10}}, {}}, Request{256, 1, 64ull << 20});
+  auto placement = PlanPlacement(*shape, Inventory{{Nd("here", 1ull << 30, 10)}, {}, {}}, Request{256, 1, 64ull << 20});
   ASSERT_TRUE(placement.ok()) << placement.status().message();
   EXPECT_EQ(placement->best.Split(), "1");
   EXPECT_EQ(placement->best.nodes[0].layers.size(), config->n_layers);

@@ -19,12 +19,12 @@ ModelShape Llama8B() { return DenseShape(32, 32, 8, 128, 4096, 14336, 128256, kQ
 ModelShape Llama1B() { return DenseShape(16, 32, 8, 64, 2048, 8192, 32000, kQ4_0); }
 
 Node MakeNode(const std::string& name, double memory_gib, double membw_gbs) {
-  return Node{name, static_cast<uint64_t>(memory_gib * double(kGiB)), membw_gbs, 0.0, 1.0};
+  return Node{name, static_cast<uint64_t>(memory_gib * double(kGiB)), membw_gbs, 0.0, 1.0, "", 0};
 }
 
 // Every pair linked alike.
 Inventory Mesh(std::vector<Node> nodes, double latency_us, double gbps) {
-  Inventory inv{std::move(nodes), {}};
+  Inventory inv{std::move(nodes), {}, {}};
   for (size_t i = 0; i < inv.nodes.size(); ++i)
     for (size_t j = i + 1; j < inv.nodes.size(); ++j)
       inv.links.push_back({inv.nodes[i].name, inv.nodes[j].name, latency_us, gbps});
@@ -39,7 +39,7 @@ Inventory Racks(size_t racks, size_t per_rack, double memory_gib, double slow_la
   std::vector<Node> nodes;
   for (size_t r = 0; r < racks; ++r)
     for (size_t i = 0; i < per_rack; ++i) nodes.push_back(MakeNode(fmt::format("r{}n{}", r, i), memory_gib, membw_gbs));
-  Inventory inv{nodes, {}};
+  Inventory inv{nodes, {}, {}};
   for (size_t i = 0; i < nodes.size(); ++i)
     for (size_t j = i + 1; j < nodes.size(); ++j) {
       const bool same_rack = i / per_rack == j / per_rack;
@@ -249,7 +249,7 @@ TEST(PlannerTest, ModelTooLargeNamesShortfall) {
 }
 
 TEST(PlannerTest, UnreachableNodeIsNotUsed) {
-  Inventory inv{{MakeNode("a", 16, 50), MakeNode("b", 16, 50)}, {}};  // no link
+  Inventory inv{{MakeNode("a", 16, 50), MakeNode("b", 16, 50)}, {}, {}};  // no link
   const Plan p = MustPlan(Llama8B(), inv).best;
   EXPECT_EQ(p.nodes.size(), 1u);
   EXPECT_TRUE(HasReason(p, "node b left out: no plan joins it to the chosen nodes"))

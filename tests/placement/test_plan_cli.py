@@ -110,6 +110,37 @@ def main():
         check(text.count("plan: ") == 1 and "why:" in text, "qwen3: text output has the plan and why")
         check(plan["split"] in text, "qwen3: text output names the split")
 
+        # An MoE model: expert-parallel plans, asked for by --only-split; --no-ep leaves them out.
+        moe = os.path.join(tmp, "tiny-qwen3moe.gguf")
+        subprocess.run([args.plexus, "synth", "--preset", "tiny-qwen3moe", "--type", "q8_0", "-o", moe], check=True,
+                       capture_output=True, timeout=300)
+        pair = write(tmp, "pair.json", mesh([{"name": f"e{i}", "memory_bytes": gib, "membw_gbs": 20}
+                                             for i in range(2)], 300, 10))
+        plan = json.loads(run(args.plexus, ["-m", moe, "--inventory", pair, "--ctx", "256", "--only-split", "ep2",
+                                            "--json"]).stdout)
+        check(plan["split"] == "ep2" and plan["ep"] == 2 and plan["tp"] == 1, f"moe: ep2 plan, got {plan['split']}")
+        check(plan["run_flags"] == "--split ep2", f"moe: run flags {plan['run_flags']}")
+        experts = [n["experts"] for n in plan["nodes"]]
+        check(experts[0][0] == 0 and experts[-1][1] == 7 and experts[0][1] + 1 == experts[1][0],
+              f"moe: whole experts 0-7 over the ranks, got {experts}")
+        p = run(args.plexus, ["-m", moe, "--inventory", pair, "--only-split", "ep2", "--no-ep"], False)
+        check(p.returncode == 1 and "no arrangement" in p.stderr, f"moe --no-ep: {p.stderr.strip()}")
+
+        # Two processes on one host: "host" and "hosts" are read and change the prediction.
+        apart = mesh([{"name": f"h{i}", "memory_bytes": gib, "membw_gbs": 20, "threads": 1} for i in range(2)], 10, 40)
+        shared = json.loads(json.dumps(apart))
+        for n in shared["nodes"]:
+            n["host"] = "box"
+        shared["hosts"] = [{"name": "box", "membw_gbs": 20, "cores": 2}]
+        tps = {}
+        for name, inventory in (("apart", apart), ("shared", shared)):
+            out = json.loads(run(args.plexus, ["-m", qwen, "--inventory", write(tmp, f"{name}.json", inventory),
+                                               "--ctx", "256", "--only-split", "tp2", "--json"]).stdout)
+            tps[name] = out["predicted_tps"]
+            check(out["inventory"]["nodes"][0].get("host") == inventory["nodes"][0].get("host"),
+                  f"{name}: the inventory is echoed")
+        check(tps["shared"] < tps["apart"], f"tp2 on one host is predicted slower than apart: {tps}")
+
         # This machine alone, bandwidth given (no measurement).
         plan = json.loads(run(args.plexus, ["-m", stories, "--membw-gbs", "10", "--ctx", "128", "--json"]).stdout)
         check(plan["split"] == "1" and len(plan["nodes"]) == 1, "this machine: a one-node plan")
@@ -127,6 +158,11 @@ def main():
               "links": [{"a": "a", "b": "zz", "latency_us": 1, "bandwidth_gbps": 1}]},
              "links[0].b 'zz' is not a node"),
             ({"nodes": {}}, "nodes must be an array"),
+            ({"nodes": [{"name": "a", "memory_bytes": gib, "membw_gbs": 1, "host": "x"}],
+              "hosts": [{"name": "y", "cores": 2}]},
+             "hosts[0].name 'y' is no node's host"),
+            ({"nodes": [{"name": "a", "memory_bytes": gib, "membw_gbs": 1}], "hosts": [{"name": "a", "ram": 1}]},
+             "hosts[0]: unknown key 'ram'"),
             ("{not json", "not valid JSON"),
         ]
         for i, (inventory, message) in enumerate(bad_inventories):

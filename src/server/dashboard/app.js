@@ -1,6 +1,6 @@
 // plexus dashboard: header, nodes, links, split picture and live stats, all
-// polled from the server's JSON API (docs: GET /api/cluster, /api/stats,
-// /health, /api/config). The chat panel lives in chat.js.
+// polled from the server's JSON API (docs: GET /api/cluster, /api/plan,
+// /api/stats, /health, /api/config). The chat panel lives in chat.js.
 import { api, askForKey, getJson, hasKey, onKeyChange } from './api.js';
 import { initChat } from './chat.js';
 import { fmtRange, rankColor, renderSplit, structureKey } from './split.js';
@@ -141,6 +141,36 @@ function renderLinks(cluster) {
   body.replaceChildren(...rows);
 }
 
+// The planner's choice: tp/pp/ep, predicted tokens/s, runner-ups and why they lost.
+function renderPlan(plan) {
+  const body = $('plan-alts').tBodies[0];
+  if (!plan.planned) {
+    $('plan-summary').textContent = `not planned: ${plan.why || ''}`;
+    body.replaceChildren();
+    $('plan-reasons').replaceChildren();
+    return;
+  }
+  const nodes = (plan.nodes || []).map((n) => n.name).join(', ');
+  $('plan-summary').textContent =
+    `${plan.split}: tp ${plan.tp} · pp ${plan.pp} · ep ${plan.ep} · ${fmtNum(plan.predicted_tps, 2)} tokens/s ` +
+    `predicted · ${plan.groups || nodes}${plan.run_flags ? ` · ${plan.run_flags}` : ''}`;
+  body.replaceChildren(...(plan.alternatives || []).map((alt) => {
+    const tr = make('tr');
+    tr.append(make('td', '', `${alt.split} on ${alt.groups || ''}`), make('td', 'num', alt.fits ? fmtNum(alt.predicted_tps, 2) : '–'),
+      make('td', 'small', alt.why || ''));
+    return tr;
+  }));
+  $('plan-reasons').replaceChildren(...(plan.reasons || []).map((r) => make('li', 'small', r)));
+}
+
+async function pollPlan() {
+  try {
+    renderPlan(await getJson('/api/plan'));
+  } catch (e) {
+    $('plan-summary').textContent = `plan: ${e.message}`;
+  }
+}
+
 async function pollCluster() {
   try {
     const cluster = await getJson('/api/cluster');
@@ -149,6 +179,7 @@ async function pollCluster() {
     const key = structureKey(cluster);
     if (key !== state.splitKey) {  // re-draw only when the layout changed
       state.splitKey = key;
+      pollPlan();  // a new placement may come with a new plan
       renderLinks(cluster);
       renderSplit($('split-svg'), cluster);
     }
