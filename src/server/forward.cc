@@ -188,7 +188,10 @@ void Forward(const ForwardOptions& o, const httplib::Request& req, httplib::Resp
       [up, silence](size_t, httplib::DataSink& sink) {
         std::unique_lock l(up->mu);
         if (!up->cv.wait_for(l, silence, [&] { return !up->chunks.empty() || up->done; })) return false;
-        if (up->chunks.empty()) {  // the upstream ended (a failure mid-stream just ends the stream too)
+        if (up->chunks.empty()) {
+          // The upstream ended. A failure mid-stream (the coordinator died)
+          // drops the client's connection, so it cannot mistake the cut for an end.
+          if (!up->error.empty()) return false;
           l.unlock();
           sink.done();
           return true;
