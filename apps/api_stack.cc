@@ -3,6 +3,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <httplib.h>
+
 namespace plexus::cli {
 
 Result<std::string> ReadApiKey(const std::string& path) {
@@ -24,6 +26,8 @@ ApiStack::ApiStack(std::unique_ptr<Engine> engine, const ApiStackOptions& o, ser
 }
 
 ApiStack::~ApiStack() { api_->BeginShutdown(); }
+
+bool ApiStack::listening() const { return const_cast<server::HttpServer&>(http_).routes().is_running(); }
 
 Result<std::unique_ptr<ApiStack>> ApiStack::Open(ApiStackOptions o) {
   PLEXUS_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Open(o.model_path, o.engine));

@@ -36,6 +36,8 @@ class ApiStack {
   int port() const { return http_.port(); }
   // Serves until Stop(); returns after in-flight handlers have returned.
   Status Run() { return http_.Run(); }
+  // Run's accept loop has begun (a Stop from then on cannot be missed).
+  bool listening() const;
   // In-flight requests end, new ones get 503, and Run returns. Any thread.
   void Stop() {
     api_->BeginShutdown();

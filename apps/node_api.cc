@@ -186,6 +186,7 @@ void NodeApi::OpenStack(std::vector<std::string> peers) {
   lock.unlock();
   Log(fmt::format("coordinator ready: serving {}", s->served().id));
   if (Status st = s->Run(); !st.ok()) Log(st.message());
+  run_returned_ = true;
 }
 
 void NodeApi::StopRole() {
@@ -197,8 +198,14 @@ void NodeApi::StopRole() {
     role_ = Role::kNone;  // an OpenStack still running sees this and drops its stack
     s = stack_.get();
   }
-  if (s) s->Stop();
+  if (s) {
+    // A Stop that lands between Run's start and its accept loop would be lost
+    // (httplib ignores stop() before it listens): wait for the loop first.
+    while (!s->listening() && !run_returned_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    s->Stop();
+  }
   if (starter_.joinable()) starter_.join();
+  run_returned_ = false;
   std::unique_ptr<ApiStack> old;
   {
     std::lock_guard lock(mu_);

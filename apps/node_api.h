@@ -90,6 +90,7 @@ class NodeApi {
   std::chrono::steady_clock::time_point role_failed_at_;
   std::unique_ptr<ApiStack> stack_;
   std::thread starter_;    // OpenStack, then the stack's Run
+  std::atomic<bool> run_returned_{false};
   std::thread election_;
 };
 
