@@ -1,5 +1,6 @@
 #include "cluster_args.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include <fmt/format.h>
@@ -114,6 +115,9 @@ void AddClusterOptions(CLI::App* cmd, ClusterArgs& a) {
       ->check(CLI::Range(0.0, 600.0));
   cmd->add_option("--nodes", a.nodes, "Nodes to wait for; go on as soon as this many are found")
       ->check(CLI::Range(0, 1024));
+  cmd->add_option("--link-refresh", a.link_refresh,
+                  "Seconds between measurements of every link while the cluster is idle (default 30; 0: at join only)")
+      ->check(CLI::Range(0.0, 86400.0));
 }
 
 Result<std::optional<cluster::ClusterOptions>> BuildClusterOptions(const ClusterArgs& a) {
@@ -141,6 +145,8 @@ Result<std::optional<cluster::ClusterOptions>> BuildClusterOptions(const Cluster
     o.emulate = *spec;
   }
   o.bind_host = a.bind;
+  o.link_refresh = std::chrono::milliseconds(static_cast<int64_t>(a.link_refresh * 1000));
+  o.link_idle = std::min(o.link_idle, o.link_refresh);
   PLEXUS_ASSIGN_OR_RETURN(o.transport, cluster::ParseTransport(a.transport));
   return std::optional<cluster::ClusterOptions>(std::move(o));
 }

@@ -31,6 +31,7 @@ struct ClusterArgs {
   bool no_discovery = false;
   double discover_wait = 2;  // seconds to listen for beacons
   int nodes = 0;             // stop listening once this many nodes are found (0: listen the whole wait)
+  double link_refresh = 30;  // seconds between idle-time link measurements (0: at join only)
 };
 
 void AddClusterOptions(CLI::App* cmd, ClusterArgs& args);

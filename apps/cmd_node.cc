@@ -10,7 +10,10 @@
 #include "cluster/node.h"
 #include "comm/tcp/secret.h"
 #include "comm/tcp/socket.h"
+#include "api_stack.h"
 #include "commands.h"
+#include "model_arg.h"
+#include "node_api.h"
 
 namespace plexus::cli {
 namespace {
@@ -31,6 +34,20 @@ struct NodeArgs {
   std::string cluster = "plexus";
   std::string discovery;  // ADDR:PORT; empty: the default group
   bool no_discovery = false;
+  // The HTTP API and coordinator election (node_api.h); api_port < 0: off.
+  int api_port = -1;
+  std::string api_host;  // empty: the --listen host
+  std::string api_key_file;
+  int threads = 0;
+  int64_t ctx = 0;
+  std::string kv_type = "f16";
+  int parallel = 8;
+  int queue = 64;
+  std::string alias;
+  bool quiet = false;
+  double link_refresh = 30;
+  double discover_wait = 2;
+  double forward_timeout = 600;
 };
 
 void Log(const std::string& line) { fmt::print(stderr, "plexus node: {}\n", line); }
@@ -39,7 +56,7 @@ void Log(const std::string& line) { fmt::print(stderr, "plexus node: {}\n", line
 // when discovery cannot or should not run (why is logged). A node that cannot
 // announce still serves coordinators that name it in --peers.
 std::unique_ptr<cluster::Announcer> StartAnnouncer(const cluster::DiscoveryOptions& d, const std::string& listen,
-                                                   uint16_t port) {
+                                                   uint16_t port, uint64_t node_id, uint16_t api_port, uint8_t flags) {
   const std::string host = listen.substr(0, listen.rfind(':'));
   auto endpoint = tcp::ParseEndpoint(host + ":1");  // resolves a name; the port is known already
   if (!endpoint.ok()) return nullptr;
@@ -55,8 +72,10 @@ std::unique_ptr<cluster::Announcer> StartAnnouncer(const cluster::DiscoveryOptio
   const std::string only_host = endpoint->addr.sin_addr.s_addr == htonl(INADDR_ANY) ? "" : text;
   cluster::Beacon beacon;
   beacon.cluster = d.cluster;
-  beacon.node_id = cluster::RandomNodeId();
+  beacon.node_id = node_id;
   beacon.port = port;
+  beacon.api_port = api_port;
+  beacon.flags = flags;
   beacon.cores = static_cast<uint32_t>(OnlineCores());
   auto announcer = cluster::Announcer::Start(d, beacon, only_host);
   if (!announcer.ok()) {
@@ -74,6 +93,42 @@ Status DiscoveryFromArgs(const NodeArgs& a, const std::string& secret, cluster::
   d->secret = secret;
   d->log = Log;
   return a.discovery.empty() ? Status::Ok() : cluster::ParseDiscoveryAddress(a.discovery, d);
+}
+
+// The public API server of a node (bound, not yet serving) for --api-port.
+Result<std::unique_ptr<NodeApi>> BindApi(const NodeArgs& a, const cluster::NodeOptions& o,
+                                         const cluster::DiscoveryOptions& d, uint64_t node_id) {
+  if (o.secret.empty() || a.no_discovery)
+    return Status::Errorf("node", "--api-port needs --secret-file and discovery (the nodes elect a coordinator from "
+                                  "their beacons); without them use `plexus serve --peers`");
+  NodeApiOptions n;
+  if (!a.models.empty()) {
+    PLEXUS_ASSIGN_OR_RETURN(n.model_path, ResolveModelPath(a.models[0]));
+  }
+  n.alias = a.alias;
+  std::string key;
+  if (!a.api_key_file.empty()) {
+    PLEXUS_ASSIGN_OR_RETURN(key, ReadApiKey(a.api_key_file));
+  }
+  const std::string host = !a.api_host.empty() ? a.api_host : o.listen.substr(0, o.listen.rfind(':'));
+  n.http = server::HttpOptions{.host = host, .port = a.api_port, .api_key = key, .log_requests = !a.quiet};
+  n.engine.threads = a.threads;
+  n.engine.max_context = a.ctx;
+  n.engine.kv_type = *ParseKvType(a.kv_type);
+  n.scheduler = SchedulerOptions{.max_active = a.parallel, .max_queue = a.queue};
+  n.secret = o.secret;
+  n.link_refresh_s = a.link_refresh;
+  n.settle = std::chrono::milliseconds(static_cast<int64_t>(a.discover_wait * 1000));
+  n.forward_timeout = std::chrono::milliseconds(static_cast<int64_t>(a.forward_timeout * 1000));
+  n.discovery = d;
+  n.node_id = node_id;
+  n.log = Log;
+  if (key.empty() && host != "127.0.0.1" && host != "localhost")
+    Log(fmt::format("WARNING: the API listens on {} WITHOUT AN API KEY: anyone who can reach this machine can use the "
+                    "model; pass --api-key-file FILE (the same on every node)",
+                    host));
+  std::signal(SIGPIPE, SIG_IGN);  // a client that went away is a failed write, not a crash
+  return NodeApi::Bind(std::move(n));
 }
 
 int RunNode(const NodeArgs& a) {
@@ -110,8 +165,32 @@ int RunNode(const NodeArgs& a) {
   }
   std::signal(SIGINT, [](int) { g_stop = true; });
   std::signal(SIGTERM, [](int) { g_stop = true; });
-  auto announcer = discovery ? StartAnnouncer(d, o.listen, (*node)->port()) : nullptr;
+  const uint64_t node_id = cluster::RandomNodeId();
+  std::unique_ptr<NodeApi> api;
+  if (a.api_port >= 0) {
+    auto bound = BindApi(a, o, d, node_id);
+    if (!bound.ok()) {
+      fmt::print(stderr, "plexus node: {}\n", bound.status().message());
+      return 1;
+    }
+    api = std::move(bound).value();
+  }
+  auto announcer = discovery ? StartAnnouncer(d, o.listen, (*node)->port(), node_id,
+                                              api ? static_cast<uint16_t>(api->port()) : 0, api ? api->flags() : 0)
+                             : nullptr;
+  if (api && !announcer) {
+    fmt::print(stderr, "plexus node: --api-port needs discovery to elect a coordinator, and this node cannot announce "
+                       "itself (see the discovery line above)\n");
+    return 1;
+  }
+  if (api) {
+    if (Status st = api->Start(announcer.get()); !st.ok()) {
+      fmt::print(stderr, "plexus node: {}\n", st.message());
+      return 1;
+    }
+  }
   (*node)->Serve(g_stop);
+  api.reset();  // steps down first: its cluster job ends before the announcer goes quiet
   return 0;
 }
 
@@ -130,6 +209,32 @@ Runner AddNode(CLI::App& app) {
   cmd->add_option("--cluster", args->cluster, "Cluster name to announce (default plexus)");
   cmd->add_option("--discovery", args->discovery, "Multicast group ADDR:PORT for discovery (default 239.255.77.77:7788)");
   cmd->add_flag("--no-discovery", args->no_discovery, "Do not announce this node (coordinators must name it in --peers)");
+  // The same command on every machine: each node serves the API, one coordinates (node_api.h).
+  cmd->add_option("--api-port", args->api_port,
+                  "Serve the HTTP API and dashboard on this port (0: any free port, logged) and take part in the "
+                  "coordinator election; the first -m is the model this node can coordinate")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--api-host", args->api_host, "Address the API listens on (default: the --listen host)");
+  cmd->add_option("--api-key-file", args->api_key_file, "File holding the API key clients send as a bearer token");
+  cmd->add_option("-t,--threads", args->threads, "Threads when coordinating (0: all cores)")->check(CLI::Range(0, 1024));
+  cmd->add_option("--ctx", args->ctx, "Context length when coordinating (0: the model's, at most 8192)")
+      ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--kv-type", args->kv_type, "KV cache type when coordinating")->check(CLI::IsMember({"f16", "f32"}));
+  cmd->add_option("--parallel", args->parallel, "Sequences generated at once when coordinating")
+      ->check(CLI::Range(1, 256));
+  cmd->add_option("--queue", args->queue, "Requests waiting beyond --parallel; more get HTTP 429")
+      ->check(CLI::Range(0, 100000));
+  cmd->add_option("--alias", args->alias, "Model id clients use (default: the file name without .gguf)");
+  cmd->add_flag("--quiet", args->quiet, "Do not log each API request");
+  cmd->add_option("--link-refresh", args->link_refresh,
+                  "When coordinating: seconds between idle-time measurements of every link (0: at join only)")
+      ->check(CLI::Range(0.0, 86400.0));
+  cmd->add_option("--discover-wait", args->discover_wait, "Seconds to listen for the other nodes before the first "
+                                                          "election (default 2)")
+      ->check(CLI::Range(0.0, 600.0));
+  cmd->add_option("--forward-timeout", args->forward_timeout,
+                  "Seconds a forwarded request may wait on the coordinator without a byte (default 600)")
+      ->check(CLI::Range(1.0, 86400.0));
   return [args] { return RunNode(*args); };
 }
 

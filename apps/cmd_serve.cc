@@ -15,13 +15,10 @@
 
 #include <fmt/format.h>
 
+#include "api_stack.h"
 #include "cluster_args.h"
 #include "commands.h"
-#include "engine/engine.h"
-#include "engine/scheduler.h"
 #include "model_arg.h"
-#include "server/api_server.h"
-#include "server/http_server.h"
 
 namespace plexus::cli {
 namespace {
@@ -84,18 +81,6 @@ class SignalWatcher {
   std::thread thread_;
 };
 
-Result<std::string> ReadApiKey(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Status::Errorf("serve", "--api-key-file {}: cannot read the file", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string key = ss.str();
-  const size_t begin = key.find_first_not_of(" \t\r\n");
-  const size_t end = key.find_last_not_of(" \t\r\n");
-  if (begin == std::string::npos) return Status::Errorf("serve", "--api-key-file {}: the file is empty", path);
-  return key.substr(begin, end - begin + 1);
-}
-
 bool IsLoopback(const std::string& host) {
   return host == "localhost" || host == "::1" || host.starts_with("127.");
 }
@@ -126,22 +111,18 @@ int Serve(const ServeArgs& a, SignalWatcher& signals, const std::string& api_key
     fmt::print(stderr, "plexus serve: {}\n", model_path.status().message());
     return 1;
   }
-  auto engine = Engine::Open(*model_path, engine_options);
-  if (!engine.ok()) {
-    fmt::print(stderr, "plexus serve: {}\n", engine.status().message());
+  ApiStackOptions o;
+  o.model_path = *model_path;
+  o.alias = a.alias;
+  o.engine = std::move(engine_options);
+  o.scheduler = SchedulerOptions{.max_active = a.parallel, .max_queue = a.queue};
+  o.http = server::HttpOptions{.host = a.host, .port = a.port, .api_key = api_key, .log_requests = !a.quiet};
+  auto stack = ApiStack::Open(std::move(o));
+  if (!stack.ok()) {
+    fmt::print(stderr, "plexus serve: {}\n", stack.status().message());
     return 1;
   }
-  const std::string stem = server::FileStem(*model_path);
-  server::ServedModel served{a.alias.empty() ? stem : a.alias, stem, *model_path};
-  Scheduler scheduler(**engine, SchedulerOptions{.max_active = a.parallel, .max_queue = a.queue});
-  server::ApiServer api(**engine, scheduler, served);
-  server::HttpServer http(server::HttpOptions{.host = a.host, .port = a.port, .api_key = api_key,
-                                              .log_requests = !a.quiet});
-  api.Register(http);
-  if (Status bound = http.Bind(); !bound.ok()) {
-    fmt::print(stderr, "plexus serve: {}\n", bound.message());
-    return 1;
-  }
+  ApiStack& api = **stack;
   if (!IsLoopback(a.host) && api_key.empty())
     fmt::print(stderr,
                "\nplexus serve: WARNING: listening on {} WITHOUT AN API KEY: anyone who can reach this machine can use "
@@ -149,14 +130,13 @@ int Serve(const ServeArgs& a, SignalWatcher& signals, const std::string& api_key
                a.host);
   signals.OnSignal([&] {
     fmt::print(stderr, "plexus serve: stopping\n");
-    api.BeginShutdown();
-    http.Stop();
+    api.Stop();
   });
-  fmt::print("plexus: serving {} at http://{}:{}/ (dashboard)\n", served.id, HostForUrl(a.host), http.port());
+  fmt::print("plexus: serving {} at http://{}:{}/ (dashboard)\n", api.served().id, HostForUrl(a.host), api.port());
   std::fflush(stdout);
-  const Status run = http.Run();
+  const Status run = api.Run();
   signals.OnSignal([] {});  // a second signal while the scheduler winds down is ignored
-  api.BeginShutdown();
+  api.Stop();
   if (!run.ok()) {
     fmt::print(stderr, "plexus serve: {}\n", run.message());
     return 1;

@@ -10,6 +10,7 @@
 
 #include "base/sysinfo.h"
 #include "cluster/intake.h"
+#include "cluster/link_survey.h"
 #include "cluster/model_store.h"
 #include "kernels/ops.h"
 #include "model/weight_ranges.h"
@@ -199,6 +200,7 @@ Status MeasureLinks(ShardRuntime& rt, const std::vector<LinkProbe>& plans, Clust
     view.shards[static_cast<size_t>(rank)].link_rtt_us = stats->rtt_us;
     view.shards[static_cast<size_t>(rank)].link_gbps = stats->gbps;
     view.shards[static_cast<size_t>(rank)].link_transport = rt.transports().Describe(rank);
+    view.links.push_back(LinkView{0, rank, stats->rtt_us, stats->gbps, rt.transports().Describe(rank), UnixMillis()});
     log(fmt::format("rank {} link: round trip {:.0f} us, {:.2f} Gbit/s", rank, stats->rtt_us, stats->gbps));
   }
   return Status::Ok();
@@ -321,17 +323,70 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Start(const std::string& model
   PLEXUS_ASSIGN_OR_RETURN(c->runtime_, ShardRuntime::Join(std::move(model), split, 0, std::move(mo), threads,
                                                             options.transport));
   PLEXUS_RETURN_IF_ERROR(MeasureLinks(*c->runtime_, plans, c->view_, log));
+  c->options_ = options;
+  c->emulate_.push_back(options.emulate);
+  for (const StartedNode& node : nodes)
+    c->emulate_.push_back(tcp::LinkSpec{node.inventory.emulated_latency_ns, node.inventory.emulated_bits_per_second});
+  // Rank 0's links were measured by the join probe; the pairs of nodes now.
+  PLEXUS_RETURN_IF_ERROR(SurveyLinks(*c->runtime_, c->emulate_, false, &c->view_.links));
+  c->view_.links_rounds = 1;
+  if (options.link_refresh.count() > 0)
+    c->refresher_ = std::thread([c = c.get(), every = options.link_refresh] { c->RefreshLoop(every); });
   log(fmt::format("cluster of {} ranks ready (split {})", split.world(), split.Name()));
   return c;
 }
 
 Coordinator::~Coordinator() {
+  if (refresher_.joinable()) {
+    {
+      std::lock_guard lock(stop_mu_);
+      stopping_ = true;
+    }
+    stop_cv_.notify_all();
+    refresher_.join();
+  }
   if (!runtime_) return;
   for (int r = 1; r < runtime_->split().world(); ++r)
     (void)runtime_->mesh().SendFrame(r, static_cast<uint16_t>(MsgType::kEnd), {});
 }
 
+void Coordinator::RefreshLoop(std::chrono::milliseconds interval) {
+  std::unique_lock lock(stop_mu_);
+  while (!stop_cv_.wait_for(lock, interval, [this] { return stopping_; })) {
+    lock.unlock();
+    Status st = RefreshLinks();
+    if (!st.ok() && options_.log) options_.log("link refresh failed: " + st.message());
+    else if (!st.ok()) std::fprintf(stderr, "plexus: link refresh failed: %s\n", st.message().c_str());
+    lock.lock();
+  }
+}
+
+Status Coordinator::RefreshLinks() {
+  std::unique_lock step(step_mu_, std::try_to_lock);
+  if (!step.owns_lock() || !broken_.ok()) return Status::Ok();  // a forward is running, or the job is over
+  const int64_t idle_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.link_idle).count();
+  if (tcp::NowNs() - last_step_ns_.load() < idle_ns) return Status::Ok();  // busy: try at the next tick
+  std::vector<LinkView> links;
+  Status st = SurveyLinks(*runtime_, emulate_, true, &links);
+  if (!st.ok()) return broken_ = st;  // raw probe bytes may be left on a link: the next forward re-places
+  std::lock_guard lock(view_mu_);
+  view_.links = std::move(links);
+  ++view_.links_rounds;
+  for (const LinkView& l : view_.links) {
+    if (l.a != 0) continue;
+    ShardView& v = view_.shards[static_cast<size_t>(l.b)];
+    v.link_rtt_us = l.rtt_us;
+    v.link_gbps = l.gbps;
+  }
+  return Status::Ok();
+}
+
 Status Coordinator::Forward(std::span<const BatchEntry> batch, std::vector<float>* logits) {
+  std::lock_guard step_lock(step_mu_);
+  struct MarkEnd {
+    std::atomic<int64_t>& at;
+    ~MarkEnd() { at = tcp::NowNs(); }
+  } mark{last_step_ns_};
   PLEXUS_RETURN_IF_ERROR(broken_);
   PLEXUS_RETURN_IF_ERROR(runtime_->model().CheckBatch(batch));
   const std::vector<uint8_t> step = Encode(StepMsg{{batch.begin(), batch.end()}});
@@ -369,11 +424,15 @@ Status Coordinator::ReceiveLogits(size_t rows, std::vector<float>* logits) {
   return Status::Ok();
 }
 
-// view_ is complete when Start returns and never changes after: copying it
-// from any thread is safe while forwards run. Only rank 0's own memory is
-// read afresh (from /proc, not from the forward state).
+// view_ is complete when Start returns; only a link refresh changes it (its
+// links), under view_mu_. Only rank 0's own memory is read afresh (from
+// /proc, not from the forward state).
 ClusterView Coordinator::Describe() const {
-  ClusterView view = view_;
+  ClusterView view;
+  {
+    std::lock_guard lock(view_mu_);
+    view = view_;
+  }
   ShardView& self = view.shards[0];
   const MemoryInfo mem = ReadMemoryInfo();
   self.mem_total = mem.total;
@@ -383,6 +442,7 @@ ClusterView Coordinator::Describe() const {
 }
 
 void Coordinator::DropSequence(int32_t seq) {
+  std::lock_guard step_lock(step_mu_);
   if (!broken_.ok()) return;
   for (int r = 1; r < runtime_->split().world(); ++r)
     (void)runtime_->mesh().SendFrame(r, static_cast<uint16_t>(MsgType::kDrop), EncodeU32(static_cast<uint32_t>(seq)));

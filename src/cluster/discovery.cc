@@ -86,6 +86,8 @@ Result<std::vector<uint8_t>> EncodeBeacon(const Beacon& beacon, const std::strin
   PutU64(b, beacon.node_id);
   PutU64(b, beacon.mem_available);
   PutU32(b, beacon.cores);
+  PutU16(b, beacon.api_port);
+  b.push_back(beacon.flags);
   b.push_back(static_cast<uint8_t>(beacon.cluster.size()));
   b.insert(b.end(), beacon.cluster.begin(), beacon.cluster.end());
   const auto tag = Tag(b, secret);
@@ -102,11 +104,12 @@ BeaconReject DecodeBeacon(std::span<const uint8_t> bytes, const std::string& sec
   if (bytes.size() < 5) return BeaconReject::kTruncated;
   if (bytes[4] != kBeaconVersion) return BeaconReject::kBadVersion;
   if (bytes.size() < kBeaconFixedBytes) return BeaconReject::kTruncated;
-  const size_t name_len = bytes[28];
+  const size_t name_len = bytes[kBeaconNameLengthAt];
   const size_t want = kBeaconFixedBytes + name_len + kBeaconTagBytes;
   const uint8_t role = bytes[5];
   out->port = static_cast<uint16_t>(GetLe(&bytes[6], 2));
-  if (name_len == 0 || name_len > kMaxClusterName || out->port == 0 ||
+  const uint8_t flags = bytes[30];
+  if (name_len == 0 || name_len > kMaxClusterName || out->port == 0 || (flags & ~kBeaconKnownFlags) != 0 ||
       (role != static_cast<uint8_t>(BeaconRole::kNode) && role != static_cast<uint8_t>(BeaconRole::kCoordinator)))
     return BeaconReject::kBadField;
   if (bytes.size() < want) return BeaconReject::kTruncated;
@@ -115,6 +118,8 @@ BeaconReject DecodeBeacon(std::span<const uint8_t> bytes, const std::string& sec
   out->node_id = GetLe(&bytes[8], 8);
   out->mem_available = GetLe(&bytes[16], 8);
   out->cores = static_cast<uint32_t>(GetLe(&bytes[24], 4));
+  out->api_port = static_cast<uint16_t>(GetLe(&bytes[28], 2));
+  out->flags = flags;
   out->cluster.assign(reinterpret_cast<const char*>(&bytes[kBeaconFixedBytes]), name_len);
   // Another cluster on the same network is normal, not an attack: checked before the tag.
   if (out->cluster != cluster) return BeaconReject::kOtherCluster;
@@ -146,7 +151,8 @@ Status ParseDiscoveryAddress(const std::string& text, DiscoveryOptions* options)
 bool PeerTable::Observe(const Beacon& beacon, const std::string& host, DiscoveryClock::time_point now) {
   auto it = entries_.find(beacon.node_id);
   if (it == entries_.end()) {
-    DiscoveredNode n{beacon.node_id, host, beacon.port, beacon.mem_available, beacon.cores};
+    DiscoveredNode n{beacon.node_id, host, beacon.port, beacon.mem_available, beacon.cores, beacon.api_port,
+                     beacon.flags};
     entries_.emplace(beacon.node_id, Entry{n, now, now});
     return true;
   }
@@ -154,15 +160,19 @@ bool PeerTable::Observe(const Beacon& beacon, const std::string& host, Discovery
   e.last_seen = now;
   e.node.mem_available = beacon.mem_available;
   e.node.cores = beacon.cores;
+  // A changed role (a node elected, or one that lost its model) is a change of the live set.
+  const bool role_changed = e.node.flags != beacon.flags || e.node.api_port != beacon.api_port;
+  e.node.flags = beacon.flags;
+  e.node.api_port = beacon.api_port;
   if (e.node.host == host) {
     e.address_seen = now;
-    if (e.node.port == beacon.port) return false;
+    if (e.node.port == beacon.port) return role_changed;
     e.node.port = beacon.port;
     return true;
   }
   // The same node heard on another interface: keep the address in use until
   // it goes silent (that interface went down), then move to this one.
-  if (now - e.address_seen <= ttl_) return false;
+  if (now - e.address_seen <= ttl_) return role_changed;
   e.node.host = host;
   e.node.port = beacon.port;
   e.address_seen = now;

@@ -34,16 +34,26 @@ using DiscoveryClock = std::chrono::steady_clock;
 // Wire format of a beacon (little-endian), one per datagram:
 //   0  u32 magic "PLXD"   4 u8 version   5 u8 role   6 u16 intake port
 //   8  u64 node id        16 u64 free memory (bytes)  24 u32 cores
-//   28 u8 name length N (1..64)   29 N bytes cluster name
-//   29+N 32-byte HMAC-SHA256(secret, "plexus-beacon" | bytes 0..29+N)
+//   28 u16 HTTP API port (0: none)   30 u8 flags (BeaconFlag)
+//   31 u8 name length N (1..64)   32 N bytes cluster name
+//   32+N 32-byte HMAC-SHA256(secret, "plexus-beacon" | bytes 0..32+N)
+// Version 2 added the API port and flags (coordinator election, election.h).
 constexpr uint32_t kBeaconMagic = 0x44584C50;  // bytes 'P' 'L' 'X' 'D'
-constexpr uint8_t kBeaconVersion = 1;
-constexpr size_t kBeaconFixedBytes = 29;
+constexpr uint8_t kBeaconVersion = 2;
+constexpr size_t kBeaconFixedBytes = 32;
+constexpr size_t kBeaconNameLengthAt = 31;
 constexpr size_t kBeaconTagBytes = 32;
 constexpr size_t kMaxClusterName = 64;
 constexpr size_t kMaxBeaconBytes = kBeaconFixedBytes + kMaxClusterName + kBeaconTagBytes;
 
 enum class BeaconRole : uint8_t { kNode = 1, kCoordinator = 2 };
+
+// Beacon flags (byte 30): what the coordinator election needs to know.
+enum BeaconFlag : uint8_t {
+  kBeaconCandidate = 1,     // was given the model (-m): may be elected coordinator
+  kBeaconCoordinating = 2,  // is the elected coordinator now (its model is up or loading)
+  kBeaconKnownFlags = 3,
+};
 
 struct Beacon {
   std::string cluster = "plexus";
@@ -52,6 +62,8 @@ struct Beacon {
   uint16_t port = 0;     // intake port; the host is the datagram's source address
   uint64_t mem_available = 0;
   uint32_t cores = 0;
+  uint16_t api_port = 0;  // HTTP API port (`plexus node --api-port`); 0: serves no API
+  uint8_t flags = 0;      // BeaconFlag bits
 };
 
 // Why a datagram was not taken as a beacon; each is counted by the listener.
@@ -96,7 +108,10 @@ struct DiscoveredNode {
   uint16_t port = 0;
   uint64_t mem_available = 0;
   uint32_t cores = 0;
+  uint16_t api_port = 0;
+  uint8_t flags = 0;  // BeaconFlag bits, as last heard
   std::string address() const { return host + ":" + std::to_string(port); }
+  std::string api_address() const { return host + ":" + std::to_string(api_port); }
 };
 
 // Live nodes by id. A node with several interfaces is heard once per
@@ -156,13 +171,18 @@ class Announcer {
  public:
   static Result<std::unique_ptr<Announcer>> Start(DiscoveryOptions options, Beacon beacon, std::string only_host);
   ~Announcer();
+  // New BeaconFlag bits, announced at once (an election result spreads in
+  // one datagram, not at the next tick).
+  void SetFlags(uint8_t flags);
 
  private:
   Announcer() = default;
   void Loop();
   void SendRound();
   DiscoveryOptions opt_;
-  Beacon beacon_;
+  Beacon beacon_;  // the announcer thread's; flags_ is copied in under mu_
+  uint8_t flags_ = 0;
+  bool send_now_ = false;
   std::string only_host_;
   int fd_ = -1;
   sockaddr_in group_{};

@@ -81,6 +81,7 @@ Result<std::unique_ptr<Announcer>> Announcer::Start(DiscoveryOptions options, Be
   PLEXUS_RETURN_IF_ERROR(SetInt(a->fd_, IPPROTO_IP, IP_MULTICAST_TTL, 1, "IP_MULTICAST_TTL"));
   PLEXUS_RETURN_IF_ERROR(SetInt(a->fd_, IPPROTO_IP, IP_MULTICAST_LOOP, 1, "IP_MULTICAST_LOOP"));
   a->opt_ = std::move(options);
+  a->flags_ = beacon.flags;
   a->beacon_ = std::move(beacon);
   a->only_host_ = std::move(only_host);
   a->thread_ = std::thread([p = a.get()] { p->Loop(); });
@@ -97,13 +98,24 @@ Announcer::~Announcer() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+void Announcer::SetFlags(uint8_t flags) {
+  {
+    std::lock_guard lock(mu_);
+    flags_ = flags;
+    send_now_ = true;
+  }
+  wake_.notify_all();
+}
+
 void Announcer::Loop() {
   std::unique_lock lock(mu_);
   while (!stop_) {
+    beacon_.flags = flags_;
+    send_now_ = false;
     lock.unlock();
     SendRound();
     lock.lock();
-    wake_.wait_for(lock, kAnnounceEvery, [this] { return stop_.load(); });
+    wake_.wait_for(lock, kAnnounceEvery, [this] { return stop_.load() || send_now_; });
   }
 }
 

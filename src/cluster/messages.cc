@@ -271,6 +271,51 @@ Status Decode(std::span<const uint8_t> in, LogitsMsg* m) {
   return r.Done();
 }
 
+std::vector<uint8_t> Encode(const ProbeMsg& m) {
+  ByteWriter w;
+  w.U32(m.peer);
+  w.U32(m.plan.pings);
+  w.U32(m.plan.ping_bytes);
+  w.U64(m.plan.bulk_bytes);
+  w.U32(m.plan.bulk_iters);
+  return std::move(w.bytes());
+}
+
+Status Decode(std::span<const uint8_t> in, ProbeMsg* m) {
+  ByteReader r(in, "probe");
+  PLEXUS_RETURN_IF_ERROR(r.U32("peer", &m->peer));
+  PLEXUS_RETURN_IF_ERROR(r.U32("pings", &m->plan.pings));
+  PLEXUS_RETURN_IF_ERROR(r.U32("ping_bytes", &m->plan.ping_bytes));
+  PLEXUS_RETURN_IF_ERROR(r.U64("bulk_bytes", &m->plan.bulk_bytes));
+  PLEXUS_RETURN_IF_ERROR(r.U32("bulk_iters", &m->plan.bulk_iters));
+  PLEXUS_RETURN_IF_ERROR(r.Done());
+  if (m->peer >= kMaxWorld) return Status::Errorf("cluster", "probe: peer rank {} is out of range", m->peer);
+  return CheckProbe(m->plan);
+}
+
+std::vector<uint8_t> Encode(const LinkReport& m) {
+  ByteWriter w;
+  w.U32(m.a);
+  w.U32(m.b);
+  w.F64(m.rtt_us);
+  w.F64(m.gbps);
+  return std::move(w.bytes());
+}
+
+Status Decode(std::span<const uint8_t> in, LinkReport* m) {
+  ByteReader r(in, "link report");
+  PLEXUS_RETURN_IF_ERROR(r.U32("a", &m->a));
+  PLEXUS_RETURN_IF_ERROR(r.U32("b", &m->b));
+  PLEXUS_RETURN_IF_ERROR(r.F64("rtt_us", &m->rtt_us));
+  PLEXUS_RETURN_IF_ERROR(r.F64("gbps", &m->gbps));
+  PLEXUS_RETURN_IF_ERROR(r.Done());
+  if (m->a >= m->b || m->b >= kMaxWorld)
+    return Status::Errorf("cluster", "link report: ranks {} and {} are not a pair", m->a, m->b);
+  if (!std::isfinite(m->rtt_us) || !std::isfinite(m->gbps))
+    return Status::Errorf("cluster", "link report: rtt_us {} or gbps {} is not finite", m->rtt_us, m->gbps);
+  return Status::Ok();
+}
+
 std::vector<uint8_t> EncodeText(const std::string& text) {
   ByteWriter w;
   w.Str(text);

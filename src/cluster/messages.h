@@ -27,6 +27,8 @@ enum class MsgType : uint16_t {
   kLogits = 0x111,    // last stage -> coordinator: logits of a step
   kDrop = 0x112,      // coordinator -> every rank: forget a sequence's KV cache
   kEnd = 0x113,       // coordinator -> every rank: job over, free everything
+  kProbe = 0x114,     // coordinator -> node, while idle: ProbeMsg, measure the raw link to one rank now
+  kLinkReport = 0x115,  // node -> coordinator: LinkReport of a node-to-node pair it measured
   kError = 0x120,     // either way: a failure, with its reason
 };
 
@@ -97,6 +99,20 @@ struct MeshSpec {
   uint8_t transport = 0;               // --transport of the coordinator: a cluster::TransportKind
 };
 
+// An idle-time link refresh (docs/PROTOCOL.md, "Link refresh"): both ends of
+// the pair get one, naming the other end, and run `plan` together. For a pair
+// of nodes the lower rank measures and sends a LinkReport to rank 0.
+struct ProbeMsg {
+  uint32_t peer = 0;  // the rank at the other end
+  LinkProbe plan;
+};
+
+struct LinkReport {
+  uint32_t a = 0, b = 0;  // ranks, a < b
+  double rtt_us = -1;     // median small round trip (-1: not measured)
+  double gbps = -1;
+};
+
 struct StepMsg {
   std::vector<BatchEntry> entries;
 };
@@ -113,6 +129,8 @@ std::vector<uint8_t> Encode(const ReadyMsg& m);
 std::vector<uint8_t> Encode(const MeshSpec& m);
 std::vector<uint8_t> Encode(const StepMsg& m);
 std::vector<uint8_t> Encode(const LogitsMsg& m);
+std::vector<uint8_t> Encode(const ProbeMsg& m);
+std::vector<uint8_t> Encode(const LinkReport& m);
 std::vector<uint8_t> EncodeText(const std::string& text);  // kRangesDone digest, kError reasons
 std::vector<uint8_t> EncodeU32(uint32_t v);                 // kDrop sequence id
 
@@ -123,6 +141,8 @@ Status Decode(std::span<const uint8_t> in, ReadyMsg* m);
 Status Decode(std::span<const uint8_t> in, MeshSpec* m);
 Status Decode(std::span<const uint8_t> in, StepMsg* m);
 Status Decode(std::span<const uint8_t> in, LogitsMsg* m);
+Status Decode(std::span<const uint8_t> in, ProbeMsg* m);
+Status Decode(std::span<const uint8_t> in, LinkReport* m);
 Status DecodeText(std::span<const uint8_t> in, std::string* text);
 Status DecodeU32(std::span<const uint8_t> in, uint32_t* v);
 

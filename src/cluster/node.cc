@@ -10,6 +10,7 @@
 
 #include "base/sysinfo.h"
 #include "cluster/intake.h"
+#include "cluster/link_survey.h"
 #include "cluster/plan.h"
 #include "cluster/runtime.h"
 #include "kernels/ops.h"
@@ -133,6 +134,9 @@ Status Node::ServeSteps(ShardRuntime& rt) {
         rt.model().DropSequence(static_cast<int32_t>(seq));
         break;
       }
+      case MsgType::kProbe:  // the coordinator's idle-time link refresh
+        PLEXUS_RETURN_IF_ERROR(AnswerProbe(rt, frame.payload));
+        break;
       case MsgType::kEnd:
         return Status::Ok();
       default:

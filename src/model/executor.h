@@ -35,9 +35,21 @@ struct ShardView {
   std::string link_transport;  // what carries this rank's collectives with rank 0, e.g. "shm", "ucx (tcp/eth0)"
 };
 
+// One measured pair of ranks (a < b): at join, and again while idle
+// (cluster::ClusterOptions::link_refresh).
+struct LinkView {
+  int a = 0, b = 0;
+  double rtt_us = -1;  // median small round trip
+  double gbps = -1;    // bulk bandwidth (-1: not measured)
+  std::string transport;     // what carries it, where known (rank 0's links)
+  int64_t measured_unix_ms = 0;  // wall-clock time of this measurement
+};
+
 struct ClusterView {
   std::string split;               // "1", "tp2", "tp2xpp2", ...
   std::vector<ShardView> shards;   // by rank; rank 0 is this process
+  std::vector<LinkView> links;     // every measured pair, (0,1), (0,2), ..., (1,2), ...
+  int links_rounds = 0;            // measurements of every pair so far (1: at join only)
 };
 
 class Executor {

@@ -1,5 +1,7 @@
 #include "server/cluster_api.h"
 
+#include <algorithm>
+
 #include "engine/recovering_executor.h"
 #include "server/plan_json.h"
 
@@ -58,14 +60,19 @@ Json ClusterJson(const ModelFacts& facts, const ClusterView& view) {
   j["model"] = ModelJson(facts);
   j["split"] = view.split;
   Json nodes = Json::array(), links = Json::array();
-  for (const ShardView& s : view.shards) {
-    nodes.push_back(NodeJson(s));
-    // Links are measured from the coordinator (rank 0) to each node at join.
-    if (s.rank != 0 && s.link_rtt_us >= 0)
-      links.push_back({{"a", 0}, {"b", s.rank}, {"latency_us", s.link_rtt_us}, {"bandwidth_gbps", Measured(s.link_gbps)},
-                       {"transport", s.link_transport}});
+  for (const ShardView& s : view.shards) nodes.push_back(NodeJson(s));
+  // Every measured pair: at join, and again while idle (links_rounds counts them).
+  int64_t newest = 0;
+  for (const LinkView& l : view.links) {
+    Json link = {{"a", l.a}, {"b", l.b}, {"latency_us", Measured(l.rtt_us)}, {"bandwidth_gbps", Measured(l.gbps)},
+                 {"measured_at_ms", l.measured_unix_ms}};
+    if (!l.transport.empty()) link["transport"] = l.transport;
+    links.push_back(std::move(link));
+    newest = std::max(newest, l.measured_unix_ms);
   }
   j["nodes"] = std::move(nodes);
+  j["links_rounds"] = view.links_rounds;
+  j["links_measured_at_ms"] = newest > 0 ? Json(newest) : Json(nullptr);
   j["links"] = std::move(links);
   return j;
 }

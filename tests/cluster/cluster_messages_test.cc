@@ -139,6 +139,35 @@ TEST(MeshSpec, OutOfRangeProbesAreRejected) {
   }
 }
 
+TEST(ProbeMsg, RoundTripsAndRejectsHostileFields) {
+  ProbeMsg in{3, LinkProbe{20, 64, 2 << 20, 2}};
+  ProbeMsg out;
+  ASSERT_TRUE(Decode(Encode(in), &out).ok());
+  EXPECT_EQ(out.peer, 3u);
+  EXPECT_EQ(out.plan.bulk_bytes, uint64_t{2} << 20);
+  const std::vector<uint8_t> bytes = Encode(in);
+  for (size_t n = 0; n < bytes.size(); ++n)
+    EXPECT_TRUE(Contains(Decode(std::span<const uint8_t>(bytes.data(), n), &out).message(), "probe: ")) << n;
+  EXPECT_TRUE(Contains(Decode(Encode(ProbeMsg{1u << 20, in.plan}), &out).message(), "peer rank"));
+  EXPECT_FALSE(Decode(Encode(ProbeMsg{1, LinkProbe{5000, 64, 0, 0}}), &out).ok());
+}
+
+TEST(LinkReport, RoundTripsAndRejectsHostileFields) {
+  LinkReport out;
+  ASSERT_TRUE(Decode(Encode(LinkReport{1, 2, 35.5, 9.25}), &out).ok());
+  EXPECT_EQ(out.a, 1u);
+  EXPECT_EQ(out.b, 2u);
+  EXPECT_EQ(out.rtt_us, 35.5);
+  EXPECT_EQ(out.gbps, 9.25);
+  EXPECT_TRUE(Contains(Decode(Encode(LinkReport{2, 2, 1, 1}), &out).message(), "not a pair"));
+  EXPECT_TRUE(Contains(Decode(Encode(LinkReport{2, 1, 1, 1}), &out).message(), "not a pair"));
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_TRUE(Contains(Decode(Encode(LinkReport{1, 2, nan, 1}), &out).message(), "not finite"));
+  const std::vector<uint8_t> bytes = Encode(LinkReport{1, 2, 3, 4});
+  for (size_t n = 0; n < bytes.size(); ++n)
+    EXPECT_FALSE(Decode(std::span<const uint8_t>(bytes.data(), n), &out).ok()) << n;
+}
+
 TEST(PlanLinkProbe, SizesTheProbeToTheEmulatedLink) {
   const LinkProbe plain = PlanLinkProbe({}, {});
   EXPECT_EQ(plain.pings, 20u);

@@ -25,6 +25,8 @@ Beacon Sample() {
   b.port = 7700;
   b.mem_available = uint64_t{48} << 30;
   b.cores = 16;
+  b.api_port = 8080;
+  b.flags = kBeaconCandidate;
   return b;
 }
 
@@ -52,6 +54,8 @@ TEST(Beacon, RoundTrip) {
   EXPECT_EQ(out.port, in.port);
   EXPECT_EQ(out.mem_available, in.mem_available);
   EXPECT_EQ(out.cores, in.cores);
+  EXPECT_EQ(out.api_port, in.api_port);
+  EXPECT_EQ(out.flags, in.flags);
 }
 
 TEST(Beacon, LongestNameRoundTrips) {
@@ -104,11 +108,13 @@ TEST(Beacon, HeaderFieldsAreChecked) {
   std::vector<uint8_t> no_port = good;
   no_port[6] = no_port[7] = 0;
   EXPECT_EQ(Decode(no_port), BeaconReject::kBadField);
-  EXPECT_EQ(with(28, 0), BeaconReject::kBadField);  // name length 0
-  EXPECT_EQ(with(28, kMaxClusterName + 1), BeaconReject::kBadField);
+  constexpr size_t kLen = kBeaconNameLengthAt;
+  EXPECT_EQ(with(kLen, 0), BeaconReject::kBadField);  // name length 0
+  EXPECT_EQ(with(kLen, kMaxClusterName + 1), BeaconReject::kBadField);
+  EXPECT_EQ(with(30, 0x80), BeaconReject::kBadField);  // a flag this version does not know
   // A name length that points past the datagram: truncated, not an overread.
-  EXPECT_EQ(with(28, static_cast<uint8_t>(good[28] + 1)), BeaconReject::kTruncated);
-  EXPECT_EQ(with(28, static_cast<uint8_t>(good[28] - 1)), BeaconReject::kOversized);
+  EXPECT_EQ(with(kLen, static_cast<uint8_t>(good[kLen] + 1)), BeaconReject::kTruncated);
+  EXPECT_EQ(with(kLen, static_cast<uint8_t>(good[kLen] - 1)), BeaconReject::kOversized);
 }
 
 TEST(Beacon, WrongSecretFailsAuthenticationAndKeepsThePortForTheLog) {
@@ -127,7 +133,7 @@ TEST(Beacon, AnyFlippedBitIsRejected) {
       b[byte] ^= static_cast<uint8_t>(1 << bit);
       EXPECT_NE(Decode(b), BeaconReject::kNone) << "byte " << byte << " bit " << bit;
       // Past the header checks, a change in the body or the tag is an authentication failure.
-      const bool authenticated_field = (byte >= 8 && byte < 28) || byte >= kBeaconFixedBytes + 6;  // not the name
+      const bool authenticated_field = (byte >= 8 && byte < 30) || byte >= kBeaconFixedBytes + 6;  // not the name
       if (authenticated_field) {
         EXPECT_EQ(Decode(b), BeaconReject::kBadTag) << byte;
       }

@@ -33,6 +33,8 @@ TEST(ClusterApi, TwoRanks) {
   b.link_rtt_us = 35.5;
   b.link_gbps = 9.5;
   view.shards = {a, b};
+  view.links = {LinkView{0, 1, 35.5, 9.5, "tcp", 1700000000000}, LinkView{1, 2, 40, 8, "", 1700000000500}};
+  view.links_rounds = 2;
   const Json j = ClusterJson(f, view);
   EXPECT_EQ(j["model"]["id"], "stories260K");
   EXPECT_EQ(j["model"]["n_layers"], 5);
@@ -44,10 +46,16 @@ TEST(ClusterApi, TwoRanks) {
   EXPECT_EQ(j["nodes"][1]["heads"], Json::array({4, 8}));
   EXPECT_TRUE(j["nodes"][0]["link_rtt_us"].is_null());  // the coordinator itself
   EXPECT_EQ(j["nodes"][1]["link_gbps"], 9.5);
-  ASSERT_EQ(j["links"].size(), 1u);
+  ASSERT_EQ(j["links"].size(), 2u);
   EXPECT_EQ(j["links"][0]["a"], 0);
   EXPECT_EQ(j["links"][0]["b"], 1);
   EXPECT_EQ(j["links"][0]["latency_us"], 35.5);
+  EXPECT_EQ(j["links"][0]["transport"], "tcp");
+  EXPECT_EQ(j["links"][1]["a"], 1);  // a pair of nodes: no transport known at rank 0
+  EXPECT_FALSE(j["links"][1].contains("transport"));
+  EXPECT_EQ(j["links"][1]["measured_at_ms"], 1700000000500);
+  EXPECT_EQ(j["links_measured_at_ms"], 1700000000500);  // the newest measurement
+  EXPECT_EQ(j["links_rounds"], 2);
 }
 
 // ep2 of a mixture of experts: both ranks hold every head; each its experts.

@@ -1,7 +1,7 @@
 // plexus dashboard: header, nodes, links, split picture and live stats, all
 // polled from the server's JSON API (docs: GET /api/cluster, /api/plan,
 // /api/stats, /health, /api/config). The chat panel lives in chat.js.
-import { api, askForKey, getJson, hasKey, onKeyChange } from './api.js';
+import { api, askForKey, errorFrom, getJson, hasKey, onKeyChange } from './api.js';
 import { initChat } from './chat.js';
 import { fmtRange, rankColor, renderSplit, structureKey } from './split.js';
 
@@ -139,6 +139,32 @@ function renderLinks(cluster) {
     rows.push(tr);
   }
   body.replaceChildren(...rows);
+  renderLinksAge(cluster);
+}
+
+// When the links were last measured: at join, then again while idle (--link-refresh).
+function renderLinksAge(cluster) {
+  const at = cluster.links_measured_at_ms;
+  if (typeof at !== 'number') {
+    $('links-age').textContent = 'measured at join';
+    return;
+  }
+  const age = Math.max(0, (Date.now() - at) / 1000);
+  const rounds = cluster.links_rounds || 1;
+  $('links-age').textContent = `measured ${fmtDuration(age)} ago` + (rounds > 1 ? ` (${rounds} rounds)` : ' (at join)');
+  $('links-age').title = new Date(at).toLocaleString();
+}
+
+// Which node coordinates, where the page is served by `plexus node --api-port`:
+// its forwarded answers carry X-Plexus-Coordinator ("ID HOST:PORT[; this node]").
+function renderCoordinator(header) {
+  const el = $('coordinator');
+  el.hidden = !header;
+  if (!header) return;
+  const [who, self] = header.split(';');
+  const [id, address] = who.trim().split(' ');
+  el.textContent = `coordinator ${id.slice(0, 8)} at ${address}` + (self ? ' (this node)' : '');
+  el.title = `node ${id}: every request to this page's server is forwarded to it`;
 }
 
 // The planner's choice: tp/pp/ep, predicted tokens/s, runner-ups and why they lost.
@@ -173,14 +199,17 @@ async function pollPlan() {
 
 async function pollCluster() {
   try {
-    const cluster = await getJson('/api/cluster');
+    const res = await api('/api/cluster');
+    if (!res.ok) throw await errorFrom(res);
+    const cluster = await res.json();
+    renderCoordinator(res.headers.get('X-Plexus-Coordinator'));
     renderHeader(cluster);
     renderNodes(cluster);
     const key = structureKey(cluster);
+    renderLinks(cluster);  // the numbers change at each idle-time refresh
     if (key !== state.splitKey) {  // re-draw only when the layout changed
       state.splitKey = key;
       pollPlan();  // a new placement may come with a new plan
-      renderLinks(cluster);
       renderSplit($('split-svg'), cluster);
     }
     $('cluster-error').textContent = '';
