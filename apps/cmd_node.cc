@@ -7,6 +7,7 @@
 
 #include "base/sysinfo.h"
 #include "cluster/discovery.h"
+#include "cluster/plan.h"
 #include "cluster/node.h"
 #include "comm/tcp/secret.h"
 #include "comm/tcp/socket.h"
@@ -46,6 +47,7 @@ struct NodeArgs {
   std::string alias;
   bool quiet = false;
   double link_refresh = 30;
+  std::string split;  // when coordinating
   double discover_wait = 2;
   double forward_timeout = 600;
 };
@@ -118,6 +120,10 @@ Result<std::unique_ptr<NodeApi>> BindApi(const NodeArgs& a, const cluster::NodeO
   n.scheduler = SchedulerOptions{.max_active = a.parallel, .max_queue = a.queue};
   n.secret = o.secret;
   n.link_refresh_s = a.link_refresh;
+  if (!a.split.empty()) {
+    PLEXUS_RETURN_IF_ERROR(cluster::ParseSplit(a.split).status());
+  }
+  n.split = a.split;
   n.settle = std::chrono::milliseconds(static_cast<int64_t>(a.discover_wait * 1000));
   n.forward_timeout = std::chrono::milliseconds(static_cast<int64_t>(a.forward_timeout * 1000));
   n.discovery = d;
@@ -226,6 +232,9 @@ Runner AddNode(CLI::App& app) {
       ->check(CLI::Range(0, 100000));
   cmd->add_option("--alias", args->alias, "Model id clients use (default: the file name without .gguf)");
   cmd->add_flag("--quiet", args->quiet, "Do not log each API request");
+  cmd->add_option("--split", args->split,
+                  "Split when this node coordinates and enough nodes are live, e.g. tp3 (default: the placement "
+                  "planner chooses for the live nodes)");
   cmd->add_option("--link-refresh", args->link_refresh,
                   "When coordinating: seconds between idle-time measurements of every link (0: at join only)")
       ->check(CLI::Range(0.0, 86400.0));

@@ -164,8 +164,12 @@ void NodeApi::OpenStack(std::vector<std::string> peers) {
   o.http.port = 0;
   o.http.log_requests = false;  // the public server logs each request once
   auto open = [&]() -> Result<std::unique_ptr<ApiStack>> {
-    PLEXUS_ASSIGN_OR_RETURN(o.engine.cluster, ClusterFor(std::move(peers)));
+    bool planned = false;
+    PLEXUS_ASSIGN_OR_RETURN(o.engine.cluster, ClusterFor(std::move(peers), &planned));
     o.engine.recover = o.engine.cluster.has_value();
+    // As `plexus serve` without --split: tpN is where it starts; the planner
+    // then places the model for the nodes that answered.
+    o.engine.plan = o.engine.recover && planned;
     if (o.engine.recover) o.engine.find_peers = [this]() -> Result<std::vector<std::string>> { return OtherNodes(); };
     return ApiStack::Open(std::move(o));
   };
@@ -215,24 +219,37 @@ void NodeApi::StopRole() {
   SetFlags();
 }
 
-// The split for this node plus `peers`: tensor parallel over as many of them
-// as the model divides into (nullopt: alone).
-Result<std::optional<cluster::ClusterOptions>> NodeApi::ClusterFor(std::vector<std::string> peers) const {
+// The split for this node plus `peers`: the forced --split when enough nodes
+// are live, else tensor parallel over as many of them as the model divides
+// into, for the planner to re-place (nullopt: alone).
+Result<std::optional<cluster::ClusterOptions>> NodeApi::ClusterFor(std::vector<std::string> peers,
+                                                                   bool* planned) const {
+  *planned = false;
   if (peers.empty()) return std::optional<cluster::ClusterOptions>();
   PLEXUS_ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> file, GgufFile::Open(opt_.model_path));
   PLEXUS_ASSIGN_OR_RETURN(ModelConfig config, ReadModelConfig(*file));
+  auto options_for = [&](const cluster::Split& split) {
+    cluster::ClusterOptions o;
+    o.peers.assign(peers.begin(), peers.begin() + (split.world() - 1));
+    o.secret = opt_.secret;
+    o.split = split;
+    o.link_refresh = std::chrono::milliseconds(static_cast<int64_t>(opt_.link_refresh_s * 1000));
+    o.link_idle = std::min(o.link_idle, o.link_refresh);
+    return std::optional<cluster::ClusterOptions>(std::move(o));
+  };
+  if (!opt_.split.empty()) {
+    PLEXUS_ASSIGN_OR_RETURN(cluster::Split forced, cluster::ParseSplit(opt_.split));
+    if (static_cast<size_t>(forced.world() - 1) <= peers.size()) return options_for(forced);
+    Log(fmt::format("--split {} needs {} nodes but {} are live: the planner places the model instead", opt_.split,
+                    forced.world(), peers.size() + 1));
+  }
   for (int world = static_cast<int>(peers.size()) + 1; world >= 2; --world) {
     Result<cluster::Split> split = cluster::ParseSplit(fmt::format("tp{}", world));
     bool fits = split.ok();
     for (int rank = 0; fits && rank < world; ++rank) fits = cluster::ShardForRank(*file, config, *split, rank).ok();
     if (!fits) continue;
-    cluster::ClusterOptions o;
-    o.peers.assign(peers.begin(), peers.begin() + (world - 1));
-    o.secret = opt_.secret;
-    o.split = *split;
-    o.link_refresh = std::chrono::milliseconds(static_cast<int64_t>(opt_.link_refresh_s * 1000));
-    o.link_idle = std::min(o.link_idle, o.link_refresh);
-    return std::optional<cluster::ClusterOptions>(std::move(o));
+    *planned = true;
+    return options_for(*split);
   }
   return std::optional<cluster::ClusterOptions>();
 }

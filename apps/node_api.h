@@ -37,6 +37,9 @@ struct NodeApiOptions {
   SchedulerOptions scheduler;
   std::string secret;
   double link_refresh_s = 30;
+  // The split when this node coordinates and enough nodes are live (e.g.
+  // "tp3"); empty, or too few nodes: the planner places the model.
+  std::string split;
   // How long to listen before the first election, so every node that started
   // together is heard (beacons come every 500 ms).
   std::chrono::milliseconds settle{2000};
@@ -65,7 +68,9 @@ class NodeApi {
   void StartRole(std::vector<std::string> peers);
   void StopRole();
   void OpenStack(std::vector<std::string> peers);
-  Result<std::optional<cluster::ClusterOptions>> ClusterFor(std::vector<std::string> peers) const;
+  // *planned: whether the placement planner should then re-place it (no
+  // forced --split applied).
+  Result<std::optional<cluster::ClusterOptions>> ClusterFor(std::vector<std::string> peers, bool* planned) const;
   std::vector<std::string> OtherNodes() const;
   server::ForwardTarget Target() const;
   nlohmann::json ElectionJson() const;

@@ -44,7 +44,7 @@ class NodeProc:
         cmd = [plexus, "node", "--listen", "0.0.0.0:0", "--secret-file", os.path.join(tmp, "secret"),
                "--cache-dir", os.path.join(tmp, "cache-" + name), "--api-port", "0", "--api-key-file",
                os.path.join(tmp, "key"), "--threads", "1", "--discover-wait", "1.5", "--link-refresh", "0.5",
-               "--forward-timeout", "60", "--quiet"]
+               "--forward-timeout", "60", "--quiet", "--split", "tp3"]  # all three; the planner once one is gone
         if model:
             cmd += ["-m", model]
         self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
