@@ -39,6 +39,7 @@ Runner AddSynth(CLI::App& app) {
   cmd->add_option("--seed", o.seed, "Random seed");
   cmd->add_flag("--sharp", o.sharp, "Large logit margins, so greedy output is stable under rounding");
   cmd->add_option("--vocab", o.vocab, "Vocabulary size (default: the preset's)");
+  cmd->add_option("--layers", o.layers, "Layer count (default: the preset's); e.g. a few layers of qwen3-30b-a3b");
   cmd->add_option("-t,--threads", o.threads, "Generator threads (0: all cores)");
   cmd->add_option("-o,--out", args->out, "Output GGUF file")->required();
   return [args] {

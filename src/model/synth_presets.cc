@@ -103,7 +103,14 @@ Result<SynthPreset> ResolveSynthPreset(const SynthOptions& opts) {
   if (!opts.arch.empty() && opts.arch != preset->arch)
     return Status::Errorf("synth", "preset '{}' is a {} model but arch is '{}'; pick a {} preset or leave arch empty",
                           name, preset->arch, opts.arch, opts.arch);
-  return *preset;
+  SynthPreset out = *preset;
+  if (opts.layers != 0) {
+    if (opts.layers < 1 || opts.layers > 1024)
+      return Status::Errorf("synth", "layers {} is out of range (1 to 1024, or 0 for the preset's {})", opts.layers,
+                            preset->n_layers);
+    out.n_layers = opts.layers;
+  }
+  return out;
 }
 
 const SynthTypeSpec* FindSynthType(std::string_view name) {
