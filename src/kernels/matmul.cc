@@ -93,13 +93,16 @@ void PrepareJobDots(std::span<const MatVecJob> jobs, std::vector<QuantizedActs>&
   }
 }
 
-// Chunks of about max(32 KiB, all jobs' bytes / (8 * threads)) of weights,
-// whatever each job's row size: about the hand-out MatVec gives one matrix,
-// and a small job (k, v) is one chunk while a large one (q) is several.
+// Chunks of about max(32 KiB, mean job bytes / (8 * threads)) of weights,
+// whatever each job's row size: for jobs of one size, the hand-out MatVec's
+// ParallelFor gives one matrix (fine enough that a thread slowed by another
+// process leaves little behind at the end); a small job (k, v beside q) is
+// fewer chunks of the same bytes.
 void ChunkJobs(std::span<const MatVecJob> jobs, int threads, std::vector<JobChunk>& chunks) {
   size_t total = 0;
   for (const MatVecJob& job : jobs) total += static_cast<size_t>(job.w.rows) * job.w.row_bytes;
-  const size_t target = std::max<size_t>(32 * 1024, total / (8 * static_cast<size_t>(std::max(1, threads))));
+  const size_t per_job = total / jobs.size();
+  const size_t target = std::max<size_t>(32 * 1024, per_job / (8 * static_cast<size_t>(std::max(1, threads))));
   chunks.clear();
   for (size_t j = 0; j < jobs.size(); ++j) {
     const TensorView& w = jobs[j].w;
