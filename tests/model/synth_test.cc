@@ -329,6 +329,20 @@ TEST_F(SynthTest, VocabOverride) {
   EXPECT_EQ(GetInt(*file, "llama.vocab_size"), 300);
 }
 
+TEST_F(SynthTest, LayersOverride) {
+  SynthOptions opts;
+  opts.preset = "tiny-qwen3moe";
+  opts.arch = "";
+  opts.layers = 1;
+  auto file = WriteAndOpen(opts, "l1.gguf");
+  ASSERT_NE(file, nullptr);
+  EXPECT_EQ(GetInt(*file, "qwen3moe.block_count"), 1);
+  EXPECT_NE(file->FindTensor("blk.0.ffn_gate_exps.weight"), nullptr);
+  EXPECT_EQ(file->FindTensor("blk.1.attn_q.weight"), nullptr);
+  opts.layers = -2;
+  ExpectError(opts, Path("x.gguf"), "layers -2");
+}
+
 TEST(SynthVocabTest, SpmLayoutUniqueAndDescending) {
   for (int64_t n : {259, 512, 5000}) {
     SynthVocab v = BuildSynthVocab(n);
