@@ -37,10 +37,10 @@ struct SynthOptions {
   // greedy output is stable under rounding differences between kernels.
   bool sharp = false;
   int64_t vocab = 0;  // 0 = the preset's vocab size; otherwise >= 259
+  int threads = 0;    // generator threads; 0 = all hardware threads
   // 0 = the preset's layer count; otherwise that many layers of the preset's
   // shape (a big preset's per-layer work in a file that fits a benchmark box).
   int64_t layers = 0;
-  int threads = 0;    // generator threads; 0 = all hardware threads
 };
 
 // Preset names in table order.
