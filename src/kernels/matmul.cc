@@ -1,7 +1,10 @@
-// Dot, MatVec (decode: one token) and MatMul (prefill: many tokens) over
-// weight rows of any type. Dispatch happens once per call; the per-row work
-// then runs through this target's row kernels (row_ops-inl.h).
+// Dot, MatVec (decode: one token), MatVecMany (several MatVecs in one pool
+// dispatch) and MatMul (prefill: many tokens) over weight rows of any type.
+// Dispatch happens once per call; the per-row work then runs through this
+// target's row kernels (row_ops-inl.h).
 #include <algorithm>
+#include <atomic>
+#include <span>
 #include <vector>
 
 #undef HWY_TARGET_INCLUDE
@@ -52,6 +55,99 @@ void MatVecImpl(const TensorView& w, const float* x, float* y, ThreadPool& pool)
   pool.ParallelFor(static_cast<size_t>(w.rows), MatVecGrain(w), [&](size_t begin, size_t end) {
     for (size_t r = begin; r < end; ++r) y[r] = dot(w.row(static_cast<int64_t>(r)), x, w.cols);
   });
+}
+
+// How MatVecMany dots job j's rows: with the quants of its input (q8, as
+// MatVecImpl does for UsesQuantizedActs types) or with its floats (plain).
+struct JobDot {
+  RowDotQ8Fn q8;
+  RowDotFn plain;
+  ActsRow acts;
+};
+
+// MatVecMany's unit of hand-out: rows [r0, r1) of job `job`.
+struct JobChunk {
+  size_t job;
+  int64_t r0, r1;
+};
+
+// dots[j] for every job; each distinct (x, cols) among the quantized-input
+// jobs is quantized once into acts[0, ...) (on the calling thread, as MatVec
+// does), and the jobs sharing it point at the same quants.
+void PrepareJobDots(std::span<const MatVecJob> jobs, std::vector<QuantizedActs>& acts, std::vector<JobDot>& dots) {
+  if (acts.size() < jobs.size()) acts.resize(jobs.size());  // kept between calls: no allocation once warm
+  dots.resize(jobs.size());
+  size_t used = 0;
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    const TensorView& w = jobs[j].w;
+    dots[j] = {GetRowDotQ8(w.type), GetRowOps(w.type).dot, {}};
+    if (dots[j].q8 == nullptr) continue;
+    size_t same = 0;
+    while (same < j && !(dots[same].q8 != nullptr && jobs[same].x == jobs[j].x && jobs[same].w.cols == w.cols)) ++same;
+    if (same < j) {
+      dots[j].acts = dots[same].acts;
+      continue;
+    }
+    QuantizeActs(jobs[j].x, 1, w.cols, &acts[used]);
+    dots[j].acts = ActsRowOf(acts[used++], 0);
+  }
+}
+
+// Chunks of about max(32 KiB, mean job bytes / (8 * threads)) of weights,
+// whatever each job's row size: for jobs of one size, the hand-out MatVec's
+// ParallelFor gives one matrix (fine enough that a thread slowed by another
+// process leaves little behind at the end); a small job (k, v beside q) is
+// fewer chunks of the same bytes.
+void ChunkJobs(std::span<const MatVecJob> jobs, int threads, std::vector<JobChunk>& chunks) {
+  size_t total = 0;
+  for (const MatVecJob& job : jobs) total += static_cast<size_t>(job.w.rows) * job.w.row_bytes;
+  const size_t per_job = total / jobs.size();
+  const size_t target = std::max<size_t>(32 * 1024, per_job / (8 * static_cast<size_t>(std::max(1, threads))));
+  chunks.clear();
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    const TensorView& w = jobs[j].w;
+    const auto step = static_cast<int64_t>(std::max<size_t>(1, target / std::max<size_t>(1, w.row_bytes)));
+    for (int64_t r0 = 0; r0 < w.rows; r0 += step) chunks.push_back({j, r0, std::min(w.rows, r0 + step)});
+  }
+}
+
+// One MatVecMany call's state; the workers pull chunks through `next`.
+struct ManyRun {
+  std::span<const MatVecJob> jobs;
+  const std::vector<JobDot>& dots;
+  const std::vector<JobChunk>& chunks;
+  std::atomic<size_t> next{0};
+
+  void Work() {
+    for (size_t c = next.fetch_add(1, std::memory_order_relaxed); c < chunks.size();
+         c = next.fetch_add(1, std::memory_order_relaxed)) {
+      const JobChunk& chunk = chunks[c];
+      const MatVecJob& job = jobs[chunk.job];
+      const JobDot& dot = dots[chunk.job];
+      const TensorView& w = job.w;
+      if (dot.q8 != nullptr) {
+        for (int64_t r = chunk.r0; r < chunk.r1; ++r) job.y[r] = dot.q8(w.row(r), dot.acts, w.cols);
+      } else {
+        for (int64_t r = chunk.r0; r < chunk.r1; ++r) job.y[r] = dot.plain(w.row(r), job.x, w.cols);
+      }
+    }
+  }
+};
+
+void MatVecManyImpl(const MatVecJob* jobs, size_t n_jobs, ThreadPool& pool) {
+  // Caller-thread buffers, reused. The workers reach them through `run`: a
+  // lambda naming a thread_local would see the worker's own (empty) copy.
+  thread_local std::vector<QuantizedActs> acts;
+  thread_local std::vector<JobDot> dots;
+  thread_local std::vector<JobChunk> chunks;
+  ManyRun run{{jobs, n_jobs}, dots, chunks};
+  PrepareJobDots(run.jobs, acts, dots);
+  ChunkJobs(run.jobs, pool.size(), chunks);
+  if (chunks.size() <= 1 || pool.size() == 1) {
+    run.Work();
+  } else {
+    pool.RunOnAll([&run](int) { run.Work(); });  // one pointer: std::function stores it inline
+  }
 }
 
 // The micro-kernel of MatMul: dots of 2 weight rows (w0, w1) with 4 tokens
@@ -170,6 +266,7 @@ namespace plexus::kernels {
 HWY_EXPORT(DotImpl);
 HWY_EXPORT(DotQ8Impl);
 HWY_EXPORT(MatVecImpl);
+HWY_EXPORT(MatVecManyImpl);
 HWY_EXPORT(MatMulImpl);
 HWY_EXPORT(TargetImpl);
 
@@ -198,6 +295,12 @@ float DotQ8(DType type, const void* row, const QuantizedActs& x, int64_t x_row) 
 void MatVec(const TensorView& w, const float* x, float* y, ThreadPool& pool) {
   CheckWholeBlocks(w.type, w.cols);
   HWY_DYNAMIC_DISPATCH(MatVecImpl)(w, x, y, pool);
+}
+
+void MatVecMany(std::span<const MatVecJob> jobs, ThreadPool& pool) {
+  if (jobs.empty()) return;
+  for (const MatVecJob& job : jobs) CheckWholeBlocks(job.w.type, job.w.cols);
+  HWY_DYNAMIC_DISPATCH(MatVecManyImpl)(jobs.data(), jobs.size(), pool);
 }
 
 void MatMul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {

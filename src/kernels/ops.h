@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "base/thread_pool.h"
@@ -42,6 +43,23 @@ float DotQ8(DType type, const void* row, const QuantizedActs& x, int64_t x_row);
 // y[r] = Dot(w.row(r), x), r in [0, w.rows). x: [w.cols], y: [w.rows].
 // For UsesQuantizedActs(w.type), x is quantized once and y[r] = DotQ8.
 void MatVec(const TensorView& w, const float* x, float* y, ThreadPool& pool);
+
+// One product of MatVecMany: y = w x. x: [w.cols], y: [w.rows].
+struct MatVecJob {
+  TensorView w;
+  const float* x;
+  float* y;
+};
+
+// Every job's MatVec in one pool dispatch (decode runs several small
+// independent matrices in a row: q/k/v, gate/up, a token's experts; one
+// wake-up and barrier for all of them instead of one each). Each y is
+// bit-identical to MatVec(job.w, job.x, job.y): the same per-row dot, and
+// for UsesQuantizedActs types the same quants of x, made once per distinct
+// (x, cols) however many jobs share that input. Rows are handed out in
+// chunks of about equal weight bytes across jobs of any shape and type.
+// No job's y may overlap any job's x.
+void MatVecMany(std::span<const MatVecJob> jobs, ThreadPool& pool);
 
 // Y = X W^T. x: [n_tokens, w.cols] row-major, y: [n_tokens, w.rows] row-major.
 // Each weight row is decoded once and reused for every token (prefill), with

@@ -69,7 +69,15 @@ void LayerRun::Norm(const std::vector<float>& weight) {
     kernels::RmsNorm(a_.x.data() + b * d, weight.data(), a_.xn.data() + b * d, d, c_.rms_eps);
 }
 
+// Decode (one token): the three matvecs of the same xn in one pool dispatch,
+// xn quantized once; the same outputs as three MatVecs.
 void LayerRun::ProjectQkv() {
+  if (batch_.size() == 1) {
+    const float* x = a_.xn.data();
+    const kernels::MatVecJob jobs[] = {{w_.wq, x, a_.q.data()}, {w_.wk, x, a_.k.data()}, {w_.wv, x, a_.v.data()}};
+    kernels::MatVecMany(jobs, pool_);
+    return;
+  }
   MatMul(w_.wq, a_.xn, a_.q);
   MatMul(w_.wk, a_.xn, a_.k);
   MatMul(w_.wv, a_.xn, a_.v);
@@ -165,8 +173,14 @@ Status LayerRun::SwiGluFfn() {
     const int64_t n = r1 - r0;
     float* gate = a_.gate.data() + r0 * f;
     float* up = a_.up.data() + r0 * f;
-    MatMulRows(w_.w_gate, a_.xn.data() + r0 * d, n, gate);
-    MatMulRows(w_.w_up, a_.xn.data() + r0 * d, n, up);
+    if (n == 1) {  // decode: gate and up in one pool dispatch (as two MatVecs would give)
+      const float* x = a_.xn.data() + r0 * d;
+      const kernels::MatVecJob jobs[] = {{w_.w_gate, x, gate}, {w_.w_up, x, up}};
+      kernels::MatVecMany(jobs, pool_);
+    } else {
+      MatMulRows(w_.w_gate, a_.xn.data() + r0 * d, n, gate);
+      MatMulRows(w_.w_up, a_.xn.data() + r0 * d, n, up);
+    }
     kernels::SiluMul(gate, up, n * f);
     MatMulRows(w_.w_down, gate, n, a_.proj.data() + r0 * w_.w_down.rows);
   });

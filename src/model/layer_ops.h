@@ -10,6 +10,7 @@
 
 #include "base/collective.h"
 #include "base/thread_pool.h"
+#include "kernels/ops.h"
 #include "model/batch.h"
 #include "model/config.h"
 #include "model/kv_cache.h"
@@ -25,6 +26,22 @@ struct MlaActivations {
   std::vector<float> q_lat;     // [B, q_lora]          q LoRA activations
   std::vector<float> latent;    // [B, kv_lora + rope]  c_kv (normalised) | k_pe (rotated): what the cache keeps
   void Resize(const ModelConfig& c, size_t batch);
+};
+
+// The local experts that exactly one batch row chose (every chosen expert in
+// decode) run as matvecs, all their gate/up in one pool dispatch and all their
+// downs in another (moe_ops.cc RunSoloExperts); m <= B * k of them. Grown on
+// demand, never shrunk.
+struct SoloExperts {
+  std::vector<int32_t> count;   // [local E] batch rows routed to each local expert
+  std::vector<int32_t> slot;    // [local E] its index i below when count == 1
+  std::vector<int32_t> expert;  // [m] expert id of solo expert i
+  std::vector<int32_t> row;     // [m] the batch row that chose it
+  std::vector<float> weight;    // [m] that row's gate weight for it
+  std::vector<float> gate;      // [m, f_e]
+  std::vector<float> up;        // [m, f_e]
+  std::vector<float> out;       // [m, d]
+  std::vector<kernels::MatVecJob> jobs;  // [2m] the current dispatch
 };
 
 // Activation buffers for one batch of B entries, all row-major.
@@ -49,6 +66,7 @@ struct Activations {
   std::vector<float> exp_gate;     // [n, f_e] (shared experts: [B, local shared rows])
   std::vector<float> exp_up;       // [n, f_e]
   std::vector<float> exp_out;      // [n, d]
+  SoloExperts solo;                // decode's fused experts
   MlaActivations mla;              // deepseek2 only
   void Resize(const ModelConfig& c, const ShardSpec& s, size_t batch, int n_threads, int64_t max_len);
 };
@@ -94,6 +112,9 @@ class LayerRun {
   void MatMul(const TensorView& w, const std::vector<float>& in, std::vector<float>& out);
   void MatMulRows(const TensorView& w, const float* in, int64_t n, float* out);
   void Route();                  // router -> chosen, chosen_w
+  void RunExperts();             // proj += every local expert's weighted output, by increasing id
+  void CountExpertRows();        // a_.solo's count, slot, expert, row, weight
+  void RunSoloExperts();         // a_.solo.out = the solo experts' outputs (unweighted)
   void RunExpert(int64_t e);     // proj += this expert's weighted output for its rows
   void SharedExperts();          // proj += the shared experts' output (local rows)
   // One (token, local head) of MlaAttend; scratch: [context] scores, [kv_lora + rope + 2 * kv_lora] floats.

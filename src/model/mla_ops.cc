@@ -35,17 +35,26 @@ void LayerRun::MlaProject() {
   const int64_t dh = c_.head_dim, lat = m.latent(), nh = s_.heads.size();
   MlaActivations& a = a_.mla;
   const auto n = static_cast<int64_t>(batch_.size());
-  if (!w_.q_a.empty()) {
-    MatMul(w_.q_a, a_.xn, a.q_lat);  // [B, q_lora]
+  // The two products of xn: q_a ([B, q_lora]) or, without a q LoRA, wq
+  // ([B, h_l * dh]); and kv_a ([B, kv_lora + rope]). Decode runs both in one
+  // pool dispatch (the same outputs as two MatVecs).
+  const bool lora = !w_.q_a.empty();
+  const TensorView& wx = lora ? w_.q_a : w_.wq;
+  float* wx_out = lora ? a.q_lat.data() : a_.q.data();
+  if (n == 1) {
+    const kernels::MatVecJob jobs[] = {{wx, a_.xn.data(), wx_out}, {w_.kv_a, a_.xn.data(), a.latent.data()}};
+    kernels::MatVecMany(jobs, pool_);
+  } else {
+    MatMulRows(wx, a_.xn.data(), n, wx_out);
+    MatMul(w_.kv_a, a_.xn, a.latent);
+  }
+  if (lora) {
     for (int64_t b = 0; b < n; ++b) {
       float* row = a.q_lat.data() + b * m.q_lora;
       kernels::RmsNorm(row, w_.q_a_norm.data(), row, m.q_lora, c_.rms_eps);
     }
     MatMulRows(w_.wq, a.q_lat.data(), n, a_.q.data());  // [B, h_l * dh]
-  } else {
-    MatMul(w_.wq, a_.xn, a_.q);
   }
-  MatMul(w_.kv_a, a_.xn, a.latent);  // [B, kv_lora + rope]
   for (int64_t b = 0; b < n; ++b) {
     const BatchEntry& e = batch_[b];
     float* row = a.latent.data() + b * lat;

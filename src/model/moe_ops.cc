@@ -140,6 +140,87 @@ void LayerRun::SharedExperts() {
   kernels::Add(a_.proj.data(), a_.exp_out.data(), n * c_.n_embd);
 }
 
+namespace {
+
+// dst += w * src, [d]: every expert's contribution to a token goes through
+// here, so the solo and the grouped path round alike.
+void AddWeighted(float* dst, const float* src, float w, int64_t d) {
+  for (int64_t t = 0; t < d; ++t) dst[t] += w * src[t];
+}
+
+}  // namespace
+
+void LayerRun::CountExpertRows() {
+  const int64_t k = c_.n_experts_used, first = s_.experts.begin, local = s_.experts.end - first;
+  SoloExperts& solo = a_.solo;
+  solo.count.assign(static_cast<size_t>(local), 0);
+  solo.slot.assign(static_cast<size_t>(local), -1);
+  solo.expert.clear();
+  solo.row.clear();
+  solo.weight.clear();
+  const auto local_index = [&](size_t i) { return static_cast<int64_t>(a_.chosen[i]) - first; };
+  const size_t n_chosen = batch_.size() * static_cast<size_t>(k);
+  for (size_t i = 0; i < n_chosen; ++i)
+    if (const int64_t l = local_index(i); l >= 0 && l < local) ++solo.count[l];
+  for (size_t i = 0; i < n_chosen; ++i) {
+    const int64_t l = local_index(i);
+    if (l < 0 || l >= local || solo.count[l] != 1) continue;
+    solo.slot[l] = static_cast<int32_t>(solo.row.size());
+    solo.expert.push_back(a_.chosen[i]);
+    solo.row.push_back(static_cast<int32_t>(i / static_cast<size_t>(k)));
+    solo.weight.push_back(a_.chosen_w[i]);
+  }
+}
+
+// Each solo expert's input is its row of xn ([B, d]); the rows a token shares
+// between its k experts are quantized once. Outputs as RunExpert's MatVecs
+// give them, bit for bit: gate/up [m, f_e], out [m, d].
+void LayerRun::RunSoloExperts() {
+  SoloExperts& solo = a_.solo;
+  const auto m = static_cast<int64_t>(solo.row.size());
+  if (m == 0) return;
+  const int64_t d = c_.n_embd, fe = c_.n_ff_expert;
+  if (solo.gate.size() < static_cast<size_t>(m * fe)) {
+    solo.gate.resize(static_cast<size_t>(m * fe));
+    solo.up.resize(static_cast<size_t>(m * fe));
+  }
+  if (solo.out.size() < static_cast<size_t>(m * d)) solo.out.resize(static_cast<size_t>(m * d));
+  solo.jobs.clear();
+  for (int64_t i = 0; i < m; ++i) {
+    const int32_t e = solo.expert[i];
+    const float* x = a_.xn.data() + solo.row[i] * d;
+    solo.jobs.push_back({w_.exp_gate[e], x, solo.gate.data() + i * fe});
+    solo.jobs.push_back({w_.exp_up[e], x, solo.up.data() + i * fe});
+  }
+  kernels::MatVecMany(solo.jobs, pool_);
+  // Per expert, as RunExpert calls it: the same vector lanes and tail.
+  for (int64_t i = 0; i < m; ++i) kernels::SiluMul(solo.gate.data() + i * fe, solo.up.data() + i * fe, fe);
+  solo.jobs.clear();
+  for (int64_t i = 0; i < m; ++i)
+    solo.jobs.push_back({w_.exp_down[solo.expert[i]], solo.gate.data() + i * fe, solo.out.data() + i * d});
+  kernels::MatVecMany(solo.jobs, pool_);
+}
+
+// Experts that one row chose run fused up front (all of them in decode);
+// those with several rows run one by one as grouped MatMuls (prefill). The
+// sums then go in increasing expert id, so each token adds its experts in
+// the same order whichever path computed them.
+void LayerRun::RunExperts() {
+  CountExpertRows();
+  RunSoloExperts();
+  const SoloExperts& solo = a_.solo;
+  const int64_t d = c_.n_embd, first = s_.experts.begin;
+  for (int64_t e = first; e < s_.experts.end; ++e) {
+    const int32_t count = solo.count[e - first];
+    if (count == 1) {
+      const int32_t i = solo.slot[e - first];
+      AddWeighted(a_.proj.data() + solo.row[i] * d, solo.out.data() + i * d, solo.weight[i], d);
+    } else if (count > 1) {
+      RunExpert(e);
+    }
+  }
+}
+
 void LayerRun::RunExpert(int64_t e) {
   const int64_t d = c_.n_embd, fe = c_.n_ff_expert, k = c_.n_experts_used;
   a_.rows_of.clear();
@@ -158,19 +239,15 @@ void LayerRun::RunExpert(int64_t e) {
   MatMulRows(w_.exp_up[e], a_.exp_in.data(), n, a_.exp_up.data());      // [n, f_e]
   kernels::SiluMul(a_.exp_gate.data(), a_.exp_up.data(), n * fe);
   MatMulRows(w_.exp_down[e], a_.exp_gate.data(), n, a_.exp_out.data());  // [n, d]
-  for (int64_t i = 0; i < n; ++i) {
-    float* dst = a_.proj.data() + a_.rows_of[i] * d;
-    const float* src = a_.exp_out.data() + i * d;
-    const float w = a_.rows_w[i];
-    for (int64_t t = 0; t < d; ++t) dst[t] += w * src[t];
-  }
+  for (int64_t i = 0; i < n; ++i)
+    AddWeighted(a_.proj.data() + a_.rows_of[i] * d, a_.exp_out.data() + i * d, a_.rows_w[i], d);
 }
 
 Status LayerRun::MoeFfn() {
   Route();
   std::fill(a_.proj.begin(), a_.proj.end(), 0.0f);
   // Increasing expert id: each token's contributions are summed in one fixed order.
-  for (int64_t e = s_.experts.begin; e < s_.experts.end; ++e) RunExpert(e);
+  RunExperts();
   SharedExperts();
   return ReduceIntoResidual(experts_);
 }

@@ -1,5 +1,5 @@
 // Micro-benchmarks of the kernels on the dispatched (best) Highway target.
-// MatVec and MatMul report weight bytes/s (bytes_per_second) and multiply-adds/s
+// MatVec, MatVecMany and MatMul report weight bytes/s (bytes_per_second) and multiply-adds/s
 // (items_per_second); vector ops report elements/s.
 #include <benchmark/benchmark.h>
 
@@ -86,6 +86,30 @@ void BM_MatMul(benchmark::State& state, DType type, int64_t rows, int64_t cols, 
   state.SetItemsProcessed(state.iterations() * rows * cols * n_tokens);
 }
 
+// A MoE decode step's expert matrices: n_jobs rows x cols matrices of one
+// token (one shared input), as MatVecMany (fused: one pool dispatch) or as
+// n_jobs MatVec calls (one dispatch each), to compare the two.
+void BM_MatVecJobs(benchmark::State& state, bool fused, DType type, int n_jobs, int64_t rows, int64_t cols,
+                   int threads) {
+  std::vector<Weights> w;
+  for (int j = 0; j < n_jobs; ++j) w.push_back(MakeWeights(type, rows, cols));
+  const std::vector<float> x = RandomFloats(static_cast<size_t>(cols), 2);
+  std::vector<float> y(static_cast<size_t>(n_jobs * rows));
+  std::vector<MatVecJob> jobs;
+  for (int j = 0; j < n_jobs; ++j) jobs.push_back({w[j].view, x.data(), y.data() + j * rows});
+  ThreadPool pool(threads);
+  for (auto _ : state) {
+    if (fused) {
+      MatVecMany(jobs, pool);
+    } else {
+      for (const MatVecJob& job : jobs) MatVec(job.w, job.x, job.y, pool);
+    }
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(state.iterations() * n_jobs * static_cast<int64_t>(w[0].bytes.size()));
+  state.SetItemsProcessed(state.iterations() * n_jobs * rows * cols);
+}
+
 void BM_RmsNorm(benchmark::State& state) {
   const int64_t n = state.range(0);
   const std::vector<float> x = RandomFloats(static_cast<size_t>(n), 4), weight = RandomFloats(static_cast<size_t>(n), 5);
@@ -156,6 +180,15 @@ void RegisterMatrixBenchmarks() {
           ("MatMul/" + name + "/2048x2048/tokens:64/threads:" + std::to_string(threads)).c_str(), BM_MatMul, type,
           2048, 2048, 64, threads)
           ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+    }
+  }
+  for (int threads : {1, 2}) {
+    for (bool fused : {true, false}) {
+      benchmark::RegisterBenchmark(((fused ? "MatVecMany" : "MatVecEach") + std::string("/q4_0/8x768x2048/threads:") +
+                                    std::to_string(threads)).c_str(),
+                                   BM_MatVecJobs, fused, DType::kQ4_0, 8, 768, 2048, threads)
+          ->Unit(benchmark::kMicrosecond)
           ->UseRealTime();
     }
   }
