@@ -35,6 +35,13 @@ Result<std::unique_ptr<ApiStack>> ApiStack::Open(ApiStackOptions o) {
   server::ServedModel served{o.alias.empty() ? stem : o.alias, stem, o.model_path};
   std::unique_ptr<ApiStack> stack(new ApiStack(std::move(engine), o, std::move(served)));
   PLEXUS_RETURN_IF_ERROR(stack->http_.Bind());
+  auto* recovering = dynamic_cast<RecoveringExecutor*>(&stack->engine_->executor());
+  if (recovering != nullptr && o.join_check_s > 0 && o.engine.find_peers) {
+    IdleReplannerOptions r;
+    r.every = std::chrono::milliseconds(static_cast<int64_t>(o.join_check_s * 1000));
+    r.find_live = o.engine.find_peers;
+    stack->replanner_ = std::make_unique<IdleReplanner>(stack->scheduler_, *recovering, std::move(r));
+  }
   return stack;
 }
 

@@ -8,6 +8,7 @@
 
 #include "base/status.h"
 #include "engine/engine.h"
+#include "engine/idle_replanner.h"
 #include "engine/scheduler.h"
 #include "server/api_server.h"
 #include "server/http_server.h"
@@ -20,6 +21,10 @@ struct ApiStackOptions {
   EngineOptions engine;
   SchedulerOptions scheduler;
   server::HttpOptions http;
+  // Seconds between checks for nodes that joined (engine.find_peers must list
+  // live nodes only: discovery, election); one found while idle is taken in
+  // by a re-plan. 0: off (a static --peers list).
+  double join_check_s = 0;
 };
 
 // The API key in `path` (--api-key-file), surrounding whitespace trimmed.
@@ -50,6 +55,7 @@ class ApiStack {
   Scheduler scheduler_;
   std::unique_ptr<server::ApiServer> api_;
   server::HttpServer http_;
+  std::unique_ptr<IdleReplanner> replanner_;  // last: stops before the scheduler it uses
 };
 
 }  // namespace plexus::cli

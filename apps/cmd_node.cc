@@ -48,6 +48,7 @@ struct NodeArgs {
   bool quiet = false;
   double link_refresh = 30;
   std::string split;  // when coordinating
+  double join_check = 10;
   double discover_wait = 2;
   double forward_timeout = 600;
 };
@@ -124,6 +125,7 @@ Result<std::unique_ptr<NodeApi>> BindApi(const NodeArgs& a, const cluster::NodeO
     PLEXUS_RETURN_IF_ERROR(cluster::ParseSplit(a.split).status());
   }
   n.split = a.split;
+  n.join_check_s = a.join_check;
   n.settle = std::chrono::milliseconds(static_cast<int64_t>(a.discover_wait * 1000));
   n.forward_timeout = std::chrono::milliseconds(static_cast<int64_t>(a.forward_timeout * 1000));
   n.discovery = d;
@@ -235,6 +237,10 @@ Runner AddNode(CLI::App& app) {
   cmd->add_option("--split", args->split,
                   "Split when this node coordinates and enough nodes are live, e.g. tp3 (default: the placement "
                   "planner chooses for the live nodes)");
+  cmd->add_option("--join-check", args->join_check,
+                  "When coordinating: seconds between looks for nodes that joined; one found while idle is taken in "
+                  "by a re-plan (0: only POST /v1/cluster/replan)")
+      ->check(CLI::Range(0.0, 86400.0));
   cmd->add_option("--link-refresh", args->link_refresh,
                   "When coordinating: seconds between idle-time measurements of every link (0: at join only)")
       ->check(CLI::Range(0.0, 86400.0));

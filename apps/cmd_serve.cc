@@ -35,6 +35,7 @@ struct ServeArgs {
   int queue = 64;
   std::string alias;
   bool quiet = false;
+  double join_check = 10;  // seconds; with discovery only
   ClusterArgs cluster;
 };
 
@@ -117,6 +118,7 @@ int Serve(const ServeArgs& a, SignalWatcher& signals, const std::string& api_key
   o.engine = std::move(engine_options);
   o.scheduler = SchedulerOptions{.max_active = a.parallel, .max_queue = a.queue};
   o.http = server::HttpOptions{.host = a.host, .port = a.port, .api_key = api_key, .log_requests = !a.quiet};
+  o.join_check_s = o.engine.find_peers ? a.join_check : 0;  // discovery lists live nodes only
   auto stack = ApiStack::Open(std::move(o));
   if (!stack.ok()) {
     fmt::print(stderr, "plexus serve: {}\n", stack.status().message());
@@ -179,6 +181,10 @@ Runner AddServe(CLI::App& app) {
       ->check(CLI::Range(0, 100000));
   cmd->add_option("--alias", args->alias, "Model id clients use (default: the file name without .gguf)");
   cmd->add_flag("--quiet", args->quiet, "Do not log each request");
+  cmd->add_option("--join-check", args->join_check,
+                  "With discovery: seconds between looks for nodes that joined; one found while idle is taken in by "
+                  "a re-plan (0: only POST /v1/cluster/replan)")
+      ->check(CLI::Range(0.0, 86400.0));
   AddClusterOptions(cmd, args->cluster);
   return [args] { return RunServe(*args); };
 }

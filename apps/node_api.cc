@@ -163,6 +163,7 @@ void NodeApi::OpenStack(std::vector<std::string> peers) {
   o.http.host = "127.0.0.1";  // reached through this node's public server only
   o.http.port = 0;
   o.http.log_requests = false;  // the public server logs each request once
+  o.join_check_s = opt_.join_check_s;  // its finder lists the live nodes the election sees
   auto open = [&]() -> Result<std::unique_ptr<ApiStack>> {
     bool planned = false;
     PLEXUS_ASSIGN_OR_RETURN(o.engine.cluster, ClusterFor(std::move(peers), &planned));

@@ -40,6 +40,7 @@ struct NodeApiOptions {
   // The split when this node coordinates and enough nodes are live (e.g.
   // "tp3"); empty, or too few nodes: the planner places the model.
   std::string split;
+  double join_check_s = 10;  // ApiStackOptions::join_check_s when coordinating
   // How long to listen before the first election, so every node that started
   // together is heard (beacons come every 500 ms).
   std::chrono::milliseconds settle{2000};

@@ -55,6 +55,7 @@ Result<std::unique_ptr<RecoveringExecutor>> RecoveringExecutor::Start(RecoveryOp
     PLEXUS_ASSIGN_OR_RETURN(first, r->ProvisionalSplit());
   }
   PLEXUS_RETURN_IF_ERROR(r->StartOn(first, r->opt_.cluster.peers));
+  r->considered_ = r->opt_.cluster.peers;
   // Copied: the coordinator that holds them is replaced, callers keep references.
   r->config_ = r->coordinator_->config();
   r->max_context_ = r->coordinator_->max_context();
@@ -182,6 +183,12 @@ Result<Replacement> RecoveringExecutor::Replan() {
   return Replace();
 }
 
+bool RecoveringExecutor::HasNewNodes(const std::vector<std::string>& found) const {
+  for (const std::string& node : found)
+    if (std::find(considered_.begin(), considered_.end(), node) == considered_.end()) return true;
+  return false;
+}
+
 Result<Replacement> RecoveringExecutor::Replace() {
   const Clock::time_point start = Clock::now();
   std::unique_ptr<cluster::Coordinator> old;
@@ -204,6 +211,7 @@ Result<Replacement> RecoveringExecutor::Replace() {
       candidates = std::move(found).value();
     }
     const std::vector<std::string> alive = Probe(candidates);
+    considered_ = alive;
     out.lost.clear();
     for (const std::string& p : peers_)
       if (std::find(alive.begin(), alive.end(), p) == alive.end()) out.lost.push_back(p);

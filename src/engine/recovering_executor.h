@@ -86,6 +86,10 @@ class RecoveringExecutor final : public Executor {
   // out, returned or newly found ones taken in. Only where Forward may run
   // (the scheduler thread) and with no sequence in flight: caches are lost.
   Result<Replacement> Replan();
+  // Whether `found` (nodes known to be alive, e.g. from discovery beacons)
+  // holds one the last placement did not consider, used or not: a node that
+  // joined since. Same thread as Replan.
+  bool HasNewNodes(const std::vector<std::string>& found) const;
 
   // The planner's last plan for the running placement (nullopt: not planned).
   std::optional<LivePlan> plan() const;
@@ -118,6 +122,7 @@ class RecoveringExecutor final : public Executor {
   ModelConfig config_;
   int64_t max_context_ = 0;
   std::vector<std::string> peers_;  // the current placement's nodes
+  std::vector<std::string> considered_;  // the nodes that answered when it was made (a plan may leave some out)
   std::atomic<uint64_t> placement_{0};
   int failed_in_row_ = 0;  // re-placements without a good step since: bounds a crash loop
   Status down_;            // why there is no coordinator (a re-placement failed)

@@ -44,7 +44,8 @@ class NodeProc:
         cmd = [plexus, "node", "--listen", "0.0.0.0:0", "--secret-file", os.path.join(tmp, "secret"),
                "--cache-dir", os.path.join(tmp, "cache-" + name), "--api-port", "0", "--api-key-file",
                os.path.join(tmp, "key"), "--threads", "1", "--discover-wait", "1.5", "--link-refresh", "0.5",
-               "--forward-timeout", "60", "--quiet", "--split", "tp3"]  # all three; the planner once one is gone
+               "--forward-timeout", "60", "--quiet", "--split", "tp3",  # all three; the planner once one is gone
+               "--join-check", "1"]
         if model:
             cmd += ["-m", model]
         self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
@@ -186,6 +187,17 @@ def run(a, tmp):
         check("links are measured again while idle (rounds and time advance)", ok,
               (c1.get("links_rounds"), c2.get("links_rounds"), c1.get("links_measured_at_ms"),
                c2.get("links_measured_at_ms"), c2.get("links")))
+
+        # A node that joins while the cluster is idle is taken in by a re-plan, unasked.
+        nodes.append(NodeProc(a.plexus, tmp, "d"))
+        joined = time.time()
+        while time.time() - joined < 20 and not any("a node joined while idle" in ln for ln in coord.lines):
+            time.sleep(0.2)
+        line = next((ln for ln in coord.lines if "a node joined while idle" in ln), None)
+        print(f"     {line}", flush=True)
+        check("a node that joins while idle is taken in by a re-plan", line is not None, coord.lines[-5:])
+        s4, again, _ = chat(plain)
+        check("the re-placed cluster gives the same greedy text", s4 == 200 and again == want, (s4, again))
 
         coord.stop(signal.SIGKILL)
         killed = time.time()
