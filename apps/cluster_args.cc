@@ -5,9 +5,12 @@
 
 #include <fmt/format.h>
 
+#include "base/sysinfo.h"
+#include "base/thread_pool.h"
 #include "cluster/discovery.h"
 #include "comm/tcp/link_emulation.h"
 #include "comm/tcp/secret.h"
+#include "engine/bench.h"
 
 namespace plexus::cli {
 namespace {
@@ -120,7 +123,7 @@ void AddClusterOptions(CLI::App* cmd, ClusterArgs& a) {
       ->check(CLI::Range(0.0, 86400.0));
 }
 
-Result<std::optional<cluster::ClusterOptions>> BuildClusterOptions(const ClusterArgs& a) {
+Result<std::optional<cluster::ClusterOptions>> BuildClusterOptions(const ClusterArgs& a, bool measure_speed) {
   const bool discover = a.peers.empty() && !a.secret_file.empty() && !a.no_discovery;
   if (a.peers.empty() && !discover) {
     if (!a.split.empty() && a.split != "1")
@@ -148,7 +151,22 @@ Result<std::optional<cluster::ClusterOptions>> BuildClusterOptions(const Cluster
   o.link_refresh = std::chrono::milliseconds(static_cast<int64_t>(a.link_refresh * 1000));
   o.link_idle = std::min(o.link_idle, o.link_refresh);
   PLEXUS_ASSIGN_OR_RETURN(o.transport, cluster::ParseTransport(a.transport));
+  if (measure_speed) MeasureLocalSpeed(&o.membw_gbs, &o.gflops, Log);  // rank 0's inventory, as every node's
   return std::optional<cluster::ClusterOptions>(std::move(o));
+}
+
+void MeasureLocalSpeed(double* membw_gbs, double* gflops, const std::function<void(const std::string&)>& log) {
+  const auto t0 = std::chrono::steady_clock::now();
+  ThreadPool pool(0);
+  const MachineSpeed speed = MeasureMachineSpeed(pool);
+  *membw_gbs = speed.membw_gbs;
+  *gflops = speed.gflops;
+  const std::vector<std::string> gpus = NvidiaGpus();
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const std::string gpu_list = gpus.empty() ? "none" : fmt::format("{}", fmt::join(gpus, ", "));
+  log(fmt::format("this machine: {:.1f} GB/s read bandwidth, {:.1f} GFLOP/s decode (Q4_0 matvec), {} threads, "
+                  "GPUs: {} (measured in {:.0f} ms)",
+                  speed.membw_gbs, speed.gflops, pool.size(), gpu_list, ms));
 }
 
 std::function<Result<std::vector<std::string>>()> PeerFinder(const ClusterArgs& a, const std::string& secret) {

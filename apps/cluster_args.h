@@ -40,7 +40,15 @@ void AddClusterOptions(CLI::App* cmd, ClusterArgs& args);
 // discovery) or discovery found no node. With a secret and no --peers, the
 // peers are the nodes discovery finds (sorted by node id); errors name how
 // many were found when --split or --nodes asks for more.
-Result<std::optional<cluster::ClusterOptions>> BuildClusterOptions(const ClusterArgs& args);
+// measure_speed: this machine's speed (MeasureLocalSpeed, ~0.2 s) goes into
+// the options as rank 0's inventory; a one-shot run that never shows or
+// plans with it (generate without --describe, bench) skips it.
+Result<std::optional<cluster::ClusterOptions>> BuildClusterOptions(const ClusterArgs& args, bool measure_speed = true);
+
+// Measures this machine once with all its cores (engine/bench.h
+// MeasureMachineSpeed: read bandwidth, decode GFLOP/s; ~0.2 s), logs it with
+// the GPUs found, and stores it in *membw_gbs and *gflops.
+void MeasureLocalSpeed(double* membw_gbs, double* gflops, const std::function<void(const std::string&)>& log);
 
 // For a serving coordinator's re-placements (EngineOptions::find_peers): with
 // discovery, the nodes discovery finds then (any number, over the whole

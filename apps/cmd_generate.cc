@@ -78,10 +78,11 @@ void PrintClusterView(const ClusterView& view) {
   for (const ShardView& v : view.shards)
     fmt::print(stderr,
                "describe: rank={} name={} role={} host={} layers={} heads={} kv_heads={} ffn={} vocab={} share={:.4f} "
-               "weight_bytes={} mem_total={} mem_available={} rss={} cores={} simd={} rtt_us={:.1f} gbps={:.3f}\n",
+               "weight_bytes={} mem_total={} mem_available={} rss={} cores={} simd={} membw_gbs={:.2f} gflops={:.2f} gpus={} "
+               "rtt_us={:.1f} gbps={:.3f}\n",
                v.rank, v.name, v.role, v.hostname, range(v.shard.layers), range(v.shard.heads), range(v.shard.kv_heads),
                range(v.shard.ffn), range(v.shard.vocab), v.share, v.weight_bytes, v.mem_total, v.mem_available, v.rss,
-               v.cores, v.simd, v.link_rtt_us, v.link_gbps);
+               v.cores, v.simd, v.membw_gbs, v.gflops, v.gpus.size(), v.link_rtt_us, v.link_gbps);
 }
 
 int RunGenerate(const GenerateArgs& a) {
@@ -90,7 +91,7 @@ int RunGenerate(const GenerateArgs& a) {
     fmt::print(stderr, "plexus generate: {}\n", options.status().message());
     return 1;
   }
-  auto cluster = BuildClusterOptions(a.cluster);
+  auto cluster = BuildClusterOptions(a.cluster, a.describe);  // only --describe shows rank 0's speed
   if (!cluster.ok()) {
     fmt::print(stderr, "plexus generate: {}\n", cluster.status().message());
     return 1;

@@ -12,6 +12,7 @@
 #include "comm/tcp/secret.h"
 #include "comm/tcp/socket.h"
 #include "api_stack.h"
+#include "cluster_args.h"
 #include "commands.h"
 #include "model_arg.h"
 #include "node_api.h"
@@ -121,6 +122,8 @@ Result<std::unique_ptr<NodeApi>> BindApi(const NodeArgs& a, const cluster::NodeO
   n.scheduler = SchedulerOptions{.max_active = a.parallel, .max_queue = a.queue};
   n.secret = o.secret;
   n.link_refresh_s = a.link_refresh;
+  n.membw_gbs = o.membw_gbs;
+  n.gflops = o.gflops;
   if (!a.split.empty()) {
     PLEXUS_RETURN_IF_ERROR(cluster::ParseSplit(a.split).status());
   }
@@ -166,6 +169,7 @@ int RunNode(const NodeArgs& a) {
     }
     o.emulate = *spec;
   }
+  cli::MeasureLocalSpeed(&o.membw_gbs, &o.gflops, Log);  // reported in every READY
   auto node = cluster::Node::Start(o);
   if (!node.ok()) {
     fmt::print(stderr, "plexus node: {}\n", node.status().message());

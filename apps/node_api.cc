@@ -236,6 +236,8 @@ Result<std::optional<cluster::ClusterOptions>> NodeApi::ClusterFor(std::vector<s
     o.split = split;
     o.link_refresh = std::chrono::milliseconds(static_cast<int64_t>(opt_.link_refresh_s * 1000));
     o.link_idle = std::min(o.link_idle, o.link_refresh);
+    o.membw_gbs = opt_.membw_gbs;
+    o.gflops = opt_.gflops;
     return std::optional<cluster::ClusterOptions>(std::move(o));
   };
   if (!opt_.split.empty()) {

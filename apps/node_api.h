@@ -37,6 +37,7 @@ struct NodeApiOptions {
   SchedulerOptions scheduler;
   std::string secret;
   double link_refresh_s = 30;
+  double membw_gbs = 0, gflops = 0;  // this machine's, measured at start: its inventory when it coordinates
   // The split when this node coordinates and enough nodes are live (e.g.
   // "tp3"); empty, or too few nodes: the planner places the model.
   std::string split;

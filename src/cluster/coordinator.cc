@@ -181,13 +181,19 @@ void SetInventory(ShardView& v, const NodeInventory& inv) {
   v.rss = inv.rss;
   v.cores = inv.cores;
   v.simd = inv.simd;
+  v.membw_gbs = inv.membw_gbs;
+  v.gflops = inv.gflops;
+  v.gpus = inv.gpus;
 }
 
-void SetLocalInventory(ShardView& v, const Model& model) {
+void SetLocalInventory(ShardView& v, const Model& model, const ClusterOptions& options) {
   v.hostname = HostName();
   v.weight_bytes = model.weights().MatrixBytes();
   v.cores = OnlineCores();
   v.simd = kernels::BestTargetName();
+  v.membw_gbs = options.membw_gbs;
+  v.gflops = options.gflops;
+  v.gpus = NvidiaGpus();
 }
 
 // Rank 0 measures its link to each node in rank order; each node answers once (node.cc).
@@ -300,7 +306,7 @@ Result<std::unique_ptr<Coordinator>> Coordinator::Start(const std::string& model
   std::unique_ptr<Coordinator> c(new Coordinator());
   const std::vector<LinkProbe> plans = InitView(*file, config, options, split, nodes, &c->view_);
   PLEXUS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(file, c->view_.shards[0].shard, model_options));
-  SetLocalInventory(c->view_.shards[0], *model);
+  SetLocalInventory(c->view_.shards[0], *model, options);
   const std::string bind_host = !options.bind_host.empty() ? options.bind_host
                                 : nodes.empty()             ? std::string("127.0.0.1")
                                                             : nodes[0].conn.LocalHost();

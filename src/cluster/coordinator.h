@@ -40,6 +40,10 @@ struct ClusterOptions {
   // interrupted: a due refresh is skipped while forwards run.
   std::chrono::milliseconds link_refresh{30000};
   std::chrono::milliseconds link_idle{1000};
+  // This machine's speed (rank 0's ShardView), measured by the caller
+  // (engine's MeasureMachineSpeed); 0: unknown.
+  double membw_gbs = 0;
+  double gflops = 0;
 };
 
 class Coordinator final : public Executor {

@@ -11,6 +11,8 @@ constexpr uint64_t kMaxShares = 1024;
 constexpr uint64_t kMaxWorld = 1024;
 constexpr size_t kMaxHostName = 255;   // RFC 1035 limit on a full domain name
 constexpr size_t kMaxSimdName = 64;
+constexpr uint64_t kMaxGpus = 64;
+constexpr size_t kMaxGpuName = 128;
 constexpr uint32_t kMaxPings = 1000;
 constexpr uint32_t kMaxPingBytes = 64 << 10;
 constexpr uint64_t kMaxBulkBytes = 16 << 20;
@@ -52,6 +54,11 @@ Status CheckInventory(const NodeInventory& inv) {
     return Status::Errorf("cluster", "ready: emulated_latency_ns {} invalid", inv.emulated_latency_ns);
   if (!(inv.emulated_bits_per_second >= 0) || !std::isfinite(inv.emulated_bits_per_second))
     return Status::Errorf("cluster", "ready: emulated_bits_per_second {} invalid", inv.emulated_bits_per_second);
+  if (!(inv.membw_gbs >= 0) || !std::isfinite(inv.membw_gbs) || inv.membw_gbs > 1e6)
+    return Status::Errorf("cluster", "ready: membw_gbs {} invalid", inv.membw_gbs);
+  if (!(inv.gflops >= 0) || !std::isfinite(inv.gflops) || inv.gflops > 1e9)
+    return Status::Errorf("cluster", "ready: gflops {} invalid", inv.gflops);
+  for (const std::string& gpu : inv.gpus) PLEXUS_RETURN_IF_ERROR(CheckName("gpus", gpu, kMaxGpuName));
   return Status::Ok();
 }
 
@@ -176,6 +183,10 @@ std::vector<uint8_t> Encode(const ReadyMsg& m) {
   w.U64(inv.weight_bytes);
   w.I64(inv.emulated_latency_ns);
   w.F64(inv.emulated_bits_per_second);
+  w.F64(inv.membw_gbs);
+  w.F64(inv.gflops);
+  w.U64(inv.gpus.size());
+  for (const std::string& gpu : inv.gpus) w.Str(gpu);
   return std::move(w.bytes());
 }
 
@@ -192,6 +203,13 @@ Status Decode(std::span<const uint8_t> in, ReadyMsg* m) {
   PLEXUS_RETURN_IF_ERROR(r.U64("weight_bytes", &inv.weight_bytes));
   PLEXUS_RETURN_IF_ERROR(r.I64("emulated_latency_ns", &inv.emulated_latency_ns));
   PLEXUS_RETURN_IF_ERROR(r.F64("emulated_bits_per_second", &inv.emulated_bits_per_second));
+  PLEXUS_RETURN_IF_ERROR(r.F64("membw_gbs", &inv.membw_gbs));
+  PLEXUS_RETURN_IF_ERROR(r.F64("gflops", &inv.gflops));
+  uint64_t n_gpus = 0;
+  PLEXUS_RETURN_IF_ERROR(r.Count("gpus", sizeof(uint64_t), &n_gpus));
+  if (n_gpus > kMaxGpus) return Status::Errorf("cluster", "ready: gpus has {} entries (at most {})", n_gpus, kMaxGpus);
+  inv.gpus.resize(n_gpus);
+  for (std::string& gpu : inv.gpus) PLEXUS_RETURN_IF_ERROR(r.Str("gpus", &gpu));
   PLEXUS_RETURN_IF_ERROR(r.Done());
   return CheckInventory(inv);
 }

@@ -76,6 +76,11 @@ struct NodeInventory {
   uint64_t weight_bytes = 0;                  // bytes of its shard's weight matrices
   int64_t emulated_latency_ns = 0;            // its --emulate-link (0, 0: none)
   double emulated_bits_per_second = 0;
+  // Measured once at node start (0: not measured): read bandwidth and decode
+  // kernel speed with all its cores (engine/bench.h MeasureMachineSpeed).
+  double membw_gbs = 0;
+  double gflops = 0;
+  std::vector<std::string> gpus;              // NVIDIA GPU models the driver lists (no CUDA needed)
 };
 
 struct ReadyMsg {

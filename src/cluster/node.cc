@@ -98,7 +98,7 @@ Status SendLogits(tcp::TcpMesh& mesh, const std::vector<float>& logits, int64_t 
 
 // What this node has, once `model` is loaded (READY's payload), or before
 // any load (`model` null: no RSS or weight bytes worth reporting yet).
-NodeInventory TakeInventory(const Model* model, const tcp::LinkSpec& emulate) {
+NodeInventory TakeInventory(const Model* model, const NodeOptions& opt) {
   NodeInventory inv;
   inv.hostname = HostName();
   const MemoryInfo mem = ReadMemoryInfo();
@@ -108,8 +108,11 @@ NodeInventory TakeInventory(const Model* model, const tcp::LinkSpec& emulate) {
   inv.cores = OnlineCores();
   inv.simd = kernels::BestTargetName();
   inv.weight_bytes = model != nullptr ? model->weights().MatrixBytes() : 0;
-  inv.emulated_latency_ns = emulate.latency_ns;
-  inv.emulated_bits_per_second = emulate.bits_per_second;
+  inv.emulated_latency_ns = opt.emulate.latency_ns;
+  inv.emulated_bits_per_second = opt.emulate.bits_per_second;
+  inv.membw_gbs = opt.membw_gbs;
+  inv.gflops = opt.gflops;
+  inv.gpus = NvidiaGpus();
   return inv;
 }
 
@@ -184,7 +187,7 @@ Status Node::RunJob(tcp::Fd connection) {
   PLEXUS_ASSIGN_OR_RETURN(Message first, conn.Recv(kIntakeTimeout));
   if (first.type == MsgType::kAskInventory) {
     // The coordinator sizes the expert shares by memory before it sends the job.
-    PLEXUS_RETURN_IF_ERROR(conn.Send(MsgType::kInventory, Encode(ReadyMsg{"", TakeInventory(nullptr, opt_.emulate)})));
+    PLEXUS_RETURN_IF_ERROR(conn.Send(MsgType::kInventory, Encode(ReadyMsg{"", TakeInventory(nullptr, opt_)})));
     PLEXUS_ASSIGN_OR_RETURN(first, conn.Recv(kIntakeTimeout));
   }
   if (first.type != MsgType::kJob)
@@ -236,7 +239,7 @@ Status Node::RunJob(tcp::Fd connection) {
   model_options.kv_type = job.kv_type == 0 ? DType::kF32 : DType::kF16;
   auto model = Model::Load(std::shared_ptr<const GgufFile>(std::move(file).value()), *shard, model_options);
   if (!model.ok()) return fail(model.status());
-  PLEXUS_RETURN_IF_ERROR(conn.Send(MsgType::kReady, Encode(ReadyMsg{"", TakeInventory(model->get(), opt_.emulate)})));
+  PLEXUS_RETURN_IF_ERROR(conn.Send(MsgType::kReady, Encode(ReadyMsg{"", TakeInventory(model->get(), opt_)})));
   // The other nodes may still be receiving their shards: wait as long as that takes.
   PLEXUS_ASSIGN_OR_RETURN(std::vector<uint8_t> mesh_bytes, conn.Expect(MsgType::kMesh, std::chrono::hours(2)));
   MeshSpec mesh;

@@ -24,6 +24,10 @@ struct NodeOptions {
   std::vector<std::string> model_files;    // local models it may map instead of being sent bytes
   std::string cache_dir;                   // empty: DefaultCacheDir()
   tcp::LinkSpec emulate;                   // --emulate-link for this node's sends
+  // This machine's speed, measured by the caller at start (engine's
+  // MeasureMachineSpeed, which cluster cannot call) and reported in READY; 0: unknown.
+  double membw_gbs = 0;
+  double gflops = 0;
   std::function<void(const std::string&)> log;  // default: stderr
   // The job mesh's failure detection (as ClusterOptions on the coordinator):
   // heartbeats this often, and a silent coordinator or peer ends the job.

@@ -18,6 +18,8 @@
 #include "model/executor.h"
 #include "model/model.h"
 #include "model/shard.h"
+#include "tensor/quant.h"
+#include "tensor/tensor_view.h"
 
 namespace plexus {
 namespace {
@@ -134,6 +136,34 @@ double MeasureReadBandwidth(ThreadPool& pool, size_t mib) {
   volatile float sink = sums[0];  // keeps the sums alive
   (void)sink;
   return best;
+}
+
+double MeasureDecodeGflops(ThreadPool& pool, int64_t n, int calls) {
+  // A synthetic Q4_0 [n, n] matrix (n*n/32 blocks of 18 bytes) from
+  // deterministic pseudo-random floats, and an input row of n floats.
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> row(static_cast<size_t>(n)), x(static_cast<size_t>(n)), y(static_cast<size_t>(n));
+  for (float& v : row) v = dist(rng);
+  for (float& v : x) v = dist(rng);
+  const size_t row_bytes = RowBytes(DType::kQ4_0, n);
+  std::vector<uint8_t> bytes(row_bytes * static_cast<size_t>(n));
+  for (int64_t r = 0; r < n; ++r) {
+    row[static_cast<size_t>(r)] += 0.5f;  // rows differ without drawing new floats
+    QuantizeRow(DType::kQ4_0, row.data(), bytes.data() + static_cast<size_t>(r) * row_bytes, n);
+  }
+  const TensorView w{DType::kQ4_0, n, n, bytes.data(), row_bytes};
+  kernels::MatVec(w, x.data(), y.data(), pool);  // warm: pages, caches, pool threads
+  const auto t0 = Clock::now();
+  for (int i = 0; i < calls; ++i) kernels::MatVec(w, x.data(), y.data(), pool);
+  const double seconds = SecondsSince(t0);
+  volatile float sink = y[0];  // keeps the products alive
+  (void)sink;
+  return seconds > 0 ? 2.0 * static_cast<double>(n) * static_cast<double>(n) * calls / seconds / 1e9 : 0;
+}
+
+MachineSpeed MeasureMachineSpeed(ThreadPool& pool) {
+  return MachineSpeed{MeasureReadBandwidth(pool, kSpeedBandwidthMib), MeasureDecodeGflops(pool)};
 }
 
 Result<BenchResult> RunBench(const BenchOptions& o) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -53,6 +54,22 @@ struct BenchResult {
 // Read bandwidth in GB/s: the best of 5 passes of `pool` summing an array of
 // `mib` MiB, each thread its own contiguous share (as shared/tools/membw.c).
 double MeasureReadBandwidth(ThreadPool& pool, size_t mib);
+
+// GFLOP/s of the decode kernel: `calls` kernels::MatVec of `pool` on a
+// synthetic Q4_0 [n, n] matrix (2*n*n flops each, after one warm-up call).
+// The default 2048 x 2048 matrix is 2.25 MiB, so this measures compute (and
+// cache) speed rather than DRAM bandwidth.
+double MeasureDecodeGflops(ThreadPool& pool, int64_t n = 2048, int calls = 20);
+
+// What a node (or a coordinator) measures of itself once at start, and
+// reports (cluster::NodeInventory): read bandwidth over kSpeedBandwidthMib
+// and decode GFLOP/s, both with `pool`'s threads.
+struct MachineSpeed {
+  double membw_gbs = 0;
+  double gflops = 0;
+};
+inline constexpr size_t kSpeedBandwidthMib = 128;
+MachineSpeed MeasureMachineSpeed(ThreadPool& pool);
 
 Result<BenchResult> RunBench(const BenchOptions& options);
 

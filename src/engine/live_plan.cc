@@ -65,6 +65,7 @@ Result<placement::Inventory> LiveInventory(const std::vector<std::string>& names
   const std::map<std::string, uint64_t> host_free = HostMemory(views);
   std::map<std::string, int> per_host;
   for (const ShardView* v : views) ++per_host[v->hostname];
+  const std::string local_host = views.empty() ? std::string() : views[0]->hostname;
   placement::Inventory inv;
   for (size_t i = 0; i < views.size(); ++i) {
     const ShardView& v = *views[i];
@@ -73,16 +74,24 @@ Result<placement::Inventory> LiveInventory(const std::vector<std::string>& names
     n.host = v.hostname;
     n.memory_bytes = host_free.at(v.hostname) / static_cast<uint64_t>(per_host.at(v.hostname));
     if (n.memory_bytes == 0) n.memory_bytes = 1;  // unknown: the plan will say it does not fit
-    // Nodes do not measure their bandwidth: this machine's stands for all.
-    n.membw_gbs = o.membw_gbs;
+    // This machine's hosts: what it measured for the planner (with o.threads
+    // threads). Another host: what its node measured at start, else this
+    // machine's measurement stands for it.
+    n.membw_gbs = v.hostname != local_host && v.membw_gbs > 0 ? v.membw_gbs : o.membw_gbs;
+    n.gflops = v.gflops;  // 0 (not measured): no compute bound
     n.threads = o.threads > 0 ? o.threads : std::max(v.cores, 1);
     inv.nodes.push_back(n);
   }
   for (const auto& [host, count] : per_host) {
     int cores = 0;
+    double reported = 0;  // the most any node of another host measured (all its cores)
     for (const ShardView* v : views)
-      if (v->hostname == host) cores = std::max(cores, v->cores);
-    if (!host.empty()) inv.hosts.push_back({host, o.host_membw_gbs, cores});
+      if (v->hostname == host) {
+        cores = std::max(cores, v->cores);
+        reported = std::max(reported, v->membw_gbs);
+      }
+    const double host_gbs = host != local_host && reported > 0 ? reported : o.host_membw_gbs;
+    if (!host.empty()) inv.hosts.push_back({host, host_gbs, cores});
   }
   // Measured: this machine to each node. Between two nodes: the slower of
   // their links to this machine (on one host as this machine: the same).

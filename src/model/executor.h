@@ -29,6 +29,9 @@ struct ShardView {
   uint64_t mem_total = 0, mem_available = 0, rss = 0;
   int cores = 0;
   std::string simd;          // the SIMD target its kernels dispatch to
+  double membw_gbs = 0;      // read bandwidth it measured at start, GB/s (0: unknown)
+  double gflops = 0;         // decode kernel GFLOP/s it measured at start (0: unknown)
+  std::vector<std::string> gpus;  // NVIDIA GPU models it found
   // The link to the coordinator, measured at join (negative: not measured / itself).
   double link_rtt_us = -1;
   double link_gbps = -1;

@@ -47,6 +47,10 @@ Json NodeJson(const ShardView& s) {
   j["rss"] = s.rss;
   j["cores"] = s.cores;
   j["simd"] = s.simd;
+  // Measured by the rank at start (null: not measured, e.g. one process).
+  j["membw_gbs"] = s.membw_gbs > 0 ? Json(s.membw_gbs) : Json(nullptr);
+  j["gflops"] = s.gflops > 0 ? Json(s.gflops) : Json(nullptr);
+  j["gpus"] = s.gpus;
   j["link_rtt_us"] = Measured(s.link_rtt_us);
   j["link_gbps"] = Measured(s.link_gbps);
   if (!s.link_transport.empty()) j["link_transport"] = s.link_transport;

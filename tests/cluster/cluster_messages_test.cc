@@ -33,6 +33,9 @@ NodeInventory SampleInventory() {
   inv.weight_bytes = 4ull << 30;
   inv.emulated_latency_ns = 300'000;
   inv.emulated_bits_per_second = 2.5e9;
+  inv.membw_gbs = 41.5;
+  inv.gflops = 96.25;
+  inv.gpus = {"NVIDIA H100 80GB HBM3", "Tesla T4"};
   return inv;
 }
 
@@ -50,6 +53,9 @@ TEST(ReadyMsg, RoundTripsTheInventory) {
   EXPECT_EQ(out.inventory.weight_bytes, in.inventory.weight_bytes);
   EXPECT_EQ(out.inventory.emulated_latency_ns, 300'000);
   EXPECT_EQ(out.inventory.emulated_bits_per_second, 2.5e9);
+  EXPECT_EQ(out.inventory.membw_gbs, 41.5);
+  EXPECT_EQ(out.inventory.gflops, 96.25);
+  EXPECT_EQ(out.inventory.gpus, in.inventory.gpus);
 }
 
 TEST(ReadyMsg, RoundTripsAnError) {
@@ -73,8 +79,14 @@ TEST(ReadyMsg, EveryTruncationIsAnErrorNamingAField) {
 }
 
 // A READY whose fields a test can set one by one, lies included.
+struct RawSpeed {
+  double membw_gbs = 0, gflops = 0;
+  uint64_t n_gpus = 0;
+  std::vector<std::string> gpus;
+};
+
 std::vector<uint8_t> RawReady(uint64_t host_len, const std::string& host, int32_t cores, uint64_t total,
-                              uint64_t available, double bps) {
+                              uint64_t available, double bps, const RawSpeed& speed = {}) {
   ByteWriter w;
   w.Str("");
   w.U64(host_len);
@@ -87,6 +99,10 @@ std::vector<uint8_t> RawReady(uint64_t host_len, const std::string& host, int32_
   w.U64(1);
   w.I64(0);
   w.F64(bps);
+  w.F64(speed.membw_gbs);
+  w.F64(speed.gflops);
+  w.U64(speed.n_gpus);
+  for (const std::string& gpu : speed.gpus) w.Str(gpu);
   return std::move(w.bytes());
 }
 
@@ -102,6 +118,13 @@ TEST(ReadyMsg, HostileFieldsAreRejectedByName) {
       {RawReady(1, "h", 4, 10, 11, 0), "mem_available 11 exceeds mem_total 10"},
       {RawReady(1, "h", 4, 10, 5, std::nan("")), "emulated_bits_per_second"},
       {RawReady(1, "h", 4, 10, 5, -1), "emulated_bits_per_second"},
+      {RawReady(1, "h", 4, 10, 5, 0, {.membw_gbs = -2}), "membw_gbs -2 invalid"},
+      {RawReady(1, "h", 4, 10, 5, 0, {.membw_gbs = std::nan("")}), "membw_gbs"},
+      {RawReady(1, "h", 4, 10, 5, 0, {.gflops = std::numeric_limits<double>::infinity()}), "gflops inf invalid"},
+      {RawReady(1, "h", 4, 10, 5, 0, {.n_gpus = uint64_t{1} << 60}), "field 'gpus' claims"},
+      {RawReady(1, "h", 4, 10, 5, 0, {.n_gpus = 65, .gpus = std::vector<std::string>(65, "g")}), "gpus has 65 entries"},
+      {RawReady(1, "h", 4, 10, 5, 0, {.n_gpus = 1, .gpus = {"GPU\n0"}}), "gpus holds the non-printable byte 0x0a"},
+      {RawReady(1, "h", 4, 10, 5, 0, {.n_gpus = 1, .gpus = {std::string(200, 'g')}}), "gpus is 200 bytes"},
   };
   for (const Case& c : cases) {
     ReadyMsg out;
@@ -111,6 +134,8 @@ TEST(ReadyMsg, HostileFieldsAreRejectedByName) {
   }
   ReadyMsg out;
   EXPECT_TRUE(Decode(RawReady(1, "h", 4, 10, 5, 1e9), &out).ok());
+  EXPECT_TRUE(Decode(RawReady(1, "h", 4, 10, 5, 1e9, {20, 50, 1, {"Tesla T4"}}), &out).ok());
+  EXPECT_EQ(out.inventory.gpus, std::vector<std::string>{"Tesla T4"});
 }
 
 TEST(MeshSpec, RoundTripsAddressesAndProbe) {

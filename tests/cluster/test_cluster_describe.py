@@ -81,6 +81,9 @@ def check_split(c, args, full, node, secret, split, extra=(), min_rtt_us=0.0):
     c.check(f"{label}: rank 1 is the node", (r1["role"], r1["name"]) == ("node", node.address), r1)
     for r in ranks:
         check_inventory(c, label, r)
+        # Measured once at start by the node (READY) and by the coordinator itself.
+        for key in ("membw_gbs", "gflops"):
+            c.check(f"{label}: rank {r['rank']} {key} > 0", float(r[key]) > 0, r)
     layers, heads = span(full["layers"]), span(full["heads"])
     if split == "tp2":
         half = (heads[0] + heads[1]) // 2

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "engine/bench.h"
@@ -104,6 +105,24 @@ TEST(BenchTest, DeepSeek2BytesPerTokenCountsSharedAndKRoutedExperts) {
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_DOUBLE_EQ(r->bytes_per_token, active);
   EXPECT_LT(r->bytes_per_token, 0.6 * r->weight_bytes);
+}
+
+}  // namespace
+}  // namespace plexus
+
+namespace plexus {
+namespace {
+
+// The node-start speed measurements give positive, finite numbers (small
+// sizes: this checks the arithmetic, not the speed).
+TEST(BenchTest, MachineSpeedIsPositiveAndFinite) {
+  ThreadPool pool(2);
+  const double gflops = MeasureDecodeGflops(pool, 256, 3);
+  EXPECT_GT(gflops, 0);
+  EXPECT_TRUE(std::isfinite(gflops));
+  const double gbs = MeasureReadBandwidth(pool, 8);
+  EXPECT_GT(gbs, 0);
+  EXPECT_TRUE(std::isfinite(gbs));
 }
 
 }  // namespace

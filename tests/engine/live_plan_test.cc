@@ -63,6 +63,34 @@ TEST(LiveInventory, HostsShareMemoryAndLinksAreEstimated) {
   EXPECT_DOUBLE_EQ(inv->links[2].bandwidth_gbps, 5);
 }
 
+TEST(LiveInventory, NodesOfOtherHostsUseTheirReportedSpeed) {
+  // n1 shares host a with this machine: this machine's measurement stands
+  // for it even though it reported its own; n2 and n3 on host b reported
+  // 80 and 70 GB/s (b's bandwidth: the most of them), n4 on c reported none.
+  ShardView n1 = View("n1", "a", 8, 0), n2 = View("n2", "b", 8, 0), n3 = View("n3", "b", 8, 0);
+  n1.membw_gbs = 99;
+  n2.membw_gbs = 80;
+  n2.gflops = 120;
+  n3.membw_gbs = 70;
+  std::map<std::string, KnownNode> known = {
+      {"local", {View("local", "a", 8, 0)}}, {"n1", {n1}}, {"n2", {n2}}, {"n3", {n3}}, {"n4", {View("n4", "c", 8, 0)}},
+  };
+  auto inv = LiveInventory({"local", "n1", "n2", "n3", "n4"}, known, Options());
+  ASSERT_TRUE(inv.ok()) << inv.status().message();
+  ASSERT_EQ(inv->nodes.size(), 5u);
+  EXPECT_DOUBLE_EQ(inv->nodes[0].membw_gbs, 20);
+  EXPECT_DOUBLE_EQ(inv->nodes[1].membw_gbs, 20);
+  EXPECT_DOUBLE_EQ(inv->nodes[2].membw_gbs, 80);
+  EXPECT_DOUBLE_EQ(inv->nodes[2].gflops, 120);
+  EXPECT_DOUBLE_EQ(inv->nodes[3].membw_gbs, 70);
+  EXPECT_DOUBLE_EQ(inv->nodes[3].gflops, 0);
+  EXPECT_DOUBLE_EQ(inv->nodes[4].membw_gbs, 20);
+  ASSERT_EQ(inv->hosts.size(), 3u);  // a, b, c in name order
+  EXPECT_DOUBLE_EQ(inv->hosts[0].membw_gbs, 50);
+  EXPECT_DOUBLE_EQ(inv->hosts[1].membw_gbs, 80);
+  EXPECT_DOUBLE_EQ(inv->hosts[2].membw_gbs, 50);
+}
+
 TEST(LiveInventory, UnknownNodeOrBandwidthIsAnError) {
   std::map<std::string, KnownNode> known = {{"local", {View("local", "a", 8, 0)}}};
   auto missing = LiveInventory({"local", "n9"}, known, Options());

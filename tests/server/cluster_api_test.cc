@@ -32,6 +32,9 @@ TEST(ClusterApi, TwoRanks) {
   b.shard.heads = {4, 8};
   b.link_rtt_us = 35.5;
   b.link_gbps = 9.5;
+  b.membw_gbs = 21.5;
+  b.gflops = 64;
+  b.gpus = {"Tesla T4"};
   view.shards = {a, b};
   view.links = {LinkView{0, 1, 35.5, 9.5, "tcp", 1700000000000}, LinkView{1, 2, 40, 8, "", 1700000000500}};
   view.links_rounds = 2;
@@ -46,6 +49,12 @@ TEST(ClusterApi, TwoRanks) {
   EXPECT_EQ(j["nodes"][1]["heads"], Json::array({4, 8}));
   EXPECT_TRUE(j["nodes"][0]["link_rtt_us"].is_null());  // the coordinator itself
   EXPECT_EQ(j["nodes"][1]["link_gbps"], 9.5);
+  EXPECT_TRUE(j["nodes"][0]["membw_gbs"].is_null());  // not measured
+  EXPECT_TRUE(j["nodes"][0]["gflops"].is_null());
+  EXPECT_EQ(j["nodes"][0]["gpus"], Json::array());
+  EXPECT_EQ(j["nodes"][1]["membw_gbs"], 21.5);
+  EXPECT_EQ(j["nodes"][1]["gflops"], 64);
+  EXPECT_EQ(j["nodes"][1]["gpus"], Json::array({"Tesla T4"}));
   ASSERT_EQ(j["links"].size(), 2u);
   EXPECT_EQ(j["links"][0]["a"], 0);
   EXPECT_EQ(j["links"][0]["b"], 1);

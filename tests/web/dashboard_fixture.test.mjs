@@ -70,6 +70,10 @@ for (const { split, ranks, stages } of SPLITS) {
     const last = cluster.nodes[ranks - 1];
     assert.match(card1, new RegExp(`heads ${last.heads[0]}–${last.heads[1] - 1}`));
     assert.match(card1, /AVX/);
+    if (typeof last.membw_gbs === 'number') {
+      assert.match(card1, new RegExp(`${last.membw_gbs.toFixed(1)} GB/s · ${last.gflops.toFixed(1)} GFLOP/s`));
+    }
+    assert.match(card1, last.gpus && last.gpus.length ? new RegExp(`GPUs${last.gpus[0]}`) : /GPUsnone/);
     // Links: one table row and one arc per measured link.
     const nLinks = cluster.links.length;
     assert.equal(await page.locator('#links tbody tr[data-link]').count(), nLinks);

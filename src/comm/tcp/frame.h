@@ -18,7 +18,7 @@
 namespace plexus::tcp {
 
 constexpr uint32_t kFrameMagic = 0x46584C50;  // "PLXF" read as little-endian u32
-constexpr uint8_t kProtocolVersion = 4;  // 4: PROBE / LINK_REPORT (idle link refresh); 3: MESH carries the transport
+constexpr uint8_t kProtocolVersion = 5;  // 5: READY carries speed and GPUs; 4: PROBE / LINK_REPORT (idle link refresh); 3: MESH carries the transport
 constexpr size_t kFrameHeaderBytes = 24;
 constexpr uint32_t kMaxFramePayload = 16u << 20;  // protocol limit; larger frames are hostile
 constexpr uint32_t kMaxErrorPayload = 1024;       // ERROR and ABORT texts

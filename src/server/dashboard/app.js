@@ -97,6 +97,10 @@ function nodeCard(node) {
   const dl = make('dl');
   field(dl, 'cores', node.cores > 0 ? String(node.cores) : '–');
   field(dl, 'SIMD', node.simd || '–');
+  if (typeof node.membw_gbs === 'number' || typeof node.gflops === 'number') {
+    field(dl, 'speed', `${fmtNum(node.membw_gbs, 1)} GB/s · ${fmtNum(node.gflops, 1)} GFLOP/s`);
+  }
+  field(dl, 'GPUs', Array.isArray(node.gpus) && node.gpus.length > 0 ? node.gpus.join(', ') : 'none');
   field(dl, 'weights', fmtBytes(node.weight_bytes));
   field(dl, 'share', typeof node.share === 'number' ? `${(node.share * 100).toFixed(0)}%` : '–');
   if (typeof node.link_rtt_us === 'number' && node.link_rtt_us >= 0) {
