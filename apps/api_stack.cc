@@ -3,9 +3,38 @@
 #include <fstream>
 #include <sstream>
 
+#include <CLI/CLI.hpp>
 #include <httplib.h>
 
+#include "commands.h"
+
 namespace plexus::cli {
+
+void AddServingOptions(CLI::App* cmd, ServingArgs& a, const std::string& when) {
+  cmd->add_option("-t,--threads", a.threads, "Threads" + when + " (0: all cores)")->check(CLI::Range(0, 1024));
+  cmd->add_option("--ctx", a.ctx, "Context length" + when + " (0: the model's, at most 8192)")
+      ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--kv-type", a.kv_type, "KV cache type" + when)->check(CLI::IsMember({"f16", "f32"}));
+  cmd->add_option("--parallel", a.parallel, "Sequences generated at once" + when + " (each its own KV cache)")
+      ->check(CLI::Range(1, 256));
+  cmd->add_option("--queue", a.queue, "Requests waiting beyond --parallel; more get HTTP 429")
+      ->check(CLI::Range(0, 100000));
+  cmd->add_option("--alias", a.alias, "Model id clients use (default: the file name without .gguf)");
+  cmd->add_flag("--quiet", a.quiet, "Do not log each API request");
+  cmd->add_option("--join-check", a.join_check,
+                  "Seconds between looks for nodes that joined" + when +
+                      " (discovery only); one found while idle is taken in by a re-plan (0: only POST "
+                      "/v1/cluster/replan)")
+      ->check(CLI::Range(0.0, 86400.0));
+}
+
+void ApplyServingArgs(const ServingArgs& a, ApiStackOptions* o) {
+  o->engine.threads = a.threads;
+  o->engine.max_context = a.ctx;
+  o->engine.kv_type = *ParseKvType(a.kv_type);  // checked by the option
+  o->scheduler = SchedulerOptions{.max_active = a.parallel, .max_queue = a.queue};
+  o->alias = a.alias;
+}
 
 Result<std::string> ReadApiKey(const std::string& path) {
   std::ifstream in(path);

@@ -13,7 +13,27 @@
 #include "server/api_server.h"
 #include "server/http_server.h"
 
+namespace CLI {
+class App;
+}
+
 namespace plexus::cli {
+
+// The serving options `plexus serve` and `plexus node --api-port` share.
+struct ServingArgs {
+  int threads = 0;
+  int64_t ctx = 0;
+  std::string kv_type = "f16";
+  int parallel = 8;
+  int queue = 64;
+  std::string alias;
+  bool quiet = false;
+  double join_check = 10;  // seconds (ApiStackOptions::join_check_s)
+};
+
+// -t, --ctx, --kv-type, --parallel, --queue, --alias, --quiet, --join-check;
+// `when` ends each help text ("" or " when coordinating").
+void AddServingOptions(CLI::App* cmd, ServingArgs& args, const std::string& when);
 
 struct ApiStackOptions {
   std::string model_path;  // resolved (a local file)
@@ -26,6 +46,9 @@ struct ApiStackOptions {
   // by a re-plan. 0: off (a static --peers list).
   double join_check_s = 0;
 };
+
+// Engine threads/context/KV type, scheduler limits and the alias from `a`.
+void ApplyServingArgs(const ServingArgs& a, ApiStackOptions* o);
 
 // The API key in `path` (--api-key-file), surrounding whitespace trimmed.
 Result<std::string> ReadApiKey(const std::string& path);

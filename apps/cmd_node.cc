@@ -40,16 +40,9 @@ struct NodeArgs {
   int api_port = -1;
   std::string api_host;  // empty: the --listen host
   std::string api_key_file;
-  int threads = 0;
-  int64_t ctx = 0;
-  std::string kv_type = "f16";
-  int parallel = 8;
-  int queue = 64;
-  std::string alias;
-  bool quiet = false;
+  ServingArgs serving;  // when coordinating
   double link_refresh = 30;
   std::string split;  // when coordinating
-  double join_check = 10;
   double discover_wait = 2;
   double forward_timeout = 600;
 };
@@ -109,17 +102,17 @@ Result<std::unique_ptr<NodeApi>> BindApi(const NodeArgs& a, const cluster::NodeO
   if (!a.models.empty()) {
     PLEXUS_ASSIGN_OR_RETURN(n.model_path, ResolveModelPath(a.models[0]));
   }
-  n.alias = a.alias;
   std::string key;
   if (!a.api_key_file.empty()) {
     PLEXUS_ASSIGN_OR_RETURN(key, ReadApiKey(a.api_key_file));
   }
   const std::string host = !a.api_host.empty() ? a.api_host : o.listen.substr(0, o.listen.rfind(':'));
-  n.http = server::HttpOptions{.host = host, .port = a.api_port, .api_key = key, .log_requests = !a.quiet};
-  n.engine.threads = a.threads;
-  n.engine.max_context = a.ctx;
-  n.engine.kv_type = *ParseKvType(a.kv_type);
-  n.scheduler = SchedulerOptions{.max_active = a.parallel, .max_queue = a.queue};
+  n.http = server::HttpOptions{.host = host, .port = a.api_port, .api_key = key, .log_requests = !a.serving.quiet};
+  ApiStackOptions serving;
+  ApplyServingArgs(a.serving, &serving);
+  n.engine = serving.engine;
+  n.scheduler = serving.scheduler;
+  n.alias = serving.alias;
   n.secret = o.secret;
   n.link_refresh_s = a.link_refresh;
   n.membw_gbs = o.membw_gbs;
@@ -128,7 +121,7 @@ Result<std::unique_ptr<NodeApi>> BindApi(const NodeArgs& a, const cluster::NodeO
     PLEXUS_RETURN_IF_ERROR(cluster::ParseSplit(a.split).status());
   }
   n.split = a.split;
-  n.join_check_s = a.join_check;
+  n.join_check_s = a.serving.join_check;
   n.settle = std::chrono::milliseconds(static_cast<int64_t>(a.discover_wait * 1000));
   n.forward_timeout = std::chrono::milliseconds(static_cast<int64_t>(a.forward_timeout * 1000));
   n.discovery = d;
@@ -228,23 +221,10 @@ Runner AddNode(CLI::App& app) {
       ->check(CLI::Range(0, 65535));
   cmd->add_option("--api-host", args->api_host, "Address the API listens on (default: the --listen host)");
   cmd->add_option("--api-key-file", args->api_key_file, "File holding the API key clients send as a bearer token");
-  cmd->add_option("-t,--threads", args->threads, "Threads when coordinating (0: all cores)")->check(CLI::Range(0, 1024));
-  cmd->add_option("--ctx", args->ctx, "Context length when coordinating (0: the model's, at most 8192)")
-      ->check(CLI::Range(0, 1 << 20));
-  cmd->add_option("--kv-type", args->kv_type, "KV cache type when coordinating")->check(CLI::IsMember({"f16", "f32"}));
-  cmd->add_option("--parallel", args->parallel, "Sequences generated at once when coordinating")
-      ->check(CLI::Range(1, 256));
-  cmd->add_option("--queue", args->queue, "Requests waiting beyond --parallel; more get HTTP 429")
-      ->check(CLI::Range(0, 100000));
-  cmd->add_option("--alias", args->alias, "Model id clients use (default: the file name without .gguf)");
-  cmd->add_flag("--quiet", args->quiet, "Do not log each API request");
+  AddServingOptions(cmd, args->serving, " when coordinating");
   cmd->add_option("--split", args->split,
                   "Split when this node coordinates and enough nodes are live, e.g. tp3 (default: the placement "
                   "planner chooses for the live nodes)");
-  cmd->add_option("--join-check", args->join_check,
-                  "When coordinating: seconds between looks for nodes that joined; one found while idle is taken in "
-                  "by a re-plan (0: only POST /v1/cluster/replan)")
-      ->check(CLI::Range(0.0, 86400.0));
   cmd->add_option("--link-refresh", args->link_refresh,
                   "When coordinating: seconds between idle-time measurements of every link (0: at join only)")
       ->check(CLI::Range(0.0, 86400.0));

@@ -28,14 +28,7 @@ struct ServeArgs {
   std::string host = "127.0.0.1";
   int port = 8080;
   std::string api_key_file;
-  int threads = 0;
-  int64_t ctx = 0;
-  std::string kv_type = "f16";
-  int parallel = 8;
-  int queue = 64;
-  std::string alias;
-  bool quiet = false;
-  double join_check = 10;  // seconds; with discovery only
+  ServingArgs serving;
   ClusterArgs cluster;
 };
 
@@ -98,9 +91,6 @@ int Serve(const ServeArgs& a, SignalWatcher& signals, const std::string& api_key
     return 1;
   }
   EngineOptions engine_options;
-  engine_options.threads = a.threads;
-  engine_options.max_context = a.ctx;
-  engine_options.kv_type = *ParseKvType(a.kv_type);
   engine_options.cluster = std::move(cluster).value();
   // Serving outlives a lost node: the model is placed again on those left.
   engine_options.recover = true;
@@ -114,11 +104,10 @@ int Serve(const ServeArgs& a, SignalWatcher& signals, const std::string& api_key
   }
   ApiStackOptions o;
   o.model_path = *model_path;
-  o.alias = a.alias;
   o.engine = std::move(engine_options);
-  o.scheduler = SchedulerOptions{.max_active = a.parallel, .max_queue = a.queue};
-  o.http = server::HttpOptions{.host = a.host, .port = a.port, .api_key = api_key, .log_requests = !a.quiet};
-  o.join_check_s = o.engine.find_peers ? a.join_check : 0;  // discovery lists live nodes only
+  ApplyServingArgs(a.serving, &o);
+  o.http = server::HttpOptions{.host = a.host, .port = a.port, .api_key = api_key, .log_requests = !a.serving.quiet};
+  o.join_check_s = o.engine.find_peers ? a.serving.join_check : 0;  // discovery lists live nodes only
   auto stack = ApiStack::Open(std::move(o));
   if (!stack.ok()) {
     fmt::print(stderr, "plexus serve: {}\n", stack.status().message());
@@ -172,19 +161,7 @@ Runner AddServe(CLI::App& app) {
   cmd->add_option("--host", args->host, "Address to listen on (default 127.0.0.1: this machine only)");
   cmd->add_option("--port", args->port, "Port (0: any free port, printed)")->check(CLI::Range(0, 65535));
   cmd->add_option("--api-key-file", args->api_key_file, "File holding the API key clients must send as a bearer token");
-  cmd->add_option("-t,--threads", args->threads, "Threads (0: all cores)")->check(CLI::Range(0, 1024));
-  cmd->add_option("--ctx", args->ctx, "Context length (0: the model's, at most 8192)")->check(CLI::Range(0, 1 << 20));
-  cmd->add_option("--kv-type", args->kv_type, "KV cache type")->check(CLI::IsMember({"f16", "f32"}));
-  cmd->add_option("--parallel", args->parallel, "Sequences generated at once (each its own KV cache)")
-      ->check(CLI::Range(1, 256));
-  cmd->add_option("--queue", args->queue, "Requests waiting beyond --parallel; more get HTTP 429")
-      ->check(CLI::Range(0, 100000));
-  cmd->add_option("--alias", args->alias, "Model id clients use (default: the file name without .gguf)");
-  cmd->add_flag("--quiet", args->quiet, "Do not log each request");
-  cmd->add_option("--join-check", args->join_check,
-                  "With discovery: seconds between looks for nodes that joined; one found while idle is taken in by "
-                  "a re-plan (0: only POST /v1/cluster/replan)")
-      ->check(CLI::Range(0.0, 86400.0));
+  AddServingOptions(cmd, args->serving, "");
   AddClusterOptions(cmd, args->cluster);
   return [args] { return RunServe(*args); };
 }
