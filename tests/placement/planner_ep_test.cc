@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "must_plan.h"
 #include "placement/planner.h"
 
 namespace plexus::placement {
@@ -28,14 +29,6 @@ Inventory Mesh(std::vector<Node> nodes, double latency_us, double gbps) {
     for (size_t j = i + 1; j < inv.nodes.size(); ++j)
       inv.links.push_back({inv.nodes[i].name, inv.nodes[j].name, latency_us, gbps});
   return inv;
-}
-
-Placement MustPlan(const ModelShape& shape, const Inventory& inv, const Request& req = {},
-                   const SearchOptions& search = {}) {
-  auto placement = PlanPlacement(shape, inv, req, {}, search);
-  EXPECT_TRUE(placement.ok()) << placement.status().message();
-  if (!placement.ok()) return {};
-  return *placement;
 }
 
 const Alternative* FindAlternative(const Placement& p, const std::string& split) {

@@ -7,6 +7,8 @@
 
 #include <set>
 
+#include "must_plan.h"
+
 namespace plexus::placement {
 namespace {
 
@@ -46,14 +48,6 @@ Inventory Racks(size_t racks, size_t per_rack, double memory_gib, double slow_la
       inv.links.push_back({nodes[i].name, nodes[j].name, same_rack ? 5.0 : slow_latency_us, same_rack ? 100.0 : 10.0});
     }
   return inv;
-}
-
-Placement MustPlan(const ModelShape& shape, const Inventory& inv, const Request& req = {},
-                   const SearchOptions& search = {}) {
-  auto placement = PlanPlacement(shape, inv, req, {}, search);
-  EXPECT_TRUE(placement.ok()) << placement.status().message();
-  if (!placement.ok()) return {};
-  return *placement;
 }
 
 std::set<std::string> NodeNames(const Plan& p) {
