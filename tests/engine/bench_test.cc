@@ -29,6 +29,18 @@ std::string WriteTinyQ8(const std::string& preset) {
   return WriteSyntheticModel(o, path).ok() ? path : std::string();
 }
 
+// Four decoded tokens, one repetition, one thread, no bandwidth measurement.
+BenchOptions DecodeOnly(const std::string& path) {
+  BenchOptions bo;
+  bo.model_path = path;
+  bo.n_prompt = 0;
+  bo.n_gen = 4;
+  bo.reps = 1;
+  bo.threads = 1;
+  bo.membw_mib = 0;
+  return bo;
+}
+
 TEST(BenchTest, MoeBytesPerTokenCountsOnlyTheActiveExperts) {
   const std::string path = WriteTinyQ8("tiny-qwen3moe");
   ASSERT_FALSE(path.empty());
@@ -54,13 +66,7 @@ TEST(BenchTest, MoeBytesPerTokenCountsOnlyTheActiveExperts) {
       active += static_cast<double>(t.n_bytes);
     }
   }
-  BenchOptions bo;
-  bo.model_path = path;
-  bo.n_prompt = 0;
-  bo.n_gen = 4;
-  bo.reps = 1;
-  bo.threads = 1;
-  bo.membw_mib = 0;
+  const BenchOptions bo = DecodeOnly(path);
   // K and V rows (f16) of every layer at the mean context of the run, n_gen / 2.
   active += 2 * n_layers * kv_dim * 2 * (bo.n_gen / 2.0);
   auto r = RunBench(bo);
@@ -93,13 +99,7 @@ TEST(BenchTest, DeepSeek2BytesPerTokenCountsSharedAndKRoutedExperts) {
       active += static_cast<double>(t.n_bytes);
     }
   }
-  BenchOptions bo;
-  bo.model_path = path;
-  bo.n_prompt = 0;
-  bo.n_gen = 4;
-  bo.reps = 1;
-  bo.threads = 1;
-  bo.membw_mib = 0;
+  const BenchOptions bo = DecodeOnly(path);
   active += n_layers * latent * 2 * (bo.n_gen / 2.0);  // f16 latent rows, no V
   auto r = RunBench(bo);
   ASSERT_TRUE(r.ok()) << r.status().message();
