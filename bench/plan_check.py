@@ -22,6 +22,7 @@ test: nothing is asserted; the timings depend on the machine's load.
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -103,6 +104,7 @@ def main():
     finally:
         for n in nodes:
             n.stop()
+        shutil.rmtree(work, ignore_errors=True)
     inv = rows[-1][4]["inventory"] if rows else {}
     print(f"\nmodel {model}; links --emulate-link {a.emulate}; {a.threads} thread(s) per process; "
           f"{a.tokens} tokens, median of {a.repeats}")

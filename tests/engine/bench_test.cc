@@ -11,6 +11,7 @@
 #include "format/gguf.h"
 #include "model/synth.h"
 #include "tensor/quant.h"
+#include "../process_temp_dir.h"
 
 namespace plexus {
 namespace {
@@ -18,8 +19,7 @@ namespace {
 // A seeded Q8_0 model of a tiny preset, in a directory of this test process
 // (ctest runs the tests side by side); empty when it cannot be written.
 std::string WriteTinyQ8(const std::string& preset) {
-  const auto dir = std::filesystem::temp_directory_path() / ("plexus_bench_test_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const auto dir = testing::ProcessTempDir("bench_test");
   const std::string path = (dir / (preset + "-q8_0.gguf")).string();
   SynthOptions o;
   o.arch = "";

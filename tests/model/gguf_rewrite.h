@@ -15,14 +15,13 @@
 
 #include "format/gguf.h"
 #include "model/synth.h"
+#include "../process_temp_dir.h"
 
 namespace plexus::testing {
 
 // One directory per test process: ctest runs a binary's tests side by side.
 inline std::filesystem::path TestModelDir(const std::string& test) {
-  auto dir = std::filesystem::temp_directory_path() / ("plexus_" + test + "_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  return dir;
+  return ProcessTempDir(test);
 }
 
 // A seeded synthetic model of `preset` in `dir`.

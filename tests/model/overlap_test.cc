@@ -21,6 +21,7 @@
 #include "model/model.h"
 #include "model/overlap.h"
 #include "model/synth.h"
+#include "../process_temp_dir.h"
 
 namespace plexus {
 namespace {
@@ -244,8 +245,7 @@ std::vector<RankRun> RunTp(std::shared_ptr<const GgufFile> file, int n_tp, const
 std::string Stories() { return std::string(PLEXUS_SHARED_DIR) + "/models/stories260K.gguf"; }
 
 std::string Synthetic(const std::string& preset, const std::string& type) {
-  auto dir = std::filesystem::temp_directory_path() / ("plexus_overlap_test_" + std::to_string(::getpid()));  // one per test process: ctest runs them side by side
-  std::filesystem::create_directories(dir);
+  const auto dir = testing::ProcessTempDir("overlap_test");
   std::string path = (dir / (preset + "-" + type + "-sharp.gguf")).string();
   SynthOptions o;
   o.arch = "";

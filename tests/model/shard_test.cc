@@ -13,6 +13,7 @@
 #include "model/model.h"
 #include "model/synth.h"
 #include "model/weight_ranges.h"
+#include "../process_temp_dir.h"
 
 namespace plexus {
 namespace {
@@ -145,8 +146,7 @@ std::string Stories() { return std::string(PLEXUS_SHARED_DIR) + "/models/stories
 
 // A tiny synthetic model of `preset`, written once per test binary run.
 std::string Synthetic(const std::string& preset, const std::string& type) {
-  auto dir = std::filesystem::temp_directory_path() / ("plexus_shard_test_" + std::to_string(::getpid()));  // one per test process: ctest runs them side by side
-  std::filesystem::create_directories(dir);
+  const auto dir = testing::ProcessTempDir("shard_test");
   std::string path = (dir / (preset + "-" + type + ".gguf")).string();
   SynthOptions o;
   o.arch = "";

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -80,6 +81,7 @@ def main():
                 p.wait(20)
             except subprocess.TimeoutExpired:
                 p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
     failed = 0
     for prompt in PROMPTS:
         ref = subprocess.run([a.plexus, "generate", "-m", a.model, "-p", prompt, "-n", str(N), "-t", "1"],

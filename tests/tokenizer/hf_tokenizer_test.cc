@@ -12,6 +12,7 @@
 #include "server/hf_tokenizer.h"
 #include "tokenizer/stream_decoder.h"
 #include "vocab_cases.h"
+#include "../process_temp_dir.h"
 
 namespace plexus::test {
 namespace {
@@ -31,9 +32,7 @@ const Converted& Convert(const std::string& name) {
   auto it = cache.find(name);
   if (it != cache.end()) return it->second;
   Converted& c = cache[name];
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                                    ("plexus_hf_tokenizer_test_" + std::to_string(getpid()));
-  std::filesystem::create_directories(dir);
+  const std::filesystem::path dir = testing::ProcessTempDir("hf_tokenizer_test");
   c.gguf_path = (dir / (name + ".gguf")).string();
   auto vocab = ConvertHfTokenizerToGguf(kTokenizers + "/" + name + "/tokenizer.json", c.gguf_path);
   PLEXUS_CHECK(vocab.ok(), "{}", vocab.status().message());
