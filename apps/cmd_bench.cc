@@ -26,6 +26,7 @@ std::string ToJson(const BenchResult& r) {
   nlohmann::ordered_json j;
   j["model"] = r.model;
   j["target"] = r.target;
+  j["prefill_gemm"] = r.prefill_gemm;
   j["weight_load"] = r.weight_load;
   j["threads"] = r.threads;
   j["n_prompt"] = r.n_prompt;
@@ -44,8 +45,8 @@ std::string ToJson(const BenchResult& r) {
 }
 
 void PrintTable(const BenchResult& r) {
-  fmt::print("model {}  ({:.0f} MiB of matrices, target {}, weights {}, {} threads, load {:.2f} s)\n", r.model,
-             r.weight_bytes / (1 << 20), r.target, r.weight_load, r.threads, r.load_s);
+  fmt::print("model {}  ({:.0f} MiB of matrices, target {}, prefill gemm {}, weights {}, {} threads, load {:.2f} s)\n",
+             r.model, r.weight_bytes / (1 << 20), r.target, r.prefill_gemm, r.weight_load, r.threads, r.load_s);
   if (r.n_prompt > 0) fmt::print("pp{:<5} {:9.2f} ± {:.2f} tokens/s\n", r.n_prompt, r.pp_tps, r.pp_tps_sd);
   if (r.n_gen > 0) fmt::print("tg{:<5} {:9.2f} ± {:.2f} tokens/s\n", r.n_gen, r.tg_tps, r.tg_tps_sd);
   if (r.bandwidth_gbs > 0) {

@@ -13,6 +13,7 @@
 
 #include "hwy/highway.h"
 #include "kernels/dot_q8-inl.h"
+#include "kernels/matmul_blas.h"
 #include "kernels/ops.h"
 #include "kernels/row_ops-inl.h"
 
@@ -255,6 +256,11 @@ void MatMulImpl(const TensorView& w, const float* x, int64_t n_tokens, float* y,
   });
 }
 
+void DecodeRowsImpl(const TensorView& w, int64_t r0, int64_t r1, float* out) {
+  const RowOps& ops = GetRowOps(w.type);
+  for (int64_t r = r0; r < r1; ++r) ops.decode(w.row(r), out + (r - r0) * w.cols, w.cols);
+}
+
 int64_t TargetImpl() { return HWY_TARGET; }
 
 }  // namespace plexus::kernels::HWY_NAMESPACE
@@ -268,6 +274,7 @@ HWY_EXPORT(DotQ8Impl);
 HWY_EXPORT(MatVecImpl);
 HWY_EXPORT(MatVecManyImpl);
 HWY_EXPORT(MatMulImpl);
+HWY_EXPORT(DecodeRowsImpl);
 HWY_EXPORT(TargetImpl);
 
 namespace {
@@ -305,7 +312,14 @@ void MatVecMany(std::span<const MatVecJob> jobs, ThreadPool& pool) {
 
 void MatMul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
   CheckWholeBlocks(w.type, w.cols);
+  if (MatMulBlas(w, x, n_tokens, y, pool)) return;
   HWY_DYNAMIC_DISPATCH(MatMulImpl)(w, x, n_tokens, y, pool);
+}
+
+void DecodeRows(const TensorView& w, int64_t r0, int64_t r1, float* out) {
+  CheckWholeBlocks(w.type, w.cols);
+  PLEXUS_CHECK(r0 >= 0 && r0 <= r1 && r1 <= w.rows, "[kernels] DecodeRows [{}, {}) of {} rows", r0, r1, w.rows);
+  HWY_DYNAMIC_DISPATCH(DecodeRowsImpl)(w, r0, r1, out);
 }
 
 const char* BestTargetName() { return hwy::TargetName(HWY_DYNAMIC_DISPATCH(TargetImpl)()); }

@@ -63,8 +63,13 @@ void MatVecMany(std::span<const MatVecJob> jobs, ThreadPool& pool);
 
 // Y = X W^T. x: [n_tokens, w.cols] row-major, y: [n_tokens, w.rows] row-major.
 // Each weight row is decoded once and reused for every token (prefill), with
-// float activations; n_tokens == 1 is MatVec.
+// float activations; n_tokens == 1 is MatVec. From kBlasMinTokens tokens on,
+// OpenBLAS's sgemm does the multiplying where plexus was built with it
+// (matmul_blas.h).
 void MatMul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+
+// Rows [r0, r1) of w decoded to float: out [(r1 - r0), w.cols], row-major.
+void DecodeRows(const TensorView& w, int64_t r0, int64_t r1, float* out);
 
 // out = x / sqrt(mean(x^2) + eps) * weight. out may alias x. All [n].
 void RmsNorm(const float* x, const float* weight, float* out, int64_t n, float eps);

@@ -175,12 +175,14 @@ void RegisterMatrixBenchmarks() {
             ->UseRealTime();
       }
     }
-    for (int threads : {1, 2}) {
-      benchmark::RegisterBenchmark(
-          ("MatMul/" + name + "/2048x2048/tokens:64/threads:" + std::to_string(threads)).c_str(), BM_MatMul, type,
-          2048, 2048, 64, threads)
-          ->Unit(benchmark::kMillisecond)
-          ->UseRealTime();
+    for (int tokens : {64, 512}) {  // 512: a prefill ubatch
+      for (int threads : {1, 2}) {
+        benchmark::RegisterBenchmark(("MatMul/" + name + "/2048x2048/tokens:" + std::to_string(tokens) +
+                                      "/threads:" + std::to_string(threads)).c_str(),
+                                     BM_MatMul, type, 2048, 2048, tokens, threads)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
+      }
     }
   }
   for (int threads : {1, 2}) {

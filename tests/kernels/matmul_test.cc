@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "hwy/tests/hwy_gtest.h"
+#include "kernels/matmul_blas.h"
 #include "kernels/ops.h"
 #include "kernels/ops_scalar.h"
 #include "test_data.h"
@@ -192,7 +193,7 @@ TEST_P(MatMulTest, MatMulMatchesScalarForEveryType) {
     for (const Shape& s : MatrixShapes(type)) {
       const std::vector<uint8_t> data = RandomRows(type, s.rows, s.cols, seed++);
       const TensorView w{type, s.cols, s.rows, data.data(), RowBytes(type, s.cols)};
-      for (int64_t n_tokens : {1, 3, 17, 64}) {
+      for (int64_t n_tokens : {int64_t{1}, int64_t{3}, int64_t{17}, int64_t{64}, kBlasMinTokens + 3}) {  // the last through sgemm where built with OpenBLAS
         const std::vector<float> x = RandomFloats(static_cast<size_t>(n_tokens * s.cols), seed++);
         ExpectNonConstant(x.data(), x.size());
         std::vector<float> y(static_cast<size_t>(n_tokens * s.rows), NAN);
