@@ -17,6 +17,7 @@
 #define PLEXUS_KERNELS_DOT_Q8_INL_H_
 #endif
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -101,10 +102,10 @@ float DotQ8RowQ4_0(const void* row, ActsRow x, int64_t n) {
       MulAcc(hn::ShiftRight<4>(q), xq + kQK / 2 + j, s0, s1);
     }
     const float dw = HalfBitsToF32(&blk.d);
-    dw_xsum[b & 1] += dw * x.sum[b];
+    dw_xsum[b & 1] = std::fma(dw, x.sum[b], dw_xsum[b & 1]);  // explicit: MatVecBatch repeats it bit for bit
     return hn::MulAdd(ToFloat(s0, s1), hn::Set(df, dw * x.d[b]), acc);
   });
-  return dot - 8.0f * (dw_xsum[0] + dw_xsum[1]);
+  return std::fma(-8.0f, dw_xsum[0] + dw_xsum[1], dot);
 }
 
 float DotQ8RowQ8_0(const void* row, ActsRow x, int64_t n) {

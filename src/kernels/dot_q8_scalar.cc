@@ -51,6 +51,23 @@ bool UsesQuantizedActs(DType type) {
   }
 }
 
+// Where MatVecBatch stops being faster than MatMul's float path, measured
+// with plexus_kernel_bench --benchmark_filter=DecodeStep (2048x2048, one
+// thread) on the dev machine's AVX2 Zen 1 (docs/PERFORMANCE.md): the int8
+// tiles are 2-2.5x the float path at 2 tokens, 1.3-1.5x at 4, even at 8
+// (Q4_K 0.9x), 0.8-0.95x at 12. Their cost per token is flat (MatVec's
+// per-token arithmetic, pmaddwd-bound on one pipe of that core) while the
+// float path spreads its per-row decode over more tokens. 8 keeps the
+// scheduler's default 8 streams on the bit-exact path. Float-activation
+// types (f32, f16, bf16, the rarer legacy quants) only share the row read
+// (f16: 1.2x at 2 tokens, 0.75x at 4, 0.55x at 8): 2 tokens for big ones,
+// 8 for matrices of at most 8 MiB (an MoE router, kept f32 by llama.cpp,
+// MLA's small products), whose cost is a sliver of a decode step's.
+int64_t MatVecBatchMaxTokens(const TensorView& w) {
+  if (UsesQuantizedActs(w.type)) return 8;
+  return static_cast<uint64_t>(w.rows) * w.row_bytes <= (uint64_t{8} << 20) ? 8 : 2;
+}
+
 namespace scalar {
 namespace {
 

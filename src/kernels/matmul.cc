@@ -1,7 +1,9 @@
 // Dot, MatVec (decode: one token), MatVecMany (several MatVecs in one pool
-// dispatch) and MatMul (prefill: many tokens) over weight rows of any type.
-// Dispatch happens once per call; the per-row work then runs through this
-// target's row kernels (row_ops-inl.h).
+// dispatch), MatVecBatch (a batched decode step: one token of each of several
+// sequences, each bit-identical to its MatVec) and MatMul (prefill: many
+// tokens) over weight rows of any type. Dispatch happens once per call; the
+// per-row work then runs through this target's row kernels (row_ops-inl.h,
+// dot_q8-inl.h, matmul_q8-inl.h).
 #include <algorithm>
 #include <atomic>
 #include <span>
@@ -14,6 +16,7 @@
 #include "hwy/highway.h"
 #include "kernels/dot_q8-inl.h"
 #include "kernels/matmul_blas.h"
+#include "kernels/matmul_q8-inl.h"
 #include "kernels/ops.h"
 #include "kernels/row_ops-inl.h"
 
@@ -151,6 +154,49 @@ void MatVecManyImpl(const MatVecJob* jobs, size_t n_jobs, ThreadPool& pool) {
   }
 }
 
+// Rows [begin, end) of every token, tile by tile (a chunk's ~32 KiB of
+// weights stay in L1/L2 while the tiles pass; each weight block is unpacked
+// once per tile of up to kMaxTileTokens tokens).
+void MatVecBatchQ8Rows(const TensorView& w, const QuantizedActs& acts, float* y, size_t begin, size_t end) {
+  const int64_t n_tokens = acts.rows;
+  for (int64_t t0 = 0; t0 < n_tokens; t0 += kMaxTileTokens) {
+    const int n_tok = static_cast<int>(std::min<int64_t>(kMaxTileTokens, n_tokens - t0));
+    const TileDotFn dot = GetTileDot(w.type, n_tok);
+    ActsTile tile;
+    for (int t = 0; t < n_tok; ++t) tile.tok[t] = ActsRowOf(acts, t0 + t);
+    float* y_tile = y + t0 * w.rows;
+    for (size_t r = begin; r < end; ++r) {
+      float out[kMaxTileTokens];
+      dot(w.row(static_cast<int64_t>(r)), tile, w.cols, out);
+      for (int t = 0; t < n_tok; ++t) y_tile[t * w.rows + static_cast<int64_t>(r)] = out[t];
+    }
+  }
+}
+
+void MatVecBatchImpl(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  if (n_tokens == 1) return MatVecImpl(w, x, y, pool);
+  if (GetRowDotQ8(w.type) != nullptr) {
+    // Quantized once on the calling thread ([n_tokens, cols]; each row's
+    // quants are those MatVec makes of it alone), read by all. Workers reach
+    // it through `xq`: inside the lambda the name `acts` would be their own.
+    thread_local QuantizedActs acts;
+    QuantizeActs(x, n_tokens, w.cols, &acts);
+    const QuantizedActs& xq = acts;
+    pool.ParallelFor(static_cast<size_t>(w.rows), MatVecGrain(w), [&](size_t begin, size_t end) {
+      MatVecBatchQ8Rows(w, xq, y, begin, end);
+    });
+    return;
+  }
+  // Float activations: MatVec's own row dot per token, the row hot in L1.
+  const RowDotFn dot = GetRowOps(w.type).dot;
+  pool.ParallelFor(static_cast<size_t>(w.rows), MatVecGrain(w), [&](size_t begin, size_t end) {
+    for (size_t r = begin; r < end; ++r) {
+      const void* row = w.row(static_cast<int64_t>(r));
+      for (int64_t t = 0; t < n_tokens; ++t) y[t * w.rows + static_cast<int64_t>(r)] = dot(row, x + t * w.cols, w.cols);
+    }
+  });
+}
+
 // The micro-kernel of MatMul: dots of 2 weight rows (w0, w1) with 4 tokens
 // (x + t * cols), 8 accumulators sharing 6 loads per step.
 // out[t * out_stride + k] = dot(w_k, x_t).
@@ -273,6 +319,7 @@ HWY_EXPORT(DotImpl);
 HWY_EXPORT(DotQ8Impl);
 HWY_EXPORT(MatVecImpl);
 HWY_EXPORT(MatVecManyImpl);
+HWY_EXPORT(MatVecBatchImpl);
 HWY_EXPORT(MatMulImpl);
 HWY_EXPORT(DecodeRowsImpl);
 HWY_EXPORT(TargetImpl);
@@ -308,6 +355,12 @@ void MatVecMany(std::span<const MatVecJob> jobs, ThreadPool& pool) {
   if (jobs.empty()) return;
   for (const MatVecJob& job : jobs) CheckWholeBlocks(job.w.type, job.w.cols);
   HWY_DYNAMIC_DISPATCH(MatVecManyImpl)(jobs.data(), jobs.size(), pool);
+}
+
+void MatVecBatch(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  if (n_tokens <= 0) return;
+  CheckWholeBlocks(w.type, w.cols);
+  HWY_DYNAMIC_DISPATCH(MatVecBatchImpl)(w, x, n_tokens, y, pool);
 }
 
 void MatMul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {

@@ -61,6 +61,22 @@ struct MatVecJob {
 // No job's y may overlap any job's x.
 void MatVecMany(std::span<const MatVecJob> jobs, ThreadPool& pool);
 
+// Y = X W^T for a batched decode step: x holds one token of each of
+// n_tokens sequences ([n_tokens, w.cols] row-major), y: [n_tokens, w.rows].
+// Row t of y is bit-identical to MatVec(w, x + t * w.cols, ...), for every
+// type and on every target, whatever n_tokens and the threads: a sequence's
+// results do not depend on which others share its step. UsesQuantizedActs
+// types: each weight block is unpacked once per tile of up to 4 tokens and
+// multiplied with their int8 quants in MatVec's order (matmul_q8-inl.h);
+// other types: MatVec's row dot per token.
+void MatVecBatch(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+
+// Most tokens for which the model layer runs a decode step's product with w
+// as MatVecBatch: where MatVecBatch stops being about as fast as MatMul's
+// float path (measured, docs/PERFORMANCE.md); past it MatMul's speed wins
+// over the bit-identity.
+int64_t MatVecBatchMaxTokens(const TensorView& w);
+
 // Y = X W^T. x: [n_tokens, w.cols] row-major, y: [n_tokens, w.rows] row-major.
 // Each weight row is decoded once and reused for every token (prefill), with
 // float activations; n_tokens == 1 is MatVec. From kBlasMinTokens tokens on,

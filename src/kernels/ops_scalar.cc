@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "kernels/rope_tables.h"
 #include "tensor/quant.h"
@@ -11,6 +12,14 @@ namespace plexus::kernels::scalar {
 float Dot(DType type, const void* row, const float* x, int64_t n) { return DotRowScalar(type, row, x, n); }
 
 void MatVec(const TensorView& w, const float* x, float* y) { MatMul(w, x, 1, y); }
+
+void MatVecBatch(const TensorView& w, const float* x, int64_t n_tokens, float* y) {
+  std::vector<float> row(static_cast<size_t>(w.rows));
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    MatVec(w, x + t * w.cols, row.data());
+    for (int64_t r = 0; r < w.rows; ++r) y[t * w.rows + r] = row[static_cast<size_t>(r)];
+  }
+}
 
 void MatMul(const TensorView& w, const float* x, int64_t n_tokens, float* y) {
   if (n_tokens == 1 && UsesQuantizedActs(w.type)) {  // decode: as kernels::MatVec

@@ -16,6 +16,8 @@ float DotQ8(DType type, const void* row, const QuantizedActs& x, int64_t x_row);
 // UsesQuantizedActs, several with float activations.
 void MatVec(const TensorView& w, const float* x, float* y);
 void MatMul(const TensorView& w, const float* x, int64_t n_tokens, float* y);
+// Like kernels::MatVecBatch: MatVec per token.
+void MatVecBatch(const TensorView& w, const float* x, int64_t n_tokens, float* y);
 void RmsNorm(const float* x, const float* weight, float* out, int64_t n, float eps);
 void Rope(float* x, int n_heads, int head_dim, int64_t pos, const float* inv_freq, RopeStyle style);
 void Softmax(float* x, int64_t n);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <unordered_map>
 
 #include "kernels/ops.h"
 #include "tensor/quant.h"
@@ -16,6 +17,33 @@ void RoundToF16(float* x, int64_t n) {
 }
 
 }  // namespace
+
+int64_t LeadingLoneTokens(std::span<const BatchEntry> batch) {
+  std::unordered_map<int32_t, int32_t> count;
+  for (const BatchEntry& e : batch) ++count[e.seq];
+  int64_t n = 0;
+  while (n < static_cast<int64_t>(batch.size()) && count[batch[n].seq] == 1) ++n;
+  return n;
+}
+
+void ProjectRows(const TensorView& w, const float* in, int64_t n, int64_t lone, float* out, ThreadPool& pool) {
+  lone = std::clamp<int64_t>(lone, 0, n);
+  if (lone > 0 && lone <= kernels::MatVecBatchMaxTokens(w)) {
+    kernels::MatVecBatch(w, in, lone, out, pool);
+    in += lone * w.cols;
+    out += lone * w.rows;
+    n -= lone;
+  }
+  if (n == 1) {
+    kernels::MatVec(w, in, out, pool);
+  } else if (n > 1) {
+    kernels::MatMul(w, in, n, out, pool);
+  }
+}
+
+void SiluMulRows(float* gate, const float* up, int64_t n, int64_t f) {
+  for (int64_t i = 0; i < n; ++i) kernels::SiluMul(gate + i * f, up + i * f, f);
+}
 
 void Activations::Resize(const ModelConfig& c, const ShardSpec& s, size_t batch, int n_threads, int64_t max_len) {
   const size_t d = static_cast<size_t>(c.n_embd);
@@ -52,15 +80,11 @@ void Activations::Resize(const ModelConfig& c, const ShardSpec& s, size_t batch,
 }
 
 void LayerRun::MatMul(const TensorView& w, const std::vector<float>& in, std::vector<float>& out) {
-  MatMulRows(w, in.data(), static_cast<int64_t>(batch_.size()), out.data());
+  MatMulRows(w, in.data(), 0, static_cast<int64_t>(batch_.size()), out.data());
 }
 
-void LayerRun::MatMulRows(const TensorView& w, const float* in, int64_t n, float* out) {
-  if (n == 1) {
-    kernels::MatVec(w, in, out, pool_);
-  } else {
-    kernels::MatMul(w, in, n, out, pool_);
-  }
+void LayerRun::MatMulRows(const TensorView& w, const float* in, int64_t r0, int64_t n, float* out) {
+  MatMulLone(w, in, n, decode_rows_ - r0, out);
 }
 
 void LayerRun::Norm(const std::vector<float>& weight) {
@@ -161,7 +185,7 @@ Status LayerRun::ReduceIntoResidual(Collective& group) {
 Status LayerRun::AttentionOutput() {
   const TensorView& wo = w_.wo;
   return ReduceInChunks([&](int64_t r0, int64_t r1) {
-    MatMulRows(wo, a_.attn.data() + r0 * wo.cols, r1 - r0, a_.proj.data() + r0 * wo.rows);
+    MatMulRows(wo, a_.attn.data() + r0 * wo.cols, r0, r1 - r0, a_.proj.data() + r0 * wo.rows);
   });
 }
 
@@ -178,11 +202,11 @@ Status LayerRun::SwiGluFfn() {
       const kernels::MatVecJob jobs[] = {{w_.w_gate, x, gate}, {w_.w_up, x, up}};
       kernels::MatVecMany(jobs, pool_);
     } else {
-      MatMulRows(w_.w_gate, a_.xn.data() + r0 * d, n, gate);
-      MatMulRows(w_.w_up, a_.xn.data() + r0 * d, n, up);
+      MatMulRows(w_.w_gate, a_.xn.data() + r0 * d, r0, n, gate);
+      MatMulRows(w_.w_up, a_.xn.data() + r0 * d, r0, n, up);
     }
-    kernels::SiluMul(gate, up, n * f);
-    MatMulRows(w_.w_down, gate, n, a_.proj.data() + r0 * w_.w_down.rows);
+    SiluMulRows(gate, up, n, f);
+    MatMulRows(w_.w_down, gate, r0, n, a_.proj.data() + r0 * w_.w_down.rows);
   });
 }
 

@@ -71,6 +71,23 @@ struct Activations {
   void Resize(const ModelConfig& c, const ShardSpec& s, size_t batch, int n_threads, int64_t max_len);
 };
 
+// How many leading entries of `batch` are the only entry of their sequence:
+// a batched decode step's tokens (the scheduler puts its decode entries
+// before any prompt chunk). Each of them alone would be a one-token forward.
+int64_t LeadingLoneTokens(std::span<const BatchEntry> batch);
+
+// out = in W^T for n rows (in: [n, w.cols], out: [n, w.rows]) whose first
+// `lone` rows are lone tokens of their sequences (LeadingLoneTokens). Those
+// rows get exactly the bits of a one-token forward (kernels::MatVecBatch,
+// bit-identical to MatVec) while lone <= kernels::MatVecBatchMaxTokens(w); the
+// others (prompt chunks) take the float MatMul, whose results the numpy
+// reference tests bound. n == 1 is MatVec either way.
+void ProjectRows(const TensorView& w, const float* in, int64_t n, int64_t lone, float* out, ThreadPool& pool);
+
+// In place: gate = silu(gate) * up, row by row (gate, up: [n, f]): each
+// row's vector lanes and tail are those of a one-token forward.
+void SiluMulRows(float* gate, const float* up, int64_t n, int64_t f);
+
 class LayerRun {
  public:
   LayerRun(const ModelConfig& c, const ShardSpec& s, const LayerWeights& w, int64_t layer_local,
@@ -88,6 +105,11 @@ class LayerRun {
     reducer_ = reducer;
     chunks_ = chunks;
   }
+
+  // The batch's first n entries are lone tokens of their sequences
+  // (LeadingLoneTokens): their products take MatVec's bits (ProjectRows).
+  // Default 0: every product of a batch of several entries is a MatMul.
+  void DecodeRows(int64_t n) { decode_rows_ = n; }
 
   void Norm(const std::vector<float>& weight);  // xn = RMSNorm(x) * weight
   void ProjectQkv();                            // q, k, v = xn Wq^T, xn Wk^T, xn Wv^T
@@ -110,7 +132,12 @@ class LayerRun {
 
  private:
   void MatMul(const TensorView& w, const std::vector<float>& in, std::vector<float>& out);
-  void MatMulRows(const TensorView& w, const float* in, int64_t n, float* out);
+  // Rows [r0, r0 + n) of the batch (or n rows gathered from it, the first
+  // `lone` of them decode rows): ProjectRows.
+  void MatMulRows(const TensorView& w, const float* in, int64_t r0, int64_t n, float* out);
+  void MatMulLone(const TensorView& w, const float* in, int64_t n, int64_t lone, float* out) {
+    ProjectRows(w, in, n, lone, out, pool_);
+  }
   void Route();                  // router -> chosen, chosen_w
   void RunExperts();             // proj += every local expert's weighted output, by increasing id
   void CountExpertRows();        // a_.solo's count, slot, expert, row, weight
@@ -138,6 +165,7 @@ class LayerRun {
   const std::vector<float>& inv_freq_;
   AsyncReducer* reducer_ = nullptr;  // set by OverlapReduces
   int chunks_ = 1;
+  int64_t decode_rows_ = 0;  // set by DecodeRows
 };
 
 }  // namespace plexus

@@ -45,7 +45,7 @@ void LayerRun::MlaProject() {
     const kernels::MatVecJob jobs[] = {{wx, a_.xn.data(), wx_out}, {w_.kv_a, a_.xn.data(), a.latent.data()}};
     kernels::MatVecMany(jobs, pool_);
   } else {
-    MatMulRows(wx, a_.xn.data(), n, wx_out);
+    MatMulRows(wx, a_.xn.data(), 0, n, wx_out);
     MatMul(w_.kv_a, a_.xn, a.latent);
   }
   if (lora) {
@@ -53,7 +53,7 @@ void LayerRun::MlaProject() {
       float* row = a.q_lat.data() + b * m.q_lora;
       kernels::RmsNorm(row, w_.q_a_norm.data(), row, m.q_lora, c_.rms_eps);
     }
-    MatMulRows(w_.wq, a.q_lat.data(), n, a_.q.data());  // [B, h_l * dh]
+    MatMulRows(w_.wq, a.q_lat.data(), 0, n, a_.q.data());  // [B, h_l * dh]
   }
   for (int64_t b = 0; b < n; ++b) {
     const BatchEntry& e = batch_[b];

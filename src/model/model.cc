@@ -95,9 +95,12 @@ Status Model::Forward(std::span<const BatchEntry> batch, Collective& tp, Collect
   const int chunks =
       overlap_ && tp.size() > 1 ? OverlapChunks(static_cast<int64_t>(batch.size()), overlap_min_rows_) : 1;
   if (chunks > 1 && reducer_ == nullptr) reducer_ = std::make_unique<AsyncReducer>();
+  // A batched decode step's tokens get the bits each would get alone.
+  const int64_t decode_rows = LeadingLoneTokens(batch);
   for (int64_t l = 0; l < shard_.layers.size(); ++l) {
     LayerRun run(config_, shard_, weights_->layers[l], l, batch, act_, kv_, tp, experts, pool,
                  weights_->rope_inv_freq);
+    run.DecodeRows(decode_rows);
     if (chunks > 1) run.OverlapReduces(reducer_.get(), chunks);
     PLEXUS_RETURN_IF_ERROR(config_.traits->layer(run));
   }
@@ -105,15 +108,17 @@ Status Model::Forward(std::span<const BatchEntry> batch, Collective& tp, Collect
     if (pipe == nullptr) return Status::Errorf("model", "a pipeline stage needs a link to the next one");
     return pipe->SendNext(act_.x.data(), hidden_bytes);
   }
-  return ComputeLogits(batch, tp, pool, logits);
+  return ComputeLogits(batch, decode_rows, tp, pool, logits);
 }
 
-Status Model::ComputeLogits(std::span<const BatchEntry> batch, Collective& tp, ThreadPool& pool,
-                            std::vector<float>* logits) {
+Status Model::ComputeLogits(std::span<const BatchEntry> batch, int64_t decode_rows, Collective& tp,
+                            ThreadPool& pool, std::vector<float>* logits) {
   const int64_t d = config_.n_embd, vocab = config_.n_vocab;
   head_in_.clear();
+  int64_t lone = 0;  // head rows of the leading decode rows
   for (size_t b = 0; b < batch.size(); ++b) {
     if (!batch[b].want_logits) continue;
+    if (static_cast<int64_t>(b) < decode_rows) ++lone;
     head_in_.resize(head_in_.size() + d);
     kernels::RmsNorm(act_.x.data() + b * d, weights_->output_norm.data(), head_in_.data() + head_in_.size() - d, d,
                      config_.rms_eps);
@@ -123,8 +128,7 @@ Status Model::ComputeLogits(std::span<const BatchEntry> batch, Collective& tp, T
   if (n == 0) return Status::Ok();
   const TensorView& head = weights_->output;
   head_out_.resize(static_cast<size_t>(n * head.rows));
-  if (n == 1) kernels::MatVec(head, head_in_.data(), head_out_.data(), pool);
-  else kernels::MatMul(head, head_in_.data(), n, head_out_.data(), pool);
+  ProjectRows(head, head_in_.data(), n, lone, head_out_.data(), pool);
   // Gather every rank's [n, V_r] slice, then interleave into [n, V].
   std::vector<size_t> bytes;
   for (const Range& r : shard_.group_vocab) bytes.push_back(static_cast<size_t>(n * r.size()) * sizeof(float));

@@ -74,7 +74,9 @@ class Model {
         std::unique_ptr<ModelWeights> weights, int64_t max_context, DType kv_type);
   Status Validate(std::span<const BatchEntry> batch);
   void Embed(std::span<const BatchEntry> batch);
-  Status ComputeLogits(std::span<const BatchEntry> batch, Collective& tp, ThreadPool& pool, std::vector<float>* logits);
+  // decode_rows: LeadingLoneTokens(batch), whose head rows take ProjectRows' exact path.
+  Status ComputeLogits(std::span<const BatchEntry> batch, int64_t decode_rows, Collective& tp, ThreadPool& pool,
+                       std::vector<float>* logits);
 
   std::shared_ptr<const GgufFile> file_;
   ModelConfig config_;

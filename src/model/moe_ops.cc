@@ -133,10 +133,10 @@ void LayerRun::Route() {
 void LayerRun::SharedExperts() {
   if (w_.sh_gate.empty()) return;
   const auto n = static_cast<int64_t>(batch_.size());
-  MatMulRows(w_.sh_gate, a_.xn.data(), n, a_.exp_gate.data());  // [B, local rows]
-  MatMulRows(w_.sh_up, a_.xn.data(), n, a_.exp_up.data());      // [B, local rows]
-  kernels::SiluMul(a_.exp_gate.data(), a_.exp_up.data(), n * w_.sh_gate.rows);
-  MatMulRows(w_.sh_down, a_.exp_gate.data(), n, a_.exp_out.data());  // [B, d]
+  MatMulRows(w_.sh_gate, a_.xn.data(), 0, n, a_.exp_gate.data());  // [B, local rows]
+  MatMulRows(w_.sh_up, a_.xn.data(), 0, n, a_.exp_up.data());      // [B, local rows]
+  SiluMulRows(a_.exp_gate.data(), a_.exp_up.data(), n, w_.sh_gate.rows);
+  MatMulRows(w_.sh_down, a_.exp_gate.data(), 0, n, a_.exp_out.data());  // [B, d]
   kernels::Add(a_.proj.data(), a_.exp_out.data(), n * c_.n_embd);
 }
 
@@ -235,10 +235,13 @@ void LayerRun::RunExpert(int64_t e) {
   if (n == 0) return;  // no token chose it: its weights are not read
   for (int64_t i = 0; i < n; ++i)
     std::memcpy(a_.exp_in.data() + i * d, a_.xn.data() + a_.rows_of[i] * d, d * sizeof(float));
-  MatMulRows(w_.exp_gate[e], a_.exp_in.data(), n, a_.exp_gate.data());  // [n, f_e]
-  MatMulRows(w_.exp_up[e], a_.exp_in.data(), n, a_.exp_up.data());      // [n, f_e]
-  kernels::SiluMul(a_.exp_gate.data(), a_.exp_up.data(), n * fe);
-  MatMulRows(w_.exp_down[e], a_.exp_gate.data(), n, a_.exp_out.data());  // [n, d]
+  // rows_of is increasing: the decode rows among them come first.
+  const auto lone = static_cast<int64_t>(
+      std::lower_bound(a_.rows_of.begin(), a_.rows_of.end(), static_cast<int32_t>(decode_rows_)) - a_.rows_of.begin());
+  MatMulLone(w_.exp_gate[e], a_.exp_in.data(), n, lone, a_.exp_gate.data());  // [n, f_e]
+  MatMulLone(w_.exp_up[e], a_.exp_in.data(), n, lone, a_.exp_up.data());      // [n, f_e]
+  SiluMulRows(a_.exp_gate.data(), a_.exp_up.data(), n, fe);
+  MatMulLone(w_.exp_down[e], a_.exp_gate.data(), n, lone, a_.exp_out.data());  // [n, d]
   for (int64_t i = 0; i < n; ++i)
     AddWeighted(a_.proj.data() + a_.rows_of[i] * d, a_.exp_out.data() + i * d, a_.rows_w[i], d);
 }

@@ -86,6 +86,29 @@ void BM_MatMul(benchmark::State& state, DType type, int64_t rows, int64_t cols, 
   state.SetItemsProcessed(state.iterations() * rows * cols * n_tokens);
 }
 
+// A batched decode step's product: MatVecBatch (int8, bit-identical to one
+// MatVec per token; batched = true) or MatMul (the float path; n = 1 is
+// MatVec), both with what they quantize or decode per call included.
+void BM_DecodeStep(benchmark::State& state, bool batched, DType type, int64_t rows, int64_t cols, int64_t n_tokens,
+                   int threads) {
+  const Weights w = MakeWeights(type, rows, cols);
+  const std::vector<float> x = RandomFloats(static_cast<size_t>(n_tokens * cols), 3);
+  std::vector<float> y(static_cast<size_t>(n_tokens * rows));
+  ThreadPool pool(threads);
+  for (auto _ : state) {
+    if (batched) {
+      MatVecBatch(w.view, x.data(), n_tokens, y.data(), pool);
+    } else {
+      MatMul(w.view, x.data(), n_tokens, y.data(), pool);
+    }
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(w.bytes.size()));
+  state.SetItemsProcessed(state.iterations() * rows * cols * n_tokens);
+  state.counters["tokens_per_second"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * n_tokens), benchmark::Counter::kIsRate);
+}
+
 // A MoE decode step's expert matrices: n_jobs rows x cols matrices of one
 // token (one shared input), as MatVecMany (fused: one pool dispatch) or as
 // n_jobs MatVec calls (one dispatch each), to compare the two.
@@ -192,6 +215,21 @@ void RegisterMatrixBenchmarks() {
                                    BM_MatVecJobs, fused, DType::kQ4_0, 8, 768, 2048, threads)
           ->Unit(benchmark::kMicrosecond)
           ->UseRealTime();
+    }
+  }
+  // Batched decode steps: MatVecBatch vs MatMul, side by side per type and n
+  // (--benchmark_filter=DecodeStep), for MatVecBatchMaxTokens.
+  for (DType type : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K, DType::kF16}) {
+    for (const int64_t n : {1, 2, 4, 8, 12, 16, 24}) {
+      for (bool batched : {true, false}) {
+        if (n == 1 && !batched) continue;  // both are MatVec
+        benchmark::RegisterBenchmark(("DecodeStep/" + std::string(batched ? "MatVecBatch/" : "MatMul/") +
+                                      std::string(DTypeName(type)) + "/2048x2048/tokens:" + std::to_string(n) + "/threads:1")
+                                         .c_str(),
+                                     BM_DecodeStep, batched, type, 2048, 2048, n, 1)
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
+      }
     }
   }
   benchmark::RegisterBenchmark("MatVecScalar/q4_0/2048x2048", BM_MatVecScalar, DType::kQ4_0, 2048, 2048)
