@@ -89,6 +89,9 @@ float Sum(const float* x, int64_t n);
 // In place: y += x. [n]
 void Add(float* y, const float* x, int64_t n);
 
+// In place: y += a * x (fused where the target has FMA). [n]
+void Axpy(float a, const float* x, float* y, int64_t n);
+
 // Names of the Highway targets compiled into this binary and usable on this
 // CPU, best first (for logs and `plexus inspect`).
 const char* BestTargetName();

@@ -21,6 +21,7 @@ void Rope(float* x, int n_heads, int head_dim, int64_t pos, const float* inv_fre
 void Softmax(float* x, int64_t n);
 void SiluMul(float* gate, const float* up, int64_t n);
 void Add(float* y, const float* x, int64_t n);
+void Axpy(float a, const float* x, float* y, int64_t n);
 float Sum(const float* x, int64_t n);
 
 }  // namespace plexus::kernels::scalar
