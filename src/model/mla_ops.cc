@@ -122,7 +122,7 @@ void LayerRun::MlaAttend() {
 // Per local head h, for the B batch rows:
 //   Q_abs_h [B, lat]     = q_nope_h [B, nope] k_b_h^T | q_pe_h     one MatMul
 //   S       [tb, len]    = Q_abs_h[block] L^T  (L: the block's cache rows [len, lat], decoded once per (head, block))
-//   O_lat_h [B, kv_lora] = softmax(S * scale, causal) C             Axpy per (cache row, token)
+//   O_lat_h [B, kv_lora] = softmax(S * scale, causal) C             AxpyRows per (token, tile of rows)
 //   attn_h  [B, v]       = O_lat_h v_b_h^T                          one MatMul
 // with the decode path's f16 semantics: an f16 cache meets Q_abs and the
 // probabilities rounded to f16. Heads run in groups that bound the Q_abs /
@@ -133,6 +133,8 @@ namespace {
 // Tokens per work item: the block's O_lat rows ([16, kv_lora] = 32 KiB for
 // V3) stay in L1/L2 while the cache rows stream past them once.
 constexpr size_t kMlaTokenBlock = 16;
+// Cache rows per tile of the weighted sum: [32, kv_lora] = 64 KiB for V3.
+constexpr int64_t kMlaRowTile = 32;
 // Bytes of Q_abs + O_lat for one head group.
 constexpr size_t kMlaGroupBytes = size_t{16} << 20;
 
@@ -148,8 +150,35 @@ std::vector<std::pair<size_t, size_t>> TokenBlocks(std::span<const BatchEntry> b
   return blocks;
 }
 
-void RoundToF16(float* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) x[i] = F16ToF32(F32ToF16(x[i]));
+// o_lat [tb, kv_lora] = P C for the block's tokens (P: scores [tb, len],
+// softmaxed; C: the c_kv part of the cache rows, k_pe is not a value), token
+// j summing rows [0, pos_j] in order. Tiles of kMlaRowTile cache rows, an
+// f16 tile decoded once into tile [kMlaRowTile, kv_lora].
+void WeightedLatentSum(const TensorView& cache, int64_t kv_lora, const float* scores, std::span<const BatchEntry> block,
+                       float* tile, float* o_lat) {
+  const int64_t len = cache.rows, tb = static_cast<int64_t>(block.size());
+  std::fill_n(o_lat, tb * kv_lora, 0.0f);
+  for (int64_t t0 = 0; t0 < len; t0 += kMlaRowTile) {
+    const int64_t t1 = std::min(len, t0 + kMlaRowTile);
+    const float* c_kv = reinterpret_cast<const float*>(cache.row(t0));
+    int64_t stride = cache.cols;
+    if (cache.type != DType::kF32) {
+      for (int64_t t = t0; t < t1; ++t) {
+        float* out = tile + (t - t0) * kv_lora;
+        if (cache.type == DType::kF16) {
+          kernels::HalfToFloat(reinterpret_cast<const uint16_t*>(cache.row(t)), out, kv_lora);
+        } else {
+          DequantizeRow(cache.type, cache.row(t), out, kv_lora);
+        }
+      }
+      c_kv = tile;
+      stride = kv_lora;
+    }
+    for (int64_t j = 0; j < tb; ++j) {
+      const int64_t end = std::min<int64_t>(t1, block[j].pos + 1);
+      if (end > t0) kernels::AxpyRows(scores + j * len + t0, end - t0, c_kv, stride, o_lat + j * kv_lora, kv_lora);
+    }
+  }
 }
 
 }  // namespace
@@ -197,11 +226,11 @@ void LayerRun::MlaAbsorb(int64_t h0, int64_t h1) {
       std::memcpy(q_abs + b * lat, a.head_out.data() + b * m.kv_lora, m.kv_lora * sizeof(float));
       std::memcpy(q_abs + b * lat + m.kv_lora, a_.q.data() + (b * nh + h) * dh + m.nope, m.rope * sizeof(float));
     }
-    if (kv_.type() == DType::kF16) RoundToF16(q_abs, n * lat);
+    if (kv_.type() == DType::kF16) kernels::RoundToHalf(q_abs, n * lat);
   }
 }
 
-// scratch: [tb, len] scores, then [kv_lora] for one dequantized c_kv row.
+// scratch: [tb, len] scores, then [kMlaRowTile, kv_lora] decoded c_kv rows.
 void LayerRun::MlaAttendBlock(int64_t g, size_t b0, size_t b1, ThreadPool& serial, std::vector<float>& scratch) {
   const MlaConfig& m = c_.mla;
   const int64_t lat = m.latent(), n = static_cast<int64_t>(batch_.size()), tb = static_cast<int64_t>(b1 - b0);
@@ -210,7 +239,7 @@ void LayerRun::MlaAttendBlock(int64_t g, size_t b0, size_t b1, ThreadPool& seria
   int64_t len = 0;  // causal: row b sees cache positions [0, pos_b]
   for (size_t b = b0; b < b1; ++b) len = std::max<int64_t>(len, batch_[b].pos + 1);
   const TensorView cache{kv_type, lat, len, kv_.Keys(batch_[b0].seq, layer_), row_bytes};
-  scratch.resize(static_cast<size_t>(tb * len + m.kv_lora));
+  scratch.resize(static_cast<size_t>((tb * len) + kMlaRowTile * m.kv_lora));
   float* scores = scratch.data();  // [tb, len]
   kernels::MatMul(cache, a_.mla.q_abs.data() + (g * n + static_cast<int64_t>(b0)) * lat, tb, scores, serial);
   const float scale = c_.attn_scale();
@@ -219,20 +248,10 @@ void LayerRun::MlaAttendBlock(int64_t g, size_t b0, size_t b1, ThreadPool& seria
     const int64_t seen = batch_[b0 + j].pos + 1;
     for (int64_t t = 0; t < seen; ++t) s[t] *= scale;
     kernels::Softmax(s, seen);
-    if (kv_type == DType::kF16) RoundToF16(s, seen);
+    if (kv_type == DType::kF16) kernels::RoundToHalf(s, seen);
   }
   float* o_lat = a_.mla.o_lat.data() + (g * n + static_cast<int64_t>(b0)) * m.kv_lora;  // [tb, kv_lora]
-  std::fill_n(o_lat, tb * m.kv_lora, 0.0f);
-  float* row = scratch.data() + tb * len;
-  for (int64_t t = 0; t < len; ++t) {
-    const float* c_kv = reinterpret_cast<const float*>(cache.row(t));  // k_pe after it is not a value
-    if (kv_type != DType::kF32) {
-      DequantizeRow(kv_type, cache.row(t), row, m.kv_lora);
-      c_kv = row;
-    }
-    for (int64_t j = 0; j < tb; ++j)
-      if (batch_[b0 + j].pos >= t) kernels::Axpy(scores[j * len + t], c_kv, o_lat + j * m.kv_lora, m.kv_lora);
-  }
+  WeightedLatentSum(cache, m.kv_lora, scores, batch_.subspan(b0, b1 - b0), scratch.data() + tb * len, o_lat);
 }
 
 void LayerRun::MlaValues(int64_t h0, int64_t h1) {
