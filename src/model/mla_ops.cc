@@ -23,7 +23,6 @@
 
 #include "kernels/ops.h"
 #include "model/layer_ops.h"
-#include "tensor/fp16.h"
 #include "tensor/quant.h"
 
 namespace plexus {
@@ -83,19 +82,27 @@ void LayerRun::MlaAttendOne(size_t b, int64_t head, float* scores, float* scratc
   for (int64_t j = 0; j < m.kv_lora; ++j) q_abs[j] = kernels::Dot(k_b.type, k_b.row(j), q, m.nope);
   std::memcpy(q_abs + m.kv_lora, q + m.nope, m.rope * sizeof(float));
   // With an f16 cache, the query meets the latent in f16 too (as in Attend).
-  if (kv_type == DType::kF16)
-    for (int64_t i = 0; i < lat; ++i) q_abs[i] = F16ToF32(F32ToF16(q_abs[i]));
+  if (kv_type == DType::kF16) kernels::RoundToHalf(q_abs, lat);
   const uint8_t* cache = kv_.Keys(e.seq, layer_);
   const int64_t len = e.pos + 1;  // causal: positions [0, pos]
   const float scale = c_.attn_scale();
   for (int64_t t = 0; t < len; ++t) scores[t] = kernels::Dot(kv_type, cache + t * row_bytes, q_abs, lat) * scale;
   kernels::Softmax(scores, len);
+  if (kv_type == DType::kF16) kernels::RoundToHalf(scores, len);
   std::fill_n(o_lat, m.kv_lora, 0.0f);
   float* row = o_lat + m.kv_lora;  // [kv_lora]
   for (int64_t t = 0; t < len; ++t) {
-    DequantizeRow(kv_type, cache + t * row_bytes, row, m.kv_lora);  // c_kv(t); k_pe is not a value
-    const float p = kv_type == DType::kF16 ? F16ToF32(F32ToF16(scores[t])) : scores[t];
-    kernels::Axpy(p, row, o_lat, m.kv_lora);
+    const uint8_t* c_kv = cache + t * row_bytes;  // k_pe after it is not a value
+    if (kv_type == DType::kF32) {
+      kernels::Axpy(scores[t], reinterpret_cast<const float*>(c_kv), o_lat, m.kv_lora);
+      continue;
+    }
+    if (kv_type == DType::kF16) {
+      kernels::HalfToFloat(reinterpret_cast<const uint16_t*>(c_kv), row, m.kv_lora);
+    } else {
+      DequantizeRow(kv_type, c_kv, row, m.kv_lora);
+    }
+    kernels::Axpy(scores[t], row, o_lat, m.kv_lora);
   }
   const TensorView& v_b = w_.v_b[head];  // [v rows, kv_lora cols]
   float* out = a_.attn.data() + (static_cast<int64_t>(b) * nh + head) * m.v_dim;
