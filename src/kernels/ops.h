@@ -97,8 +97,7 @@ void Axpy(float a, const float* x, float* y, int64_t n);
 void AxpyRows(const float* a, int64_t k, const float* x, int64_t x_stride, float* y, int64_t n);
 // out[i] = the f16 value h[i] as f32. [n]
 void HalfToFloat(const uint16_t* h, float* out, int64_t n);
-// In place: x[i] rounded to the nearest f16 (ties to even), back in f32; the
-// value of F16ToF32(F32ToF16(x[i])), but -0 may come back as +0. [n]
+// In place: x[i] = F16ToF32(F32ToF16(x[i])), the nearest f16 (ties to even). [n]
 void RoundToHalf(float* x, int64_t n);
 
 // Names of the Highway targets compiled into this binary and usable on this

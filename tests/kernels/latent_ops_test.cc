@@ -80,8 +80,8 @@ TEST_P(LatentOpsTest, HalfToFloatIsExact) {
   }
 }
 
-// The value of F32ToF16 (the cache's conversion): ties to even, f16
-// subnormals, overflow to infinity (a zero's sign may differ: ops.h).
+// Bit-exact with F32ToF16 (the cache's conversion): ties to even, f16
+// subnormals, overflow to infinity, signed zeros.
 TEST_P(LatentOpsTest, RoundToHalfMatchesTheCacheConversion) {
   std::vector<float> x = RandomFloats(4099, 900, 10.0f);
   const float special[] = {0.0f, -0.0f, 1.0f + 1.0f / 2048, 1.0f + 3.0f / 2048, 65504.0f, 65520.0f, 70000.0f,
@@ -91,7 +91,10 @@ TEST_P(LatentOpsTest, RoundToHalfMatchesTheCacheConversion) {
     std::vector<float> got(x.begin(), x.begin() + n), want = got;
     RoundToHalf(got.data(), n);
     scalar::RoundToHalf(want.data(), n);
-    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(got[i], want[i]) << "x=" << x[i] << " n=" << n;  // inf == inf
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_EQ(got[i], want[i]) << "x=" << x[i] << " n=" << n;  // inf == inf
+      ASSERT_EQ(std::signbit(got[i]), std::signbit(want[i])) << "x=" << x[i] << " n=" << n << " i=" << i;
+    }
   }
 }
 
