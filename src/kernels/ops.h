@@ -110,6 +110,17 @@ float Sum(const float* x, int64_t n);
 // In place: y += x. [n]
 void Add(float* y, const float* x, int64_t n);
 
+// Attention over a latent cache (latent_ops.cc).
+// In place: y += a * x (fused where the target has FMA). [n]
+void Axpy(float a, const float* x, float* y, int64_t n);
+// In place: y += sum_r a[r] * x_r, x_r = x + r * x_stride; each element sums
+// in row order, as k Axpy calls would. a: [k], x_r and y: [n].
+void AxpyRows(const float* a, int64_t k, const float* x, int64_t x_stride, float* y, int64_t n);
+// out[i] = the f16 value h[i] as f32. [n]
+void HalfToFloat(const uint16_t* h, float* out, int64_t n);
+// In place: x[i] = F16ToF32(F32ToF16(x[i])), the nearest f16 (ties to even). [n]
+void RoundToHalf(float* x, int64_t n);
+
 // Names of the Highway targets compiled into this binary and usable on this
 // CPU, best first (for logs and `plexus inspect`).
 const char* BestTargetName();

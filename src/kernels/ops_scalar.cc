@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/rope_tables.h"
+#include "tensor/fp16.h"
 #include "tensor/quant.h"
 
 namespace plexus::kernels::scalar {
@@ -74,6 +75,22 @@ void SiluMul(float* gate, const float* up, int64_t n) {
 
 void Add(float* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+void Axpy(float a, const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+void AxpyRows(const float* a, int64_t k, const float* x, int64_t x_stride, float* y, int64_t n) {
+  for (int64_t r = 0; r < k; ++r) Axpy(a[r], x + r * x_stride, y, n);
+}
+
+void HalfToFloat(const uint16_t* h, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = F16ToF32(h[i]);
+}
+
+void RoundToHalf(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = F16ToF32(F32ToF16(x[i]));
 }
 
 float Sum(const float* x, int64_t n) {

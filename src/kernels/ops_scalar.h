@@ -23,6 +23,10 @@ void Rope(float* x, int n_heads, int head_dim, int64_t pos, const float* inv_fre
 void Softmax(float* x, int64_t n);
 void SiluMul(float* gate, const float* up, int64_t n);
 void Add(float* y, const float* x, int64_t n);
+void Axpy(float a, const float* x, float* y, int64_t n);
+void AxpyRows(const float* a, int64_t k, const float* x, int64_t x_stride, float* y, int64_t n);
+void HalfToFloat(const uint16_t* h, float* out, int64_t n);
+void RoundToHalf(float* x, int64_t n);
 float Sum(const float* x, int64_t n);
 
 }  // namespace plexus::kernels::scalar

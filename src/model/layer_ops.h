@@ -25,6 +25,11 @@ class AsyncReducer;
 struct MlaActivations {
   std::vector<float> q_lat;     // [B, q_lora]          q LoRA activations
   std::vector<float> latent;    // [B, kv_lora + rope]  c_kv (normalised) | k_pe (rotated): what the cache keeps
+  // Prefill (B > 1), for a group of G local heads (mla_ops.cc MlaAttendBatch):
+  std::vector<float> q_abs;     // [G, B, kv_lora + rope] k_b_h^T q_nope | q_pe per head
+  std::vector<float> o_lat;     // [G, B, kv_lora]        sum_t p(t) c_kv(t) per head
+  std::vector<float> head_in;   // [B, nope]              one head's q_nope, gathered
+  std::vector<float> head_out;  // [B, max(kv_lora, v)]   one head's product before scattering
   void Resize(const ModelConfig& c, size_t batch);
 };
 
@@ -146,6 +151,14 @@ class LayerRun {
   void SharedExperts();          // proj += the shared experts' output (local rows)
   // One (token, local head) of MlaAttend; scratch: [context] scores, [kv_lora + rope + 2 * kv_lora] floats.
   void MlaAttendOne(size_t b, int64_t head, float* scores, float* scratch);
+  // Prefill (mla_ops.cc): attn for all B tokens, heads in groups; the three
+  // steps below for local heads [h0, h1) (group slot g = h - h0).
+  void MlaAttendBatch();
+  void MlaAbsorb(int64_t h0, int64_t h1);  // q_abs = k_b^T q_nope | q_pe, one MatMul per head
+  // o_lat of group slot g for batch rows [b0, b1) (one sequence); ThreadPool
+  // `serial` (one thread) runs the block's score MatMul on the calling thread.
+  void MlaAttendBlock(int64_t g, size_t b0, size_t b1, ThreadPool& serial, std::vector<float>& scratch);
+  void MlaValues(int64_t h0, int64_t h1);  // attn_h = o_lat v_b_h^T, one MatMul per head
   Status ReduceIntoResidual() { return ReduceIntoResidual(tp_); }
   Status ReduceIntoResidual(Collective& group);  // x += all_reduce over `group` of proj
   // compute(r0, r1) writes proj rows [r0, r1); then x += all_reduce(proj),

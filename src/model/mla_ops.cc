@@ -17,10 +17,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <span>
+#include <utility>
+#include <vector>
 
 #include "kernels/ops.h"
 #include "model/layer_ops.h"
-#include "tensor/fp16.h"
 #include "tensor/quant.h"
 
 namespace plexus {
@@ -80,39 +82,195 @@ void LayerRun::MlaAttendOne(size_t b, int64_t head, float* scores, float* scratc
   for (int64_t j = 0; j < m.kv_lora; ++j) q_abs[j] = kernels::Dot(k_b.type, k_b.row(j), q, m.nope);
   std::memcpy(q_abs + m.kv_lora, q + m.nope, m.rope * sizeof(float));
   // With an f16 cache, the query meets the latent in f16 too (as in Attend).
-  if (kv_type == DType::kF16)
-    for (int64_t i = 0; i < lat; ++i) q_abs[i] = F16ToF32(F32ToF16(q_abs[i]));
+  if (kv_type == DType::kF16) kernels::RoundToHalf(q_abs, lat);
   const uint8_t* cache = kv_.Keys(e.seq, layer_);
   const int64_t len = e.pos + 1;  // causal: positions [0, pos]
   const float scale = c_.attn_scale();
   for (int64_t t = 0; t < len; ++t) scores[t] = kernels::Dot(kv_type, cache + t * row_bytes, q_abs, lat) * scale;
   kernels::Softmax(scores, len);
+  if (kv_type == DType::kF16) kernels::RoundToHalf(scores, len);
   std::fill_n(o_lat, m.kv_lora, 0.0f);
   float* row = o_lat + m.kv_lora;  // [kv_lora]
   for (int64_t t = 0; t < len; ++t) {
-    DequantizeRow(kv_type, cache + t * row_bytes, row, m.kv_lora);  // c_kv(t); k_pe is not a value
-    const float p = kv_type == DType::kF16 ? F16ToF32(F32ToF16(scores[t])) : scores[t];
-    for (int64_t i = 0; i < m.kv_lora; ++i) o_lat[i] += p * row[i];
+    const uint8_t* c_kv = cache + t * row_bytes;  // k_pe after it is not a value
+    if (kv_type == DType::kF32) {
+      kernels::Axpy(scores[t], reinterpret_cast<const float*>(c_kv), o_lat, m.kv_lora);
+      continue;
+    }
+    if (kv_type == DType::kF16) {
+      kernels::HalfToFloat(reinterpret_cast<const uint16_t*>(c_kv), row, m.kv_lora);
+    } else {
+      DequantizeRow(kv_type, c_kv, row, m.kv_lora);
+    }
+    kernels::Axpy(scores[t], row, o_lat, m.kv_lora);
   }
   const TensorView& v_b = w_.v_b[head];  // [v rows, kv_lora cols]
   float* out = a_.attn.data() + (static_cast<int64_t>(b) * nh + head) * m.v_dim;
   for (int64_t i = 0; i < m.v_dim; ++i) out[i] = kernels::Dot(v_b.type, v_b.row(i), o_lat, m.kv_lora);
 }
 
-// Work items are (head, token), head-major, so a thread's consecutive items
-// reuse one head's k_b and v_b from its cache.
+// Decode (one token): one work item per head, as MlaAttendOne. Prefill: the
+// batched path below.
 void LayerRun::MlaAttend() {
+  if (batch_.size() > 1) return MlaAttendBatch();
   const int64_t nh = s_.heads.size();
-  const size_t n_tok = batch_.size(), n_items = n_tok * static_cast<size_t>(nh);
   const size_t scratch_len = a_.scores.size() / static_cast<size_t>(pool_.size());
   const size_t work_len = static_cast<size_t>(c_.mla.latent() + 2 * c_.mla.kv_lora);
-  std::atomic<size_t> next{0};
+  std::atomic<int64_t> next{0};
   pool_.RunOnAll([&](int thread) {
     float* scores = a_.scores.data() + static_cast<size_t>(thread) * scratch_len;
     std::vector<float> scratch(work_len);
-    for (size_t item = next++; item < n_items; item = next++)
-      MlaAttendOne(item % n_tok, static_cast<int64_t>(item / n_tok), scores, scratch.data());
+    for (int64_t head = next++; head < nh; head = next++) MlaAttendOne(0, head, scores, scratch.data());
   });
+}
+
+// ---- Prefill: the heads' absorptions as matrix products over the batch ----
+//
+// Per local head h, for the B batch rows:
+//   Q_abs_h [B, lat]     = q_nope_h [B, nope] k_b_h^T | q_pe_h     one MatMul
+//   S       [tb, len]    = Q_abs_h[block] L^T  (L: the block's cache rows [len, lat], decoded once per (head, block))
+//   O_lat_h [B, kv_lora] = softmax(S * scale, causal) C             AxpyRows per (token, tile of rows)
+//   attn_h  [B, v]       = O_lat_h v_b_h^T                          one MatMul
+// with the decode path's f16 semantics: an f16 cache meets Q_abs and the
+// probabilities rounded to f16. Heads run in groups that bound the Q_abs /
+// O_lat buffers; a group's (head, token block) items split across the pool.
+
+namespace {
+
+// Tokens per work item: the block's O_lat rows ([16, kv_lora] = 32 KiB for
+// V3) stay in L1/L2 while the cache rows stream past them once.
+constexpr size_t kMlaTokenBlock = 16;
+// Cache rows per tile of the weighted sum: [32, kv_lora] = 64 KiB for V3.
+constexpr int64_t kMlaRowTile = 32;
+// Bytes of Q_abs + O_lat for one head group.
+constexpr size_t kMlaGroupBytes = size_t{16} << 20;
+
+// Runs of at most kMlaTokenBlock consecutive batch rows of one sequence.
+std::vector<std::pair<size_t, size_t>> TokenBlocks(std::span<const BatchEntry> batch) {
+  std::vector<std::pair<size_t, size_t>> blocks;
+  for (size_t b0 = 0; b0 < batch.size();) {
+    size_t b1 = b0 + 1;
+    while (b1 < batch.size() && b1 - b0 < kMlaTokenBlock && batch[b1].seq == batch[b0].seq) ++b1;
+    blocks.emplace_back(b0, b1);
+    b0 = b1;
+  }
+  return blocks;
+}
+
+// o_lat [tb, kv_lora] = P C for the block's tokens (P: scores [tb, len],
+// softmaxed; C: the c_kv part of the cache rows, k_pe is not a value), token
+// j summing rows [0, pos_j] in order. Tiles of kMlaRowTile cache rows, an
+// f16 tile decoded once into tile [kMlaRowTile, kv_lora].
+void WeightedLatentSum(const TensorView& cache, int64_t kv_lora, const float* scores, std::span<const BatchEntry> block,
+                       float* tile, float* o_lat) {
+  const int64_t len = cache.rows, tb = static_cast<int64_t>(block.size());
+  std::fill_n(o_lat, tb * kv_lora, 0.0f);
+  for (int64_t t0 = 0; t0 < len; t0 += kMlaRowTile) {
+    const int64_t t1 = std::min(len, t0 + kMlaRowTile);
+    const float* c_kv = reinterpret_cast<const float*>(cache.row(t0));
+    int64_t stride = cache.cols;
+    if (cache.type != DType::kF32) {
+      for (int64_t t = t0; t < t1; ++t) {
+        float* out = tile + (t - t0) * kv_lora;
+        if (cache.type == DType::kF16) {
+          kernels::HalfToFloat(reinterpret_cast<const uint16_t*>(cache.row(t)), out, kv_lora);
+        } else {
+          DequantizeRow(cache.type, cache.row(t), out, kv_lora);
+        }
+      }
+      c_kv = tile;
+      stride = kv_lora;
+    }
+    for (int64_t j = 0; j < tb; ++j) {
+      const int64_t end = std::min<int64_t>(t1, block[j].pos + 1);
+      if (end > t0) kernels::AxpyRows(scores + j * len + t0, end - t0, c_kv, stride, o_lat + j * kv_lora, kv_lora);
+    }
+  }
+}
+
+}  // namespace
+
+void LayerRun::MlaAttendBatch() {
+  const MlaConfig& m = c_.mla;
+  const int64_t nh = s_.heads.size(), lat = m.latent();
+  const size_t n = batch_.size();
+  const size_t head_bytes = n * static_cast<size_t>(lat + m.kv_lora) * sizeof(float);
+  const int64_t group = std::clamp<int64_t>(static_cast<int64_t>(kMlaGroupBytes / head_bytes), 1, nh);
+  MlaActivations& a = a_.mla;
+  a.q_abs.resize(static_cast<size_t>(group * lat) * n);
+  a.o_lat.resize(static_cast<size_t>(group * m.kv_lora) * n);
+  a.head_in.resize(static_cast<size_t>(m.nope) * n);
+  a.head_out.resize(static_cast<size_t>(std::max(m.kv_lora, m.v_dim)) * n);
+  const std::vector<std::pair<size_t, size_t>> blocks = TokenBlocks(batch_);
+  for (int64_t h0 = 0; h0 < nh; h0 += group) {
+    const int64_t h1 = std::min(nh, h0 + group), n_items = (h1 - h0) * static_cast<int64_t>(blocks.size());
+    MlaAbsorb(h0, h1);
+    // Items run the latest (longest) blocks first, heads fastest, for balance.
+    std::atomic<int64_t> next{0};
+    pool_.RunOnAll([&](int) {
+      ThreadPool serial(1);
+      std::vector<float> scratch;
+      for (int64_t item = next++; item < n_items; item = next++) {
+        const auto& [b0, b1] = blocks[blocks.size() - 1 - static_cast<size_t>(item / (h1 - h0))];
+        MlaAttendBlock(item % (h1 - h0), b0, b1, serial, scratch);
+      }
+    });
+    MlaValues(h0, h1);
+  }
+}
+
+void LayerRun::MlaAbsorb(int64_t h0, int64_t h1) {
+  const MlaConfig& m = c_.mla;
+  const int64_t nh = s_.heads.size(), dh = c_.head_dim, lat = m.latent();
+  const auto n = static_cast<int64_t>(batch_.size());
+  MlaActivations& a = a_.mla;
+  for (int64_t h = h0; h < h1; ++h) {
+    for (int64_t b = 0; b < n; ++b)
+      std::memcpy(a.head_in.data() + b * m.nope, a_.q.data() + (b * nh + h) * dh, m.nope * sizeof(float));
+    kernels::MatMul(w_.k_b[h], a.head_in.data(), n, a.head_out.data(), pool_);  // [n, kv_lora]
+    float* q_abs = a.q_abs.data() + (h - h0) * n * lat;
+    for (int64_t b = 0; b < n; ++b) {
+      std::memcpy(q_abs + b * lat, a.head_out.data() + b * m.kv_lora, m.kv_lora * sizeof(float));
+      std::memcpy(q_abs + b * lat + m.kv_lora, a_.q.data() + (b * nh + h) * dh + m.nope, m.rope * sizeof(float));
+    }
+    if (kv_.type() == DType::kF16) kernels::RoundToHalf(q_abs, n * lat);
+  }
+}
+
+// scratch: [tb, len] scores, then [kMlaRowTile, kv_lora] decoded c_kv rows.
+void LayerRun::MlaAttendBlock(int64_t g, size_t b0, size_t b1, ThreadPool& serial, std::vector<float>& scratch) {
+  const MlaConfig& m = c_.mla;
+  const int64_t lat = m.latent(), n = static_cast<int64_t>(batch_.size()), tb = static_cast<int64_t>(b1 - b0);
+  const DType kv_type = kv_.type();
+  const size_t row_bytes = kv_.row_bytes();
+  int64_t len = 0;  // causal: row b sees cache positions [0, pos_b]
+  for (size_t b = b0; b < b1; ++b) len = std::max<int64_t>(len, batch_[b].pos + 1);
+  const TensorView cache{kv_type, lat, len, kv_.Keys(batch_[b0].seq, layer_), row_bytes};
+  scratch.resize(static_cast<size_t>((tb * len) + kMlaRowTile * m.kv_lora));
+  float* scores = scratch.data();  // [tb, len]
+  kernels::MatMul(cache, a_.mla.q_abs.data() + (g * n + static_cast<int64_t>(b0)) * lat, tb, scores, serial);
+  const float scale = c_.attn_scale();
+  for (int64_t j = 0; j < tb; ++j) {
+    float* s = scores + j * len;
+    const int64_t seen = batch_[b0 + j].pos + 1;
+    for (int64_t t = 0; t < seen; ++t) s[t] *= scale;
+    kernels::Softmax(s, seen);
+    if (kv_type == DType::kF16) kernels::RoundToHalf(s, seen);
+  }
+  float* o_lat = a_.mla.o_lat.data() + (g * n + static_cast<int64_t>(b0)) * m.kv_lora;  // [tb, kv_lora]
+  WeightedLatentSum(cache, m.kv_lora, scores, batch_.subspan(b0, b1 - b0), scratch.data() + tb * len, o_lat);
+}
+
+void LayerRun::MlaValues(int64_t h0, int64_t h1) {
+  const MlaConfig& m = c_.mla;
+  const int64_t nh = s_.heads.size();
+  const auto n = static_cast<int64_t>(batch_.size());
+  MlaActivations& a = a_.mla;
+  for (int64_t h = h0; h < h1; ++h) {
+    kernels::MatMul(w_.v_b[h], a.o_lat.data() + (h - h0) * n * m.kv_lora, n, a.head_out.data(), pool_);  // [n, v]
+    for (int64_t b = 0; b < n; ++b)
+      std::memcpy(a_.attn.data() + (b * nh + h) * m.v_dim, a.head_out.data() + b * m.v_dim, m.v_dim * sizeof(float));
+  }
 }
 
 }  // namespace plexus

@@ -42,11 +42,12 @@ std::string LoadError(const std::string& path) {
 }
 
 // Logits [n, V] of `tokens`, as one prefill or (decode) one token at a time.
-std::vector<float> Logits(const std::string& path, const std::vector<int32_t>& tokens, bool decode = false) {
+std::vector<float> Logits(const std::string& path, const std::vector<int32_t>& tokens, bool decode = false,
+                          DType kv_type = DType::kF32) {
   std::shared_ptr<const GgufFile> file = Open(path);
   auto config = ReadModelConfig(*file);
   EXPECT_TRUE(config.ok()) << config.status().message();
-  auto model = Model::Load(file, FullShard(*config), ModelOptions{.kv_type = DType::kF32});
+  auto model = Model::Load(file, FullShard(*config), ModelOptions{.kv_type = kv_type});
   EXPECT_TRUE(model.ok()) << model.status().message();
   std::vector<BatchEntry> batch;
   for (size_t i = 0; i < tokens.size(); ++i) batch.push_back({0, static_cast<int32_t>(i), tokens[i], true});
@@ -248,6 +249,63 @@ TEST(DeepSeek2ForwardTest, DecodeEqualsPrefill) {
     max_ref = std::max(max_ref, std::abs(static_cast<double>(prefill[i])));
   }
   EXPECT_LE(max_diff / max_ref, 1e-4);
+}
+
+// max |a - b| / max |b| over two logit vectors of one size.
+double RelMaxDiff(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double max_diff = 0, max_ref = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    max_diff = std::max(max_diff, std::abs(static_cast<double>(a[i]) - b[i]));
+    max_ref = std::max(max_ref, std::abs(static_cast<double>(b[i])));
+  }
+  return max_diff / max_ref;
+}
+
+// Prefill's batched MLA (per head: the absorptions as matrix products over
+// the batch, the cache read once per block of 16 tokens) gives decode's
+// logits, token by token, with an f32 and an f16 latent cache; 41 tokens make
+// two whole blocks and a partial one, each seeing a different causal window.
+// f32: only summation order differs (measured 6e-7). f16: the latents that
+// prefill's MatMul and decode's MatVec compute differ in their last bits, so
+// a few round to neighbouring f16 values in the cache (as do Q_abs and the
+// probabilities); that alone gave 2.4e-4 with the per-token MLA, 1.8e-4 here.
+TEST(DeepSeek2ForwardTest, BatchedPrefillEqualsDecodeForBothCacheTypes) {
+  const std::string path = Synthetic("f32");
+  std::vector<int32_t> tokens;
+  for (int i = 0; i < 41; ++i) tokens.push_back((i * 37 + 5) % 512);
+  for (const auto& [kv_type, tolerance] : {std::pair{DType::kF32, 1e-5}, std::pair{DType::kF16, 5e-4}}) {
+    const std::vector<float> prefill = Logits(path, tokens, false, kv_type);
+    const std::vector<float> decode = Logits(path, tokens, true, kv_type);
+    EXPECT_LE(RelMaxDiff(prefill, decode), tolerance) << DTypeName(kv_type);
+  }
+}
+
+// One batch holding two sequences (the batched MLA splits its token blocks
+// where the sequence changes, each block reading its own cache) gives each
+// sequence's own prefill logits. f32 cache: with f16, the MatMuls' token
+// tiling alone moves a few latents to neighbouring f16 values (~1e-4).
+TEST(DeepSeek2ForwardTest, BatchOfTwoSequencesEqualsEachAlone) {
+  const std::string path = Synthetic("f32");
+  std::vector<int32_t> a, b;
+  for (int i = 0; i < 21; ++i) a.push_back((i * 29 + 3) % 512);
+  for (int i = 0; i < 19; ++i) b.push_back((i * 53 + 11) % 512);
+  std::shared_ptr<const GgufFile> file = Open(path);
+  auto config = ReadModelConfig(*file);
+  ASSERT_TRUE(config.ok());
+  auto model = Model::Load(file, FullShard(*config), ModelOptions{.kv_type = DType::kF32});
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  std::vector<BatchEntry> batch;
+  for (size_t i = 0; i < a.size(); ++i) batch.push_back({0, static_cast<int32_t>(i), a[i], true});
+  for (size_t i = 0; i < b.size(); ++i) batch.push_back({1, static_cast<int32_t>(i), b[i], true});
+  NoopCollective single;
+  ThreadPool pool(2);
+  std::vector<float> both;
+  ASSERT_TRUE((*model)->Forward(batch, single, nullptr, pool, &both).ok());
+  const std::vector<float> alone_a = Logits(path, a), alone_b = Logits(path, b);
+  std::vector<float> alone = alone_a;
+  alone.insert(alone.end(), alone_b.begin(), alone_b.end());
+  EXPECT_LE(RelMaxDiff(both, alone), 1e-5);
 }
 
 // The cache keeps one [kv_lora + rope] row per token and layer, and no V.

@@ -1,0 +1,110 @@
+// Kernels of attention over a latent cache (mla_ops.cc): the weighted sums
+// (Axpy, AxpyRows) and the f16 conversions of an f16 cache (HalfToFloat,
+// RoundToHalf). Their scalar twins are in ops_scalar.cc; the tails past the
+// last whole vector run lane by lane.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/latent_ops.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+
+#include "hwy/highway.h"
+#include "kernels/ops.h"
+#include "tensor/fp16.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace plexus::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+using DF = hn::ScalableTag<float>;
+using DH = hn::Rebind<hwy::float16_t, DF>;
+
+void AxpyImpl(float a, const float* x, float* y, int64_t n) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const auto va = hn::Set(d, a);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(hn::MulAdd(va, hn::LoadU(d, x + i), hn::LoadU(d, y + i)), d, y + i);
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+// Each y element sums its k terms in row order, as k Axpy calls would; a
+// tile of 4 vectors of y stays in registers across the rows.
+void AxpyRowsImpl(const float* a, int64_t k, const float* x, int64_t x_stride, float* y, int64_t n) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  int64_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    auto y0 = hn::LoadU(d, y + i), y1 = hn::LoadU(d, y + i + N);
+    auto y2 = hn::LoadU(d, y + i + 2 * N), y3 = hn::LoadU(d, y + i + 3 * N);
+    for (int64_t r = 0; r < k; ++r) {
+      const float* xr = x + r * x_stride + i;
+      const auto va = hn::Set(d, a[r]);
+      y0 = hn::MulAdd(va, hn::LoadU(d, xr), y0);
+      y1 = hn::MulAdd(va, hn::LoadU(d, xr + N), y1);
+      y2 = hn::MulAdd(va, hn::LoadU(d, xr + 2 * N), y2);
+      y3 = hn::MulAdd(va, hn::LoadU(d, xr + 3 * N), y3);
+    }
+    hn::StoreU(y0, d, y + i);
+    hn::StoreU(y1, d, y + i + N);
+    hn::StoreU(y2, d, y + i + 2 * N);
+    hn::StoreU(y3, d, y + i + 3 * N);
+  }
+  for (; i + N <= n; i += N) {
+    auto acc = hn::LoadU(d, y + i);
+    for (int64_t r = 0; r < k; ++r) acc = hn::MulAdd(hn::Set(d, a[r]), hn::LoadU(d, x + r * x_stride + i), acc);
+    hn::StoreU(acc, d, y + i);
+  }
+  for (; i < n; ++i)
+    for (int64_t r = 0; r < k; ++r) y[i] += a[r] * x[r * x_stride + i];
+}
+
+void HalfToFloatImpl(const uint16_t* h, float* out, int64_t n) {
+  const DF d;
+  const DH dh;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  const auto* hp = reinterpret_cast<const hwy::float16_t*>(h);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) hn::StoreU(hn::PromoteTo(d, hn::LoadU(dh, hp + i)), d, out + i);
+  for (; i < n; ++i) out[i] = F16ToF32(h[i]);
+}
+
+// Highway's DemoteTo to f16 rounds to nearest even only where it is an
+// instruction (x86 F16C from AVX2 up, AArch64); its emulation on the other
+// targets truncates, so they take the scalar conversion.
+#if (HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2 && !defined(HWY_DISABLE_F16C)) || HWY_ARCH_ARM_A64
+constexpr bool kF16Instructions = true;
+#else
+constexpr bool kF16Instructions = false;
+#endif
+
+void RoundToHalfImpl(float* x, int64_t n) {
+  const DF d;
+  const DH dh;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  int64_t i = 0;
+  if constexpr (kF16Instructions)
+    for (; i + N <= n; i += N) hn::StoreU(hn::PromoteTo(d, hn::DemoteTo(dh, hn::LoadU(d, x + i))), d, x + i);
+  for (; i < n; ++i) x[i] = F16ToF32(F32ToF16(x[i]));
+}
+
+}  // namespace plexus::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace plexus::kernels {
+
+HWY_EXPORT(AxpyImpl);
+HWY_EXPORT(AxpyRowsImpl);
+HWY_EXPORT(HalfToFloatImpl);
+HWY_EXPORT(RoundToHalfImpl);
+
+void Axpy(float a, const float* x, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(AxpyImpl)(a, x, y, n); }
+
+void AxpyRows(const float* a, int64_t k, const float* x, int64_t x_stride, float* y, int64_t n) {
+  HWY_DYNAMIC_DISPATCH(AxpyRowsImpl)(a, k, x, x_stride, y, n);
+}
+
+void HalfToFloat(const uint16_t* h, float* out, int64_t n) { HWY_DYNAMIC_DISPATCH(HalfToFloatImpl)(h, out, n); }
+
+void RoundToHalf(float* x, int64_t n) { HWY_DYNAMIC_DISPATCH(RoundToHalfImpl)(x, n); }
+
+}  // namespace plexus::kernels
+#endif  // HWY_ONCE

@@ -1,0 +1,102 @@
+// The latent-attention kernels (Axpy, AxpyRows, HalfToFloat, RoundToHalf) on
+// every compiled target against their scalar twins, at lengths with and
+// without a vector tail.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "hwy/tests/hwy_gtest.h"
+#include "kernels/ops.h"
+#include "kernels/ops_scalar.h"
+#include "tensor/fp16.h"
+#include "test_data.h"
+
+namespace plexus::kernels {
+namespace {
+
+using test_data::ExpectAllClose;
+using test_data::ExpectNonConstant;
+using test_data::RandomFloats;
+
+const int64_t kLengths[] = {1, 5, 16, 64, 172, 4099};
+
+class LatentOpsTest : public hwy::TestWithParamTarget {};
+HWY_TARGET_INSTANTIATE_TEST_SUITE_P(LatentOpsTest);
+
+TEST_P(LatentOpsTest, AxpyMatchesScalar) {
+  for (int64_t n : kLengths) {
+    const std::vector<float> x = RandomFloats(static_cast<size_t>(n), 200 + static_cast<uint32_t>(n));
+    const std::vector<float> y = RandomFloats(static_cast<size_t>(n), 300 + static_cast<uint32_t>(n));
+    if (n > 1) ExpectNonConstant(x.data(), x.size());
+    for (float a : {0.37f, -2.5f}) {
+      std::vector<float> got = y, want = y;
+      Axpy(a, x.data(), got.data(), n);
+      scalar::Axpy(a, x.data(), want.data(), n);
+      // FMA rounds once where the scalar loop may round twice.
+      ExpectAllClose(got.data(), want.data(), got.size(), 1e-6f, 2e-6f, "Axpy");
+    }
+  }
+}
+
+TEST_P(LatentOpsTest, AxpyByZeroAndOneIsExact) {
+  const int64_t n = 37;
+  const std::vector<float> x = RandomFloats(n, 401), y = RandomFloats(n, 402);
+  std::vector<float> zero = y, one = y, sum = y;
+  Axpy(0.0f, x.data(), zero.data(), n);
+  Axpy(1.0f, x.data(), one.data(), n);
+  Add(sum.data(), x.data(), n);
+  ExpectAllClose(zero.data(), y.data(), y.size(), 0.0f, 0.0f, "Axpy a=0");
+  ExpectAllClose(one.data(), sum.data(), y.size(), 0.0f, 0.0f, "Axpy a=1");
+}
+
+// Rows of a strided matrix (x_stride > n), as the latent cache's c_kv part.
+TEST_P(LatentOpsTest, AxpyRowsMatchesScalarAndRowByRowAxpy) {
+  for (int64_t n : kLengths) {
+    for (int64_t k : {1, 3, 17}) {
+      const int64_t stride = n + 7;
+      const std::vector<float> x = RandomFloats(static_cast<size_t>(k * stride), 500 + static_cast<uint32_t>(n + k));
+      const std::vector<float> a = RandomFloats(static_cast<size_t>(k), 600 + static_cast<uint32_t>(k), 0.3f);
+      const std::vector<float> y = RandomFloats(static_cast<size_t>(n), 700 + static_cast<uint32_t>(n));
+      std::vector<float> got = y, want = y, rows = y;
+      AxpyRows(a.data(), k, x.data(), stride, got.data(), n);
+      scalar::AxpyRows(a.data(), k, x.data(), stride, want.data(), n);
+      for (int64_t r = 0; r < k; ++r) Axpy(a[r], x.data() + r * stride, rows.data(), n);
+      ExpectAllClose(got.data(), want.data(), got.size(), 1e-5f, 1e-5f, "AxpyRows");
+      ExpectAllClose(got.data(), rows.data(), got.size(), 1e-6f, 1e-6f, "AxpyRows vs Axpy");
+    }
+  }
+}
+
+TEST_P(LatentOpsTest, HalfToFloatIsExact) {
+  for (int64_t n : kLengths) {
+    const std::vector<float> f = RandomFloats(static_cast<size_t>(n), 800 + static_cast<uint32_t>(n), 100.0f);
+    std::vector<uint16_t> h(f.size());
+    for (size_t i = 0; i < f.size(); ++i) h[i] = F32ToF16(f[i]);
+    std::vector<float> got(f.size()), want(f.size());
+    HalfToFloat(h.data(), got.data(), n);
+    scalar::HalfToFloat(h.data(), want.data(), n);
+    ExpectAllClose(got.data(), want.data(), got.size(), 0.0f, 0.0f, "HalfToFloat");
+  }
+}
+
+// Bit-exact with F32ToF16 (the cache's conversion): ties to even, f16
+// subnormals, overflow to infinity, signed zeros.
+TEST_P(LatentOpsTest, RoundToHalfMatchesTheCacheConversion) {
+  std::vector<float> x = RandomFloats(4099, 900, 10.0f);
+  const float special[] = {0.0f, -0.0f, 1.0f + 1.0f / 2048, 1.0f + 3.0f / 2048, 65504.0f, 65520.0f, 70000.0f,
+                           -1e9f, 3e-5f, 6e-8f, -2e-7f, 1e-10f, 0.1f, 2049.0f, 2051.0f};
+  for (size_t i = 0; i < std::size(special); ++i) x[3 * i + 1] = special[i];
+  for (int64_t n : kLengths) {
+    std::vector<float> got(x.begin(), x.begin() + n), want = got;
+    RoundToHalf(got.data(), n);
+    scalar::RoundToHalf(want.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_EQ(got[i], want[i]) << "x=" << x[i] << " n=" << n;  // inf == inf
+      ASSERT_EQ(std::signbit(got[i]), std::signbit(want[i])) << "x=" << x[i] << " n=" << n << " i=" << i;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace plexus::kernels
