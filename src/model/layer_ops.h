@@ -151,14 +151,15 @@ class LayerRun {
   void SharedExperts();          // proj += the shared experts' output (local rows)
   // One (token, local head) of MlaAttend; scratch: [context] scores, [kv_lora + rope + 2 * kv_lora] floats.
   void MlaAttendOne(size_t b, int64_t head, float* scores, float* scratch);
-  // Prefill (mla_ops.cc): attn for all B tokens, heads in groups; the three
-  // steps below for local heads [h0, h1) (group slot g = h - h0).
-  void MlaAttendBatch();
-  void MlaAbsorb(int64_t h0, int64_t h1);  // q_abs = k_b^T q_nope | q_pe, one MatMul per head
-  // o_lat of group slot g for batch rows [b0, b1) (one sequence); ThreadPool
+  // Prefill (mla_ops.cc): attn for batch rows [first, B) (B' = B - first of
+  // them), heads in groups; the three steps below for local heads [h0, h1)
+  // (group slot g = h - h0). Row indices b0, b1 count from `first`.
+  void MlaAttendBatch(size_t first);
+  void MlaAbsorb(int64_t h0, int64_t h1, size_t first);  // q_abs = k_b^T q_nope | q_pe, one MatMul per head
+  // o_lat of group slot g for rows [b0, b1) (one sequence); ThreadPool
   // `serial` (one thread) runs the block's score MatMul on the calling thread.
-  void MlaAttendBlock(int64_t g, size_t b0, size_t b1, ThreadPool& serial, std::vector<float>& scratch);
-  void MlaValues(int64_t h0, int64_t h1);  // attn_h = o_lat v_b_h^T, one MatMul per head
+  void MlaAttendBlock(int64_t g, size_t first, size_t b0, size_t b1, ThreadPool& serial, std::vector<float>& scratch);
+  void MlaValues(int64_t h0, int64_t h1, size_t first);  // attn_h = o_lat v_b_h^T, one MatMul per head
   Status ReduceIntoResidual() { return ReduceIntoResidual(tp_); }
   Status ReduceIntoResidual(Collective& group);  // x += all_reduce over `group` of proj
   // compute(r0, r1) writes proj rows [r0, r1); then x += all_reduce(proj),

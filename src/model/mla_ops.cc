@@ -109,19 +109,26 @@ void LayerRun::MlaAttendOne(size_t b, int64_t head, float* scores, float* scratc
   for (int64_t i = 0; i < m.v_dim; ++i) out[i] = kernels::Dot(v_b.type, v_b.row(i), o_lat, m.kv_lora);
 }
 
-// Decode (one token): one work item per head, as MlaAttendOne. Prefill: the
-// batched path below.
+// Decode rows (a lone token of its sequence, first in the batch; a
+// one-token forward is one) take the one-token path, one work item per (row,
+// head), so a sequence gets the same bits whoever shares its step. Prompt
+// chunks after them take the batched path below.
 void LayerRun::MlaAttend() {
-  if (batch_.size() > 1) return MlaAttendBatch();
-  const int64_t nh = s_.heads.size();
-  const size_t scratch_len = a_.scores.size() / static_cast<size_t>(pool_.size());
-  const size_t work_len = static_cast<size_t>(c_.mla.latent() + 2 * c_.mla.kv_lora);
-  std::atomic<int64_t> next{0};
-  pool_.RunOnAll([&](int thread) {
-    float* scores = a_.scores.data() + static_cast<size_t>(thread) * scratch_len;
-    std::vector<float> scratch(work_len);
-    for (int64_t head = next++; head < nh; head = next++) MlaAttendOne(0, head, scores, scratch.data());
-  });
+  const size_t n = batch_.size();
+  const size_t lone = n == 1 ? 1 : std::min(static_cast<size_t>(decode_rows_), n);
+  if (lone > 0) {
+    const auto nh = static_cast<size_t>(s_.heads.size()), n_items = lone * nh;
+    const size_t scratch_len = a_.scores.size() / static_cast<size_t>(pool_.size());
+    const size_t work_len = static_cast<size_t>(c_.mla.latent() + 2 * c_.mla.kv_lora);
+    std::atomic<size_t> next{0};
+    pool_.RunOnAll([&](int thread) {
+      float* scores = a_.scores.data() + static_cast<size_t>(thread) * scratch_len;
+      std::vector<float> scratch(work_len);
+      for (size_t item = next++; item < n_items; item = next++)
+        MlaAttendOne(item % lone, static_cast<int64_t>(item / lone), scores, scratch.data());
+    });
+  }
+  if (lone < n) MlaAttendBatch(lone);
 }
 
 // ---- Prefill: the heads' absorptions as matrix products over the batch ----
@@ -190,10 +197,10 @@ void WeightedLatentSum(const TensorView& cache, int64_t kv_lora, const float* sc
 
 }  // namespace
 
-void LayerRun::MlaAttendBatch() {
+void LayerRun::MlaAttendBatch(size_t first) {
   const MlaConfig& m = c_.mla;
   const int64_t nh = s_.heads.size(), lat = m.latent();
-  const size_t n = batch_.size();
+  const size_t n = batch_.size() - first;
   const size_t head_bytes = n * static_cast<size_t>(lat + m.kv_lora) * sizeof(float);
   const int64_t group = std::clamp<int64_t>(static_cast<int64_t>(kMlaGroupBytes / head_bytes), 1, nh);
   MlaActivations& a = a_.mla;
@@ -201,10 +208,10 @@ void LayerRun::MlaAttendBatch() {
   a.o_lat.resize(static_cast<size_t>(group * m.kv_lora) * n);
   a.head_in.resize(static_cast<size_t>(m.nope) * n);
   a.head_out.resize(static_cast<size_t>(std::max(m.kv_lora, m.v_dim)) * n);
-  const std::vector<std::pair<size_t, size_t>> blocks = TokenBlocks(batch_);
+  const std::vector<std::pair<size_t, size_t>> blocks = TokenBlocks(batch_.subspan(first));
   for (int64_t h0 = 0; h0 < nh; h0 += group) {
     const int64_t h1 = std::min(nh, h0 + group), n_items = (h1 - h0) * static_cast<int64_t>(blocks.size());
-    MlaAbsorb(h0, h1);
+    MlaAbsorb(h0, h1, first);
     // Items run the latest (longest) blocks first, heads fastest, for balance.
     std::atomic<int64_t> next{0};
     pool_.RunOnAll([&](int) {
@@ -212,64 +219,68 @@ void LayerRun::MlaAttendBatch() {
       std::vector<float> scratch;
       for (int64_t item = next++; item < n_items; item = next++) {
         const auto& [b0, b1] = blocks[blocks.size() - 1 - static_cast<size_t>(item / (h1 - h0))];
-        MlaAttendBlock(item % (h1 - h0), b0, b1, serial, scratch);
+        MlaAttendBlock(item % (h1 - h0), first, b0, b1, serial, scratch);
       }
     });
-    MlaValues(h0, h1);
+    MlaValues(h0, h1, first);
   }
 }
 
-void LayerRun::MlaAbsorb(int64_t h0, int64_t h1) {
+void LayerRun::MlaAbsorb(int64_t h0, int64_t h1, size_t first) {
   const MlaConfig& m = c_.mla;
   const int64_t nh = s_.heads.size(), dh = c_.head_dim, lat = m.latent();
-  const auto n = static_cast<int64_t>(batch_.size());
+  const auto n = static_cast<int64_t>(batch_.size() - first);
+  const float* q = a_.q.data() + static_cast<int64_t>(first) * nh * dh;  // [n, nh, dh]
   MlaActivations& a = a_.mla;
   for (int64_t h = h0; h < h1; ++h) {
     for (int64_t b = 0; b < n; ++b)
-      std::memcpy(a.head_in.data() + b * m.nope, a_.q.data() + (b * nh + h) * dh, m.nope * sizeof(float));
+      std::memcpy(a.head_in.data() + b * m.nope, q + (b * nh + h) * dh, m.nope * sizeof(float));
     kernels::MatMul(w_.k_b[h], a.head_in.data(), n, a.head_out.data(), pool_);  // [n, kv_lora]
     float* q_abs = a.q_abs.data() + (h - h0) * n * lat;
     for (int64_t b = 0; b < n; ++b) {
       std::memcpy(q_abs + b * lat, a.head_out.data() + b * m.kv_lora, m.kv_lora * sizeof(float));
-      std::memcpy(q_abs + b * lat + m.kv_lora, a_.q.data() + (b * nh + h) * dh + m.nope, m.rope * sizeof(float));
+      std::memcpy(q_abs + b * lat + m.kv_lora, q + (b * nh + h) * dh + m.nope, m.rope * sizeof(float));
     }
     if (kv_.type() == DType::kF16) kernels::RoundToHalf(q_abs, n * lat);
   }
 }
 
 // scratch: [tb, len] scores, then [kMlaRowTile, kv_lora] decoded c_kv rows.
-void LayerRun::MlaAttendBlock(int64_t g, size_t b0, size_t b1, ThreadPool& serial, std::vector<float>& scratch) {
+void LayerRun::MlaAttendBlock(int64_t g, size_t first, size_t b0, size_t b1, ThreadPool& serial,
+                              std::vector<float>& scratch) {
   const MlaConfig& m = c_.mla;
-  const int64_t lat = m.latent(), n = static_cast<int64_t>(batch_.size()), tb = static_cast<int64_t>(b1 - b0);
+  const std::span<const BatchEntry> rows = batch_.subspan(first);
+  const int64_t lat = m.latent(), n = static_cast<int64_t>(rows.size()), tb = static_cast<int64_t>(b1 - b0);
   const DType kv_type = kv_.type();
   const size_t row_bytes = kv_.row_bytes();
   int64_t len = 0;  // causal: row b sees cache positions [0, pos_b]
-  for (size_t b = b0; b < b1; ++b) len = std::max<int64_t>(len, batch_[b].pos + 1);
-  const TensorView cache{kv_type, lat, len, kv_.Keys(batch_[b0].seq, layer_), row_bytes};
+  for (size_t b = b0; b < b1; ++b) len = std::max<int64_t>(len, rows[b].pos + 1);
+  const TensorView cache{kv_type, lat, len, kv_.Keys(rows[b0].seq, layer_), row_bytes};
   scratch.resize(static_cast<size_t>((tb * len) + kMlaRowTile * m.kv_lora));
   float* scores = scratch.data();  // [tb, len]
   kernels::MatMul(cache, a_.mla.q_abs.data() + (g * n + static_cast<int64_t>(b0)) * lat, tb, scores, serial);
   const float scale = c_.attn_scale();
   for (int64_t j = 0; j < tb; ++j) {
     float* s = scores + j * len;
-    const int64_t seen = batch_[b0 + j].pos + 1;
+    const int64_t seen = rows[b0 + j].pos + 1;
     for (int64_t t = 0; t < seen; ++t) s[t] *= scale;
     kernels::Softmax(s, seen);
     if (kv_type == DType::kF16) kernels::RoundToHalf(s, seen);
   }
   float* o_lat = a_.mla.o_lat.data() + (g * n + static_cast<int64_t>(b0)) * m.kv_lora;  // [tb, kv_lora]
-  WeightedLatentSum(cache, m.kv_lora, scores, batch_.subspan(b0, b1 - b0), scratch.data() + tb * len, o_lat);
+  WeightedLatentSum(cache, m.kv_lora, scores, rows.subspan(b0, b1 - b0), scratch.data() + tb * len, o_lat);
 }
 
-void LayerRun::MlaValues(int64_t h0, int64_t h1) {
+void LayerRun::MlaValues(int64_t h0, int64_t h1, size_t first) {
   const MlaConfig& m = c_.mla;
   const int64_t nh = s_.heads.size();
-  const auto n = static_cast<int64_t>(batch_.size());
+  const auto n = static_cast<int64_t>(batch_.size() - first);
+  float* attn = a_.attn.data() + static_cast<int64_t>(first) * nh * m.v_dim;  // [n, nh, v]
   MlaActivations& a = a_.mla;
   for (int64_t h = h0; h < h1; ++h) {
     kernels::MatMul(w_.v_b[h], a.o_lat.data() + (h - h0) * n * m.kv_lora, n, a.head_out.data(), pool_);  // [n, v]
     for (int64_t b = 0; b < n; ++b)
-      std::memcpy(a_.attn.data() + (b * nh + h) * m.v_dim, a.head_out.data() + b * m.v_dim, m.v_dim * sizeof(float));
+      std::memcpy(attn + (b * nh + h) * m.v_dim, a.head_out.data() + b * m.v_dim, m.v_dim * sizeof(float));
   }
 }
 
