@@ -36,7 +36,7 @@ struct BenchOptions {
 struct BenchResult {
   std::string model;
   std::string target;       // Highway target of the kernels
-  std::string prefill_gemm;  // who multiplies prefill batches of 128+ tokens: "openblas" or "plexus"
+  std::string prefill_gemm;  // who multiplies prefill batches of kBlasMinTokens+ tokens: "openblas" or "plexus"
   std::string weight_load;  // "mmap" or "copy"
   int threads = 0;
   int n_prompt = 0, n_gen = 0, reps = 0;

@@ -17,17 +17,24 @@ namespace plexus::kernels {
 
 namespace {
 
-// A panel's decoded rows stay within 2 MiB of floats (L2/L3-sized: sgemm
-// streams the panel once per block of tokens).
-constexpr int64_t kPanelFloats = int64_t{1} << 19;
-constexpr int64_t kMaxPanelRows = 256, kMinPanelRows = 16;
+// OpenBLAS 0.3.21's sgemm ran 3-4x slower with panels of 320 rows or fewer
+// (1 thread, 2048 columns, 512 tokens, on this AVX2 Zen 1: ~4 against
+// 13-19 G multiply-adds/s from 384 rows up), so panels hold kMinPanelRows or
+// more, all of one size. Up to kMaxPanelRows while each thread still gets
+// two panels; never more than kMaxPanelFloats decoded floats per thread.
+constexpr int64_t kMinPanelRows = 512, kMaxPanelRows = 1024;
+constexpr int64_t kMaxPanelFloats = int64_t{4} << 20;  // 16 MiB of floats
 
-// Rows per panel: at most kPanelFloats of them, and at least two panels per
-// thread so a slow thread does not hold up the rest.
+// Rows per panel for w on `threads` threads; 0 when sgemm would not pay:
+// fewer than kMinPanelRows rows, rows too wide to decode that many, or too
+// few panels to keep every thread busy.
 int64_t PanelRows(const TensorView& w, int threads) {
-  const int64_t by_size = std::max<int64_t>(1, kPanelFloats / std::max<int64_t>(1, w.cols));
-  const int64_t by_threads = (w.rows + 2 * threads - 1) / (2 * threads);
-  return std::clamp(std::min({by_size, by_threads, kMaxPanelRows}), std::min(kMinPanelRows, w.rows), w.rows);
+  if (w.rows < kMinPanelRows || w.cols * kMinPanelRows > kMaxPanelFloats) return 0;
+  const int64_t widest = std::min(kMaxPanelRows, kMaxPanelFloats / w.cols);
+  const int64_t target = std::clamp<int64_t>(w.rows / (2 * int64_t{threads}), kMinPanelRows, widest);
+  const int64_t n_panels = std::max<int64_t>(1, w.rows / target);
+  if (n_panels < threads) return 0;
+  return (w.rows + n_panels - 1) / n_panels;
 }
 
 }  // namespace
@@ -44,8 +51,9 @@ bool BlasAvailable() {
 }
 
 bool MatMulBlas(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
-  if (n_tokens < kBlasMinTokens || w.rows == 0 || !BlasAvailable()) return false;
+  if (n_tokens < kBlasMinTokens || !BlasAvailable()) return false;
   const int64_t cols = w.cols, panel = PanelRows(w, pool.size());
+  if (panel == 0) return false;
   const int64_t n_panels = (w.rows + panel - 1) / panel;
   // F32 rows packed back to back are sgemm's B as they are.
   const bool in_place = w.type == DType::kF32 && w.row_bytes == static_cast<size_t>(cols) * sizeof(float);

@@ -1,12 +1,13 @@
 // Prefill matrix products through OpenBLAS's sgemm (Debian's libopenblas-dev),
 // where plexus was built with it.
 //
-// Measured on AVX2 Zen 1, 1 thread, 2048x2048 weights x 512 tokens: OpenBLAS
-// 17.8 G multiply-adds/s, plexus's own tiled float MatMul 12.5 (1.42x); at 64
-// tokens they tie, so only batches of kBlasMinTokens or more take this path
-// (docs/PERFORMANCE.md). Every weight type goes through it: a panel of rows is
-// decoded to float once (plexus's SIMD decoders) and multiplied with all
-// tokens; F32 rows are used in place.
+// Measured on AVX2 Zen 1, 1 thread, 2048x2048 weights: at 512 tokens
+// OpenBLAS gives 13-19 G multiply-adds/s (panels of 512+ rows), plexus's own
+// tiled float MatMul ~12.5; at 128 tokens OpenBLAS is slower (7.5-9). So only
+// batches of kBlasMinTokens or more take this path (docs/PERFORMANCE.md),
+// and only matrices of 512+ rows. Every weight type goes through it: a panel
+// of rows is decoded to float once (plexus's SIMD decoders) and multiplied
+// with all tokens; F32 rows are used in place.
 #pragma once
 
 #include <cstdint>
@@ -16,15 +17,15 @@
 
 namespace plexus::kernels {
 
-constexpr int64_t kBlasMinTokens = 128;
+constexpr int64_t kBlasMinTokens = 256;
 
 // Whether MatMul may use sgemm: built with OpenBLAS and not switched off
 // with PLEXUS_BLAS=0 in the environment (read once).
 bool BlasAvailable();
 
 // Y = X W^T as MatMul (x: [n_tokens, w.cols], y: [n_tokens, w.rows]) when
-// BlasAvailable() and n_tokens >= kBlasMinTokens; returns false (y
-// untouched) otherwise. Panels of rows are spread over the pool's threads,
+// BlasAvailable(), n_tokens >= kBlasMinTokens and w has enough rows for a
+// panel per thread; returns false (y untouched) otherwise. Panels of rows are spread over the pool's threads,
 // each calling a single-threaded sgemm.
 bool MatMulBlas(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
 

@@ -193,7 +193,7 @@ TEST_P(MatMulTest, MatMulMatchesScalarForEveryType) {
     for (const Shape& s : MatrixShapes(type)) {
       const std::vector<uint8_t> data = RandomRows(type, s.rows, s.cols, seed++);
       const TensorView w{type, s.cols, s.rows, data.data(), RowBytes(type, s.cols)};
-      for (int64_t n_tokens : {int64_t{1}, int64_t{3}, int64_t{17}, int64_t{64}, kBlasMinTokens + 3}) {  // the last through sgemm where built with OpenBLAS
+      for (int64_t n_tokens : {1, 3, 17, 64}) {
         const std::vector<float> x = RandomFloats(static_cast<size_t>(n_tokens * s.cols), seed++);
         ExpectNonConstant(x.data(), x.size());
         std::vector<float> y(static_cast<size_t>(n_tokens * s.rows), NAN);
@@ -202,6 +202,24 @@ TEST_P(MatMulTest, MatMulMatchesScalarForEveryType) {
         ExpectMatchesScalar(w, x.data(), n_tokens, y.data());
       }
     }
+  }
+}
+
+// The sgemm path (where built with OpenBLAS): a prefill-sized batch on a
+// matrix tall enough for a panel per thread, for float and quantized types.
+TEST(MatMulBlasTest, MatchesScalarWhereAvailable) {
+  if (!BlasAvailable()) GTEST_SKIP() << "built without OpenBLAS, or PLEXUS_BLAS=0";
+  ThreadPool pool(2);
+  uint32_t seed = 900;
+  for (DType type : {DType::kF32, DType::kF16, DType::kQ4_0, DType::kQ4_K}) {
+    const int64_t rows = 1024, cols = 256, n_tokens = kBlasMinTokens + 3;
+    const std::vector<uint8_t> data = RandomRows(type, rows, cols, seed++);
+    const TensorView w{type, cols, rows, data.data(), RowBytes(type, cols)};
+    const std::vector<float> x = RandomFloats(static_cast<size_t>(n_tokens * cols), seed++);
+    std::vector<float> y(static_cast<size_t>(n_tokens * rows), NAN);
+    ASSERT_TRUE(MatMulBlas(w, x.data(), n_tokens, y.data(), pool)) << DTypeName(type);
+    ExpectMatchesScalar(w, x.data(), n_tokens, y.data());
+    EXPECT_FALSE(MatMulBlas(w, x.data(), kBlasMinTokens - 1, y.data(), pool)) << "below kBlasMinTokens";
   }
 }
 
