@@ -139,6 +139,22 @@ void LayerRun::StoreKv() {
     kv_.Store(batch_[b].seq, layer_, batch_[b].pos, a_.k.data() + b * w, a_.v.data() + b * w);
 }
 
+namespace {
+
+// One cached value row as floats: in place for an f32 cache, else decoded
+// into `scratch` ([dh]; SIMD for f16).
+const float* ValueRow(DType kv_type, const uint8_t* row, int64_t dh, std::vector<float>& scratch) {
+  if (kv_type == DType::kF32) return reinterpret_cast<const float*>(row);
+  if (kv_type == DType::kF16) {
+    kernels::HalfToFloat(reinterpret_cast<const uint16_t*>(row), scratch.data(), dh);
+  } else {
+    DequantizeRow(kv_type, row, scratch.data(), dh);
+  }
+  return scratch.data();
+}
+
+}  // namespace
+
 void LayerRun::Attend() {
   const int64_t dh = c_.head_dim, nq = s_.heads.size();
   const size_t row_bytes = kv_.row_bytes(), head_bytes = RowBytes(kv_.type(), dh);
@@ -167,10 +183,7 @@ void LayerRun::Attend() {
       if (kv_type == DType::kF16) RoundToF16(scores, n);
       float* out = a_.attn.data() + item * dh;
       std::fill_n(out, dh, 0.0f);
-      for (int64_t t = 0; t < n; ++t) {
-        DequantizeRow(kv_type, values + t * row_bytes, value.data(), dh);
-        for (int64_t i = 0; i < dh; ++i) out[i] += scores[t] * value[i];
-      }
+      for (int64_t t = 0; t < n; ++t) kernels::Axpy(scores[t], ValueRow(kv_type, values + t * row_bytes, dh, value), out, dh);
     }
   });
 }
