@@ -1,11 +1,15 @@
 // plexus serve: the OpenAI- and Ollama-compatible HTTP API and the dashboard,
 // with continuous batching over one engine (a local model or a cluster).
-#include <pthread.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <mutex>
@@ -32,21 +36,38 @@ struct ServeArgs {
   ClusterArgs cluster;
 };
 
-// SIGINT/SIGTERM are blocked in every thread (the mask is inherited, so this
-// must exist before any thread starts) and taken by sigtimedwait on a thread
-// of their own, which runs the registered stop action outside signal context.
+// SIGINT/SIGTERM reach a handler that only writes the signal number to a
+// pipe; a thread of its own reads it and runs the registered stop action
+// outside signal context. A handler (not a blocked mask and sigwait) because
+// libraries start threads before main: OpenBLAS's pool, whose threads would
+// not have the signals blocked and would take the default action (exit -15).
+int g_signal_pipe[2] = {-1, -1};
+
+extern "C" void ForwardSignal(int sig) {
+  const int saved = errno;
+  const auto byte = static_cast<unsigned char>(sig);
+  [[maybe_unused]] const ssize_t n = ::write(g_signal_pipe[1], &byte, 1);  // async-signal-safe
+  errno = saved;
+}
+
 class SignalWatcher {
  public:
   SignalWatcher() {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    if (::pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+      fmt::print(stderr, "plexus serve: cannot watch signals: {}\n", std::strerror(errno));
+      return;
+    }
+    struct sigaction sa {};
+    sa.sa_handler = ForwardSignal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
     thread_ = std::thread([this] { Loop(); });
   }
   ~SignalWatcher() {
     done_ = true;
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
   }
   // Null: a signal ends the process at once (nothing is serving yet).
   void OnSignal(std::function<void()> action) {
@@ -56,10 +77,11 @@ class SignalWatcher {
 
  private:
   void Loop() {
-    const timespec tick{0, 200 * 1000 * 1000};
     while (!done_) {
-      const int sig = sigtimedwait(&set_, nullptr, &tick);
-      if (sig < 0) continue;
+      pollfd p{g_signal_pipe[0], POLLIN, 0};
+      if (::poll(&p, 1, 200) <= 0) continue;
+      unsigned char sig = 0;
+      if (::read(g_signal_pipe[0], &sig, 1) != 1) continue;
       std::lock_guard lock(mu_);
       if (!action_) {
         fmt::print(stderr, "plexus serve: interrupted while starting\n");
@@ -68,7 +90,6 @@ class SignalWatcher {
       action_();
     }
   }
-  sigset_t set_;
   std::atomic<bool> done_{false};
   std::mutex mu_;
   std::function<void()> action_;
