@@ -17,7 +17,6 @@
 #define PLEXUS_KERNELS_DOT_Q8_INL_H_
 #endif
 
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -80,32 +79,23 @@ HWY_INLINE float SumBlocks(int64_t n_blocks, const BlockDot& block_dot) {
   return hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
 }
 
-// The "-8" of each nibble is not subtracted per element: with u = q + 8,
-// d_w d_x sum (u - 8) x_q = d_w (d_x sum u x_q) - 8 d_w (d_x sum x_q), and the
-// last factor is QuantizedActs::sum, one float per block. Two vector
-// subtracts fewer per block, where pmaddwd throughput bounds the loop on AVX2
-// Zen 1. Rounding differs from the scalar twin by float epsilons.
 float DotQ8RowQ4_0(const void* row, ActsRow x, int64_t n) {
   const D16 d16;
   const D32 d32;
   const DF32 df;
   const auto* blocks = static_cast<const BlockQ4_0*>(row);
-  const auto mask = hn::Set(d16, 0xF);
-  float dw_xsum[2] = {0.0f, 0.0f};  // sum_b d_w * x.sum[b], one per FMA chain
-  const float dot = SumBlocks(n / kQK, [&](int64_t b, hn::Vec<DF32> acc) HWY_ATTR {
+  const auto mask = hn::Set(d16, 0xF), bias = hn::Set(d16, 8);
+  return SumBlocks(n / kQK, [&](int64_t b, hn::Vec<DF32> acc) HWY_ATTR {
     const BlockQ4_0& blk = blocks[b];
     const int16_t* xq = x.q + b * kQK;
     auto s0 = hn::Zero(d32), s1 = hn::Zero(d32);
     for (size_t j = 0; j < kQK / 2; j += hn::Lanes(d16)) {
       const auto q = LoadU8As16(d16, blk.qs + j);
-      MulAcc(hn::And(q, mask), xq + j, s0, s1);
-      MulAcc(hn::ShiftRight<4>(q), xq + kQK / 2 + j, s0, s1);
+      MulAcc(hn::Sub(hn::And(q, mask), bias), xq + j, s0, s1);
+      MulAcc(hn::Sub(hn::ShiftRight<4>(q), bias), xq + kQK / 2 + j, s0, s1);
     }
-    const float dw = HalfBitsToF32(&blk.d);
-    dw_xsum[b & 1] = std::fma(dw, x.sum[b], dw_xsum[b & 1]);  // explicit: MatVecBatch repeats it bit for bit
-    return hn::MulAdd(ToFloat(s0, s1), hn::Set(df, dw * x.d[b]), acc);
+    return hn::MulAdd(ToFloat(s0, s1), hn::Set(df, HalfBitsToF32(&blk.d) * x.d[b]), acc);
   });
-  return std::fma(-8.0f, dw_xsum[0] + dw_xsum[1], dot);
 }
 
 float DotQ8RowQ8_0(const void* row, ActsRow x, int64_t n) {

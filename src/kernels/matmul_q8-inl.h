@@ -36,7 +36,6 @@
 #define PLEXUS_KERNELS_MATMUL_Q8_INL_H_
 #endif
 
-#include <cmath>
 #include <cstdint>
 
 #include "hwy/highway.h"
@@ -77,28 +76,17 @@ HWY_INLINE hn::Vec<DF32> BlockDot(const hn::Vec<D16>* w, const int16_t* x) {
   return ToFloat(s0, s1);
 }
 
-// Per token: two FMA chains, (Q4_K/Q5_K) the scalar mins and (Q4_0) the
-// folded nibble bias, one sum per chain.
+// Per token: two FMA chains and (Q4_K/Q5_K) the scalar mins.
 template <int kTok>
 struct TokenSink {
   const ActsTile& x;
   hn::Vec<DF32> acc0[kTok], acc1[kTok];
   float mins[kTok];
-  float bias0[kTok], bias1[kTok];
 
   explicit TokenSink(const ActsTile& tile) : x(tile) {
     for (int t = 0; t < kTok; ++t) {
       acc0[t] = acc1[t] = hn::Zero(DF32());
-      mins[t] = bias0[t] = bias1[t] = 0.0f;
-    }
-  }
-
-  // Q4_0 block b with weight scale dw, as DotQ8RowQ4_0: its chain's
-  // sum of dw * x.sum[b], later times -8.
-  HWY_INLINE void Bias(int64_t b, float dw) {
-    for (int t = 0; t < kTok; ++t) {
-      float& bias = b & 1 ? bias1[t] : bias0[t];
-      bias = std::fma(dw, x.tok[t].sum[b], bias);
+      mins[t] = 0.0f;
     }
   }
 
@@ -123,8 +111,7 @@ struct TokenSink {
 
   HWY_INLINE void Finish(float* out) {
     const DF32 df;
-    for (int t = 0; t < kTok; ++t)
-      out[t] = std::fma(-8.0f, bias0[t] + bias1[t], hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0[t], acc1[t]))) - mins[t]);
+    for (int t = 0; t < kTok; ++t) out[t] = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0[t], acc1[t]))) - mins[t];
   }
 };
 
@@ -145,24 +132,21 @@ HWY_INLINE void VisitLegacy(int64_t n, Sink& sink, const Unpack& unpack) {
   if (b < nb) sink.template Block<0>(b, w, unpack(b, w));
 }
 
-// As DotQ8RowQ4_0: element j in the low nibble of qs[j], j + 16 in the high
-// one; the "-8" goes to the sink's bias sums, not into the quants.
+// As DotQ8RowQ4_0: element j in the low nibble of qs[j], j + 16 in the high one, minus 8.
 struct Q4_0Rows {
   template <class Sink>
   static HWY_INLINE void Visit(const void* row, int64_t n, Sink& sink) {
     const D16 d16;
     const auto* blocks = static_cast<const BlockQ4_0*>(row);
-    const auto mask = hn::Set(d16, 0xF);
+    const auto mask = hn::Set(d16, 0xF), bias = hn::Set(d16, 8);
     VisitLegacy(n, sink, [&](int64_t b, hn::Vec<D16>* w) HWY_ATTR {
       const BlockQ4_0& blk = blocks[b];
       for (size_t j = 0; j < kQK / 2; j += kL16) {
         const auto q = LoadU8As16(d16, blk.qs + j);
-        w[j / kL16] = hn::And(q, mask);
-        w[(j + kQK / 2) / kL16] = hn::ShiftRight<4>(q);
+        w[j / kL16] = hn::Sub(hn::And(q, mask), bias);
+        w[(j + kQK / 2) / kL16] = hn::Sub(hn::ShiftRight<4>(q), bias);
       }
-      const float dw = HalfBitsToF32(&blk.d);
-      sink.Bias(b, dw);
-      return dw;
+      return HalfBitsToF32(&blk.d);
     });
   }
 };
