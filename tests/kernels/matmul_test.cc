@@ -18,19 +18,12 @@
 namespace plexus::kernels {
 namespace {
 
+using test_data::AllTypes;
 using test_data::ExpectNonConstant;
 using test_data::RandomFloats;
 using test_data::RandomRows;
 
 constexpr float kRelTol = 1e-5f;  // relative to sum |w_i x_i|: float vs double summation
-
-std::vector<DType> AllTypes() {
-  size_t count;
-  const DTypeInfo* infos = AllDTypes(&count);
-  std::vector<DType> types;
-  for (size_t i = 0; i < count; ++i) types.push_back(infos[i].type);
-  return types;
-}
 
 bool IsPlain(DType type) { return BlockSize(type) == 1; }
 

@@ -17,17 +17,10 @@
 namespace plexus::kernels {
 namespace {
 
+using test_data::AllTypes;
 using test_data::ExpectNonConstant;
 using test_data::RandomFloats;
 using test_data::RandomRows;
-
-std::vector<DType> AllTypes() {
-  size_t count;
-  const DTypeInfo* infos = AllDTypes(&count);
-  std::vector<DType> types;
-  for (size_t i = 0; i < count; ++i) types.push_back(infos[i].type);
-  return types;
-}
 
 // A rows x cols matrix whose rows start at odd addresses (packed blocks may),
 // and n_tokens activation rows with an all-zero block and a loud one.

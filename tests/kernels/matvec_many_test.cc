@@ -16,6 +16,7 @@
 namespace plexus::kernels {
 namespace {
 
+using test_data::AllTypes;
 using test_data::RandomFloats;
 using test_data::RandomRows;
 
@@ -25,14 +26,6 @@ struct OwnedJob {
   const float* x;
   std::vector<float> y;
 };
-
-std::vector<DType> AllTypes() {
-  size_t count;
-  const DTypeInfo* infos = AllDTypes(&count);
-  std::vector<DType> types;
-  for (size_t i = 0; i < count; ++i) types.push_back(infos[i].type);
-  return types;
-}
 
 // Columns that are whole blocks of `type`: `plain` for f32/f16/bf16 (any length).
 int64_t Cols(DType type, int64_t plain, int64_t blocks256) {

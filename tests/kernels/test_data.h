@@ -17,6 +17,15 @@
 
 namespace plexus::kernels::test_data {
 
+// Every weight type plexus knows.
+inline std::vector<DType> AllTypes() {
+  size_t count;
+  const DTypeInfo* infos = AllDTypes(&count);
+  std::vector<DType> types;
+  for (size_t i = 0; i < count; ++i) types.push_back(infos[i].type);
+  return types;
+}
+
 inline std::vector<float> RandomFloats(size_t n, uint32_t seed, float stddev = 1.0f) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> dist(0.0f, stddev);
