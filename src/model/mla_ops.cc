@@ -114,24 +114,27 @@ void LayerRun::MlaAttendOne(size_t b, int64_t head, float* scores, float* scratc
 // Decode rows (a lone token of its sequence, first in the batch; a
 // one-token forward is one) take the one-token path, one work item per (row,
 // head), so a sequence gets the same bits whoever shares its step. Prompt
-// chunks after them take the batched path below.
-//
-// The batched path is OFF unless PLEXUS_MLA_BATCHED=1: it is tested against
-// the one-token path (deepseek2_test) and 4-8x faster on prompts, but its
-// different f16 rounding points move the greedy tokens of the chaotic sharp
-// tiny-deepseek2 model in the tp2 shares 3,1 equality test
-// (test_cluster_tokens.py); that test model must be made less chaotic first.
+// chunks after them take the batched path below when they hold at least
+// kMlaBatchMinRows rows (PLEXUS_MLA_BATCHED=0: never). Shorter chunks gain
+// nothing from it and keep the one-token path's f16 rounding points: those
+// of the batched path are equally close to the exact result (deepseek2_test),
+// but they moved greedy tokens of the chaotic sharp tiny-deepseek2 model
+// between one node and tp2 --shares 3,1 (test_cluster_tokens.py, prompt
+// "the"), where any change of rounding flips some split.
+constexpr size_t kMlaBatchMinRows = 16;
+
 static bool MlaBatchedPrefill() {
   static const bool on = [] {
     const char* env = std::getenv("PLEXUS_MLA_BATCHED");
-    return env != nullptr && std::string_view(env) == "1";
+    return env == nullptr || std::string_view(env) != "0";
   }();
   return on;
 }
 
 void LayerRun::MlaAttend() {
   const size_t n = batch_.size();
-  const size_t lone = n == 1 || !MlaBatchedPrefill() ? n : std::min(static_cast<size_t>(decode_rows_), n);
+  const size_t decode = std::min(static_cast<size_t>(decode_rows_), n);
+  const size_t lone = MlaBatchedPrefill() && n - decode >= kMlaBatchMinRows ? decode : n;  // one-token path rows
   if (lone > 0) {
     const auto nh = static_cast<size_t>(s_.heads.size()), n_items = lone * nh;
     const size_t scratch_len = a_.scores.size() / static_cast<size_t>(pool_.size());

@@ -272,7 +272,7 @@ double RelMaxDiff(const std::vector<float>& a, const std::vector<float>& b) {
 // a few round to neighbouring f16 values in the cache (as do Q_abs and the
 // probabilities); that alone gave 2.4e-4 with the per-token MLA, 1.8e-4 here.
 TEST(DeepSeek2ForwardTest, BatchedPrefillEqualsDecodeForBothCacheTypes) {
-  ::setenv("PLEXUS_MLA_BATCHED", "1", 1);  // the batched MLA prefill is opt-in (mla_ops.cc); each test is its own process
+  ::setenv("PLEXUS_MLA_BATCHED", "1", 1);  // whatever the caller set: these tests are of the batched path (41 and 21 rows)
   const std::string path = Synthetic("f32");
   std::vector<int32_t> tokens;
   for (int i = 0; i < 41; ++i) tokens.push_back((i * 37 + 5) % 512);
@@ -288,7 +288,7 @@ TEST(DeepSeek2ForwardTest, BatchedPrefillEqualsDecodeForBothCacheTypes) {
 // sequence's own prefill logits. f32 cache: with f16, the MatMuls' token
 // tiling alone moves a few latents to neighbouring f16 values (~1e-4).
 TEST(DeepSeek2ForwardTest, BatchOfTwoSequencesEqualsEachAlone) {
-  ::setenv("PLEXUS_MLA_BATCHED", "1", 1);  // the batched MLA prefill is opt-in (mla_ops.cc); each test is its own process
+  ::setenv("PLEXUS_MLA_BATCHED", "1", 1);  // whatever the caller set: these tests are of the batched path (41 and 21 rows)
   const std::string path = Synthetic("f32");
   std::vector<int32_t> a, b;
   for (int i = 0; i < 21; ++i) a.push_back((i * 29 + 3) % 512);
