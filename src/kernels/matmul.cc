@@ -302,7 +302,7 @@ void MatMulImpl(const TensorView& w, const float* x, int64_t n_tokens, float* y,
   });
 }
 
-void DecodeRowsImpl(const TensorView& w, int64_t r0, int64_t r1, float* out) {
+void WeightRowsToFloatImpl(const TensorView& w, int64_t r0, int64_t r1, float* out) {
   const RowOps& ops = GetRowOps(w.type);
   for (int64_t r = r0; r < r1; ++r) ops.decode(w.row(r), out + (r - r0) * w.cols, w.cols);
 }
@@ -321,7 +321,7 @@ HWY_EXPORT(MatVecImpl);
 HWY_EXPORT(MatVecManyImpl);
 HWY_EXPORT(MatVecBatchImpl);
 HWY_EXPORT(MatMulImpl);
-HWY_EXPORT(DecodeRowsImpl);
+HWY_EXPORT(WeightRowsToFloatImpl);
 HWY_EXPORT(TargetImpl);
 
 namespace {
@@ -369,10 +369,11 @@ void MatMul(const TensorView& w, const float* x, int64_t n_tokens, float* y, Thr
   HWY_DYNAMIC_DISPATCH(MatMulImpl)(w, x, n_tokens, y, pool);
 }
 
-void DecodeRows(const TensorView& w, int64_t r0, int64_t r1, float* out) {
+void WeightRowsToFloat(const TensorView& w, int64_t r0, int64_t r1, float* out) {
   CheckWholeBlocks(w.type, w.cols);
-  PLEXUS_CHECK(r0 >= 0 && r0 <= r1 && r1 <= w.rows, "[kernels] DecodeRows [{}, {}) of {} rows", r0, r1, w.rows);
-  HWY_DYNAMIC_DISPATCH(DecodeRowsImpl)(w, r0, r1, out);
+  PLEXUS_CHECK(r0 >= 0 && r0 <= r1 && r1 <= w.rows, "[kernels] WeightRowsToFloat [{}, {}) of {} rows", r0, r1,
+               w.rows);
+  HWY_DYNAMIC_DISPATCH(WeightRowsToFloatImpl)(w, r0, r1, out);
 }
 
 const char* BestTargetName() { return hwy::TargetName(HWY_DYNAMIC_DISPATCH(TargetImpl)()); }

@@ -64,7 +64,7 @@ bool MatMulBlas(const TensorView& w, const float* x, int64_t n_tokens, float* y,
       const float* rows = reinterpret_cast<const float*>(w.row(r0));
       if (!in_place) {
         decoded.resize(static_cast<size_t>((r1 - r0) * cols));
-        DecodeRows(w, r0, r1, decoded.data());
+        WeightRowsToFloat(w, r0, r1, decoded.data());
         rows = decoded.data();
       }
       // y[:, r0..r1) = x [n_tokens, cols] * rows[r1 - r0, cols]^T, rows of y w.rows apart.

@@ -85,7 +85,7 @@ int64_t MatVecBatchMaxTokens(const TensorView& w);
 void MatMul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
 
 // Rows [r0, r1) of w decoded to float: out [(r1 - r0), w.cols], row-major.
-void DecodeRows(const TensorView& w, int64_t r0, int64_t r1, float* out);
+void WeightRowsToFloat(const TensorView& w, int64_t r0, int64_t r1, float* out);
 
 // out = x / sqrt(mean(x^2) + eps) * weight. out may alias x. All [n].
 void RmsNorm(const float* x, const float* weight, float* out, int64_t n, float eps);
