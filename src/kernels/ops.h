@@ -110,7 +110,7 @@ float Sum(const float* x, int64_t n);
 // In place: y += x. [n]
 void Add(float* y, const float* x, int64_t n);
 
-// Attention over a latent cache (latent_ops.cc).
+// Attention's weighted sums and an f16 cache's conversions (latent_ops.cc).
 // In place: y += a * x (fused where the target has FMA). [n]
 void Axpy(float a, const float* x, float* y, int64_t n);
 // In place: y += sum_r a[r] * x_r, x_r = x + r * x_stride; each element sums

@@ -7,16 +7,8 @@
 
 #include "kernels/ops.h"
 #include "tensor/quant.h"
-#include "tensor/fp16.h"
 
 namespace plexus {
-namespace {
-
-void RoundToF16(float* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) x[i] = F16ToF32(F32ToF16(x[i]));
-}
-
-}  // namespace
 
 int64_t LeadingLoneTokens(std::span<const BatchEntry> batch) {
   std::unordered_map<int32_t, int32_t> count;
@@ -139,21 +131,15 @@ void LayerRun::StoreKv() {
     kv_.Store(batch_[b].seq, layer_, batch_[b].pos, a_.k.data() + b * w, a_.v.data() + b * w);
 }
 
-namespace {
-
-// One cached value row as floats: in place for an f32 cache, else decoded
-// into `scratch` ([dh]; SIMD for f16).
-const float* ValueRow(DType kv_type, const uint8_t* row, int64_t dh, std::vector<float>& scratch) {
-  if (kv_type == DType::kF32) return reinterpret_cast<const float*>(row);
-  if (kv_type == DType::kF16) {
-    kernels::HalfToFloat(reinterpret_cast<const uint16_t*>(row), scratch.data(), dh);
+const float* CacheRowAsFloat(DType type, const uint8_t* row, int64_t n, float* scratch) {
+  if (type == DType::kF32) return reinterpret_cast<const float*>(row);
+  if (type == DType::kF16) {
+    kernels::HalfToFloat(reinterpret_cast<const uint16_t*>(row), scratch, n);
   } else {
-    DequantizeRow(kv_type, row, scratch.data(), dh);
+    DequantizeRow(type, row, scratch, n);
   }
-  return scratch.data();
+  return scratch;
 }
-
-}  // namespace
 
 void LayerRun::Attend() {
   const int64_t dh = c_.head_dim, nq = s_.heads.size();
@@ -174,16 +160,17 @@ void LayerRun::Attend() {
       // With an f16 cache, q and the attention weights meet K and V in f16
       // too (as llama.cpp's f16 KV path computes), accumulating in f32.
       float* q = a_.q.data() + item * dh;
-      if (kv_type == DType::kF16) RoundToF16(q, dh);
+      if (kv_type == DType::kF16) kernels::RoundToHalf(q, dh);
       const uint8_t* keys = kv_.Keys(e.seq, layer_) + kv_head * head_bytes;
       const uint8_t* values = kv_.Values(e.seq, layer_) + kv_head * head_bytes;
       const int64_t n = e.pos + 1;  // causal: positions [0, pos]
       for (int64_t t = 0; t < n; ++t) scores[t] = kernels::Dot(kv_type, keys + t * row_bytes, q, dh) * scale;
       kernels::Softmax(scores, n);
-      if (kv_type == DType::kF16) RoundToF16(scores, n);
+      if (kv_type == DType::kF16) kernels::RoundToHalf(scores, n);
       float* out = a_.attn.data() + item * dh;
       std::fill_n(out, dh, 0.0f);
-      for (int64_t t = 0; t < n; ++t) kernels::Axpy(scores[t], ValueRow(kv_type, values + t * row_bytes, dh, value), out, dh);
+      for (int64_t t = 0; t < n; ++t)
+        kernels::Axpy(scores[t], CacheRowAsFloat(kv_type, values + t * row_bytes, dh, value.data()), out, dh);
     }
   });
 }

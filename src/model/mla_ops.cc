@@ -25,7 +25,6 @@
 
 #include "kernels/ops.h"
 #include "model/layer_ops.h"
-#include "tensor/quant.h"
 
 namespace plexus {
 
@@ -94,17 +93,8 @@ void LayerRun::MlaAttendOne(size_t b, int64_t head, float* scores, float* scratc
   std::fill_n(o_lat, m.kv_lora, 0.0f);
   float* row = o_lat + m.kv_lora;  // [kv_lora]
   for (int64_t t = 0; t < len; ++t) {
-    const uint8_t* c_kv = cache + t * row_bytes;  // k_pe after it is not a value
-    if (kv_type == DType::kF32) {
-      kernels::Axpy(scores[t], reinterpret_cast<const float*>(c_kv), o_lat, m.kv_lora);
-      continue;
-    }
-    if (kv_type == DType::kF16) {
-      kernels::HalfToFloat(reinterpret_cast<const uint16_t*>(c_kv), row, m.kv_lora);
-    } else {
-      DequantizeRow(kv_type, c_kv, row, m.kv_lora);
-    }
-    kernels::Axpy(scores[t], row, o_lat, m.kv_lora);
+    // c_kv(t); the k_pe after it is not a value
+    kernels::Axpy(scores[t], CacheRowAsFloat(kv_type, cache + t * row_bytes, m.kv_lora, row), o_lat, m.kv_lora);
   }
   const TensorView& v_b = w_.v_b[head];  // [v rows, kv_lora cols]
   float* out = a_.attn.data() + (static_cast<int64_t>(b) * nh + head) * m.v_dim;
@@ -196,14 +186,7 @@ void WeightedLatentSum(const TensorView& cache, int64_t kv_lora, const float* sc
     const float* c_kv = reinterpret_cast<const float*>(cache.row(t0));
     int64_t stride = cache.cols;
     if (cache.type != DType::kF32) {
-      for (int64_t t = t0; t < t1; ++t) {
-        float* out = tile + (t - t0) * kv_lora;
-        if (cache.type == DType::kF16) {
-          kernels::HalfToFloat(reinterpret_cast<const uint16_t*>(cache.row(t)), out, kv_lora);
-        } else {
-          DequantizeRow(cache.type, cache.row(t), out, kv_lora);
-        }
-      }
+      for (int64_t t = t0; t < t1; ++t) CacheRowAsFloat(cache.type, cache.row(t), kv_lora, tile + (t - t0) * kv_lora);
       c_kv = tile;
       stride = kv_lora;
     }
