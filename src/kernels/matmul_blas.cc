@@ -1,10 +1,9 @@
 #include "kernels/matmul_blas.h"
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 #include <vector>
 
+#include "base/env_flag.h"
 #include "kernels/ops.h"
 
 #ifdef PLEXUS_HAVE_OPENBLAS
@@ -41,8 +40,7 @@ int64_t PanelRows(const TensorView& w, int threads) {
 
 bool BlasAvailable() {
   static const bool available = [] {
-    const char* env = std::getenv("PLEXUS_BLAS");
-    if (env != nullptr && std::strcmp(env, "0") == 0) return false;
+    if (!EnvFlag("PLEXUS_BLAS", true)) return false;
     // plexus's pool owns the threads: each worker calls a single-threaded sgemm.
     openblas_set_num_threads(1);
     return true;

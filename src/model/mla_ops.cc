@@ -16,13 +16,12 @@
 // rank computes it (kv_a_mqa is replicated) and caches all of it.
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
 #include <cstring>
 #include <span>
-#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "base/env_flag.h"
 #include "kernels/ops.h"
 #include "model/layer_ops.h"
 
@@ -114,10 +113,7 @@ void LayerRun::MlaAttendOne(size_t b, int64_t head, float* scores, float* scratc
 constexpr size_t kMlaBatchMinRows = 16;
 
 static bool MlaBatchedPrefill() {
-  static const bool on = [] {
-    const char* env = std::getenv("PLEXUS_MLA_BATCHED");
-    return env == nullptr || std::string_view(env) != "0";
-  }();
+  static const bool on = EnvFlag("PLEXUS_MLA_BATCHED", true);
   return on;
 }
 

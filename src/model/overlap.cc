@@ -3,10 +3,9 @@
 
 #include <algorithm>
 #include <array>
-#include <cstdlib>
-#include <cstring>
 
 #include "base/async_reducer.h"
+#include "base/env_flag.h"
 #include "kernels/ops.h"
 #include "model/layer_ops.h"
 
@@ -23,10 +22,7 @@ int64_t OverlapChunkRows(int64_t rows, int chunks) {
 }
 
 bool OverlapDisabledByEnv() {
-  static const bool disabled = [] {
-    const char* v = std::getenv("PLEXUS_NO_OVERLAP");
-    return v != nullptr && std::strcmp(v, "") != 0 && std::strcmp(v, "0") != 0;
-  }();
+  static const bool disabled = EnvFlag("PLEXUS_NO_OVERLAP", false);
   return disabled;
 }
 
