@@ -22,6 +22,7 @@
 
 #include "hwy/highway.h"
 #include "kernels/decode-inl.h"
+#include "kernels/ops.h"
 #include "tensor/blocks.h"
 #include "tensor/dtype.h"
 #include "tensor/quant_k_scales.h"
@@ -36,11 +37,13 @@ using D16 = hn::CappedTag<int16_t, 16>;
 using D32 = hn::Repartition<int32_t, D16>;
 using DF32 = hn::Repartition<float, D16>;
 
-// One activation row: quants, and per block of 32 its scale and scale * sum(q).
+// One activation row: quants, and per block of 32 its scale, scale * sum(q)
+// and the Q4_0 lane offsets (QuantizedActs::q4_bias; null: not made).
 struct ActsRow {
   const int16_t* q;
   const float* d;
   const float* sum;
+  const int32_t* q4_bias = nullptr;
 };
 
 using RowDotQ8Fn = float (*)(const void* row, ActsRow x, int64_t n);
@@ -85,6 +88,24 @@ float DotQ8RowQ4_0(const void* row, ActsRow x, int64_t n) {
   const DF32 df;
   const auto* blocks = static_cast<const BlockQ4_0*>(row);
   const auto mask = hn::Set(d16, 0xF), bias = hn::Set(d16, 8);
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  // pmaddwd (and VNNI's dpwssd) lane i sums elements 2i, 2i+1 of each
+  // 16-element half: start it at -8 times those activations and multiply the
+  // nibbles as stored. Integer sums, so the int32 lanes, and the result, are
+  // those of the loop below, two vector subtracts cheaper per block.
+  static_assert(hn::MaxLanes(D16()) == 2 * kQ4BiasLanes, "one 16-lane vector per half block");
+  if (x.q4_bias != nullptr) {
+    return SumBlocks(n / kQK, [&](int64_t b, hn::Vec<DF32> acc) HWY_ATTR {
+      const BlockQ4_0& blk = blocks[b];
+      const int16_t* xq = x.q + b * kQK;
+      auto s0 = hn::LoadU(d32, x.q4_bias + b * kQ4BiasLanes), s1 = hn::Zero(d32);
+      const auto q = LoadU8As16(d16, blk.qs);
+      MulAcc(hn::And(q, mask), xq, s0, s1);
+      MulAcc(hn::ShiftRight<4>(q), xq + kQK / 2, s0, s1);
+      return hn::MulAdd(ToFloat(s0, s1), hn::Set(df, HalfBitsToF32(&blk.d) * x.d[b]), acc);
+    });
+  }
+#endif
   return SumBlocks(n / kQK, [&](int64_t b, hn::Vec<DF32> acc) HWY_ATTR {
     const BlockQ4_0& blk = blocks[b];
     const int16_t* xq = x.q + b * kQK;

@@ -21,6 +21,7 @@ void QuantizeActs(const float* x, int64_t rows, int64_t cols, QuantizedActs* out
   out->q.resize(static_cast<size_t>(rows * cols));
   out->d.resize(static_cast<size_t>(n_blocks));
   out->sum.resize(static_cast<size_t>(n_blocks));
+  out->q4_bias.resize(static_cast<size_t>(n_blocks * kQ4BiasLanes));
   for (int64_t b = 0; b < n_blocks; ++b) {
     const float* xb = x + b * kActBlock;
     int16_t* qb = out->q.data() + b * kActBlock;
@@ -35,6 +36,8 @@ void QuantizeActs(const float* x, int64_t rows, int64_t cols, QuantizedActs* out
     }
     out->d[b] = d;
     out->sum[b] = d * static_cast<float>(sum);
+    int32_t* bias = out->q4_bias.data() + b * kQ4BiasLanes;
+    for (int p = 0; p < kQ4BiasLanes; ++p) bias[p] = -8 * (qb[2 * p] + qb[2 * p + 1] + qb[16 + 2 * p] + qb[17 + 2 * p]);
   }
 }
 

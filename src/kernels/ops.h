@@ -19,15 +19,20 @@ float Dot(DType type, const void* row, const float* x, int64_t n);
 // Activations quantized for integer dot products (decode and prefill): per
 // block of 32, x[i] ~ d * q[i] with q = round(x[i] / d) in [-127, 127], d =
 // max|x| / 127; q is stored as int16 so the kernels widen only the weights.
-// sum = d * sum(q) of the block meets the K-types' mins.
+// sum = d * sum(q) of the block meets the K-types' mins. q4_bias[p] of a
+// block is -8 * (q[2p] + q[2p+1] + q[16+2p] + q[17+2p]): the Q4_0 offset of
+// the elements that one int32 lane of a 16-lane pmaddwd pair sums, so the
+// x86 kernel starts that lane there and multiplies the nibbles as stored.
 struct QuantizedActs {
   int64_t rows = 0;
   int64_t cols = 0;
-  std::vector<int16_t> q;  // [rows, cols]
-  std::vector<float> d;    // [rows, cols / 32]
-  std::vector<float> sum;  // [rows, cols / 32]
+  std::vector<int16_t> q;        // [rows, cols]
+  std::vector<float> d;          // [rows, cols / 32]
+  std::vector<float> sum;        // [rows, cols / 32]
+  std::vector<int32_t> q4_bias;  // [rows, cols / 32, kQ4BiasLanes]
 };
 constexpr int kActBlock = 32;
+constexpr int kQ4BiasLanes = 8;
 
 // x: [rows, cols], cols a multiple of kActBlock. Plain C++ (shared by the SIMD
 // kernels and their scalar twins, so both see the same quants).

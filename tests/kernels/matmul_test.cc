@@ -134,6 +134,28 @@ TEST_P(MatMulTest, DotQ8MatchesScalarForQuantizedTypes) {
   }
 }
 
+// The x86 Q4_0 kernel starts each int32 lane at QuantizedActs::q4_bias and
+// multiplies the nibbles as stored; without q4_bias it subtracts 8 from every
+// nibble. Integer sums either way, so the two must give the same bits.
+TEST_P(MatMulTest, Q4_0LaneBiasGivesTheBitsOfSubtractingEight) {
+  uint32_t seed = 700;
+  for (int64_t n : DotLengths(DType::kQ4_0)) {
+    const std::vector<uint8_t> rows = RandomRows(DType::kQ4_0, 3, n, seed++);
+    const std::vector<float> x = RandomFloats(static_cast<size_t>(3 * n), seed++);
+    QuantizedActs acts;
+    QuantizeActs(x.data(), 3, n, &acts);
+    ASSERT_EQ(acts.q4_bias.size(), static_cast<size_t>(3 * n / kActBlock * kQ4BiasLanes));
+    QuantizedActs no_bias = acts;
+    no_bias.q4_bias.clear();
+    for (int64_t t = 0; t < 3; ++t) {
+      const uint8_t* r = rows.data() + t * RowBytes(DType::kQ4_0, n);
+      const float folded = DotQ8(DType::kQ4_0, r, acts, t), subtracted = DotQ8(DType::kQ4_0, r, no_bias, t);
+      EXPECT_EQ(std::memcmp(&folded, &subtracted, sizeof(float)), 0)
+          << "n=" << n << " row " << t << ": " << folded << " vs " << subtracted;
+    }
+  }
+}
+
 struct Shape {
   int64_t rows, cols;
 };
