@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include <fmt/format.h>
 #include <httplib.h>
@@ -162,7 +164,20 @@ Status HttpServer::Bind() {
 
 Status HttpServer::Run() {
   if (stop_requested_) return Status::Ok();
-  if (!server_->listen_after_bind()) return Status::Errorf("serve", "the HTTP server stopped with an error");
+  // httplib's stop() does nothing until listen_after_bind has begun to
+  // accept, so a Stop() landing between the check above and that moment
+  // would be lost and Run would never return. The watcher repeats the stop
+  // once accepting has begun (or gives up when Run returns first); a Stop()
+  // after that reaches a running server itself.
+  std::atomic<bool> returned{false};
+  std::thread watcher([this, &returned] {
+    while (!returned && !server_->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (stop_requested_) server_->stop();
+  });
+  const bool ok = server_->listen_after_bind();
+  returned = true;
+  watcher.join();
+  if (!ok) return Status::Errorf("serve", "the HTTP server stopped with an error");
   return Status::Ok();
 }
 
