@@ -32,6 +32,7 @@ std::string ToJson(const BenchResult& r) {
   j["n_prompt"] = r.n_prompt;
   j["n_gen"] = r.n_gen;
   j["reps"] = r.reps;
+  j["n_depth"] = r.depth;
   j["pp_tps"] = r.pp_tps;
   j["pp_tps_sd"] = r.pp_tps_sd;
   j["tg_tps"] = r.tg_tps;
@@ -47,8 +48,12 @@ std::string ToJson(const BenchResult& r) {
 void PrintTable(const BenchResult& r) {
   fmt::print("model {}  ({:.0f} MiB of matrices, target {}, prefill gemm {}, weights {}, {} threads, load {:.2f} s)\n",
              r.model, r.weight_bytes / (1 << 20), r.target, r.prefill_gemm, r.weight_load, r.threads, r.load_s);
-  if (r.n_prompt > 0) fmt::print("pp{:<5} {:9.2f} ± {:.2f} tokens/s\n", r.n_prompt, r.pp_tps, r.pp_tps_sd);
-  if (r.n_gen > 0) fmt::print("tg{:<5} {:9.2f} ± {:.2f} tokens/s\n", r.n_gen, r.tg_tps, r.tg_tps_sd);
+  // llama-bench's names: pp512, tg128, and "@ d4096" after a context of 4096.
+  const std::string at = r.depth > 0 ? fmt::format(" @ d{}", r.depth) : "";
+  if (r.n_prompt > 0)
+    fmt::print("{:<13} {:9.2f} ± {:.2f} tokens/s\n", fmt::format("pp{}{}", r.n_prompt, at), r.pp_tps, r.pp_tps_sd);
+  if (r.n_gen > 0)
+    fmt::print("{:<13} {:9.2f} ± {:.2f} tokens/s\n", fmt::format("tg{}{}", r.n_gen, at), r.tg_tps, r.tg_tps_sd);
   if (r.bandwidth_gbs > 0) {
     fmt::print("read bandwidth {:.1f} GB/s; {:.1f} MB per generated token; bound {:.1f} tokens/s; reached {:.0f}%\n",
                r.bandwidth_gbs, r.bytes_per_token / 1e6, r.bandwidth_gbs * 1e9 / r.bytes_per_token,
@@ -89,6 +94,8 @@ Runner AddBench(CLI::App& app) {
   cmd->add_option("-n,--n-gen", o.n_gen, "Generated tokens per tg run (0: skip)");
   cmd->add_option("-t,--threads", o.threads, "Threads (0: all cores)");
   cmd->add_option("-r,--reps", o.reps, "Repetitions");
+  cmd->add_option("-d,--depth", o.depth, "Tokens of context already in the cache when pp and tg are timed (filled once, untimed)")
+      ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--ubatch", o.prefill_chunk, "Prompt tokens per forward batch");
   cmd->add_option("--load", args->load, "Weights: mmap (the file mapping, default) or copy (anonymous memory, huge pages)")
       ->check(CLI::IsMember({"copy", "mmap"}));

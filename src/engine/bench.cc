@@ -50,25 +50,35 @@ class Runner {
  public:
   Runner(Executor& executor, int32_t n_vocab) : model_(executor), rng_(42), vocab_(0, n_vocab - 1) {}
 
-  // One prompt of n tokens in chunks from position 0; logits of the last. Seconds.
+  // Fills the context with `depth` tokens (untimed): the timed runs then
+  // start at position `depth`, rewriting the positions after it each time.
+  Status Fill(int depth, int chunk) {
+    depth_ = 0;
+    PLEXUS_RETURN_IF_ERROR(Prompt(depth, chunk).status());
+    depth_ = depth;
+    return Status::Ok();
+  }
+
+  // One prompt of n tokens in chunks after the depth; logits of the last. Seconds.
   Result<double> Prompt(int n, int chunk) {
-    model_.DropSequence(0);
+    if (depth_ == 0) model_.DropSequence(0);
     const auto t0 = Clock::now();
     std::vector<BatchEntry> batch;
     for (int begin = 0; begin < n; begin += chunk) {
       batch.clear();
-      for (int i = begin; i < std::min(n, begin + chunk); ++i) batch.push_back({0, i, vocab_(rng_), i + 1 == n});
+      for (int i = begin; i < std::min(n, begin + chunk); ++i)
+        batch.push_back({0, depth_ + i, vocab_(rng_), i + 1 == n});
       PLEXUS_RETURN_IF_ERROR(model_.Forward(batch, &logits_));
     }
     return SecondsSince(t0);
   }
 
-  // n one-token decode steps from an empty context. Seconds.
+  // n one-token decode steps after the depth. Seconds.
   Result<double> Generate(int n) {
-    model_.DropSequence(0);
+    if (depth_ == 0) model_.DropSequence(0);
     const auto t0 = Clock::now();
     for (int i = 0; i < n; ++i) {
-      const BatchEntry e{0, i, vocab_(rng_), true};
+      const BatchEntry e{0, depth_ + i, vocab_(rng_), true};
       PLEXUS_RETURN_IF_ERROR(model_.Forward({&e, 1}, &logits_));
     }
     return SecondsSince(t0);
@@ -79,6 +89,7 @@ class Runner {
   std::mt19937 rng_;
   std::uniform_int_distribution<int32_t> vocab_;
   std::vector<float> logits_;
+  int depth_ = 0;  // positions [0, depth_) hold the filled context
 };
 
 // Bytes one decode step at context length `ctx` reads: every matrix (of an
@@ -176,6 +187,7 @@ Result<BenchResult> RunBench(const BenchOptions& o) {
   r.n_prompt = o.n_prompt;
   r.n_gen = o.n_gen;
   r.reps = std::max(1, o.reps);
+  r.depth = std::max(0, o.depth);
   const auto t_load = Clock::now();
   PLEXUS_ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> opened, GgufFile::Open(o.model_path));
   std::shared_ptr<const GgufFile> file(std::move(opened));
@@ -183,7 +195,7 @@ Result<BenchResult> RunBench(const BenchOptions& o) {
   ModelOptions mo;
   mo.kv_type = o.kv_type;
   mo.weight_load = o.weight_load;
-  mo.max_context = std::max<int64_t>(o.n_prompt, o.n_gen) + 1;
+  mo.max_context = r.depth + std::max<int64_t>(o.n_prompt, o.n_gen) + 1;
   std::unique_ptr<Executor> executor;
   if (o.cluster) {
     // A cluster job: rank 0 here, the rest on the peers. The bytes per token
@@ -197,14 +209,15 @@ Result<BenchResult> RunBench(const BenchOptions& o) {
   } else {
     PLEXUS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(file, FullShard(config), mo));
     r.weight_bytes = static_cast<double>(model->weights().MatrixBytes());
-    r.bytes_per_token = DecodeBytes(*model, o.n_gen / 2.0);  // mean context of a tg run
+    r.bytes_per_token = DecodeBytes(*model, r.depth + o.n_gen / 2.0);  // mean context of a tg run
     executor = std::make_unique<LocalExecutor>(std::move(model), o.threads);
   }
   r.load_s = SecondsSince(t_load);
   r.threads = o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency());
   Runner run(*executor, static_cast<int32_t>(config.n_vocab));
   // Warm-up, as llama-bench: page in the weights and size the buffers.
-  if (o.n_prompt > 0) PLEXUS_RETURN_IF_ERROR(run.Prompt(std::min(o.n_prompt, 32), o.prefill_chunk).status());
+  if (r.depth > 0) PLEXUS_RETURN_IF_ERROR(run.Fill(r.depth, std::max(1, o.prefill_chunk)));
+  if (o.n_prompt > 0) PLEXUS_RETURN_IF_ERROR(run.Prompt(std::min(o.n_prompt, 32), std::max(1, o.prefill_chunk)).status());
   if (o.n_gen > 0) PLEXUS_RETURN_IF_ERROR(run.Generate(2).status());
   std::vector<double> pp, tg;
   for (int rep = 0; rep < r.reps; ++rep) {

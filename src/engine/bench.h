@@ -1,6 +1,7 @@
 // plexus bench: llama-bench-style throughput of one model file on this
 // machine: prompt processing (pp, one batch of n_prompt tokens) and token
-// generation (tg, n_gen one-token steps from an empty context), as mean and
+// generation (tg, n_gen one-token steps), both from an empty context or after
+// `depth` tokens of context, as mean and
 // standard deviation over repetitions; and how close decode comes to the
 // memory-bandwidth bound, measured in the same run.
 #pragma once
@@ -25,6 +26,9 @@ struct BenchOptions {
   int n_gen = 128;          // tg tokens (0: skip tg)
   int threads = 0;          // 0: all hardware threads
   int reps = 5;
+  // Tokens already in the context when pp and tg are timed (llama-bench's
+  // -d): filled once, untimed; every timed run starts at this position.
+  int depth = 0;
   int prefill_chunk = 512;  // tokens per prompt forward batch (llama-bench's n_ubatch)
   WeightLoad weight_load = WeightLoad::kMap;
   DType kv_type = DType::kF16;
@@ -39,7 +43,7 @@ struct BenchResult {
   std::string prefill_gemm;  // who multiplies prefill batches of kBlasMinTokens+ tokens: "openblas" or "plexus"
   std::string weight_load;  // "mmap" or "copy"
   int threads = 0;
-  int n_prompt = 0, n_gen = 0, reps = 0;
+  int n_prompt = 0, n_gen = 0, reps = 0, depth = 0;
   double pp_tps = 0, pp_tps_sd = 0;
   double tg_tps = 0, tg_tps_sd = 0;
   double weight_bytes = 0;      // all matrices of the model (of an MoE model, every expert)

@@ -77,6 +77,31 @@ TEST(BenchTest, MoeBytesPerTokenCountsOnlyTheActiveExperts) {
   EXPECT_GT(r->tg_tps, 0);
 }
 
+// -d: pp and tg run after a filled context, and each generated token also
+// reads the K and V rows of that context.
+TEST(BenchTest, DepthRunsAfterAFilledContextAndCountsItsCacheReads) {
+  const std::string path = WriteTinyQ8("tiny-qwen3moe");
+  ASSERT_FALSE(path.empty());
+  auto file = GgufFile::Open(path);
+  ASSERT_TRUE(file.ok());
+  const GgufFile& f = **file;
+  const double n_layers = static_cast<double>(*f.GetInt("qwen3moe.block_count"));
+  const double kv_dim = static_cast<double>(*f.GetInt("qwen3moe.attention.head_count_kv") *
+                                            *f.GetInt("qwen3moe.attention.key_length"));
+  BenchOptions bo = DecodeOnly(path);
+  bo.n_prompt = 6;
+  auto flat = RunBench(bo);
+  ASSERT_TRUE(flat.ok()) << flat.status().message();
+  bo.depth = 40;
+  auto deep = RunBench(bo);
+  ASSERT_TRUE(deep.ok()) << deep.status().message();
+  EXPECT_EQ(flat->depth, 0);
+  EXPECT_EQ(deep->depth, 40);
+  EXPECT_DOUBLE_EQ(deep->bytes_per_token - flat->bytes_per_token, 2 * n_layers * kv_dim * 2 * 40);
+  EXPECT_GT(deep->pp_tps, 0);
+  EXPECT_GT(deep->tg_tps, 0);
+}
+
 // deepseek2: shared experts, the leading dense layer and MLA are read whole,
 // k of E routed experts; the cache holds one latent row per token and layer;
 // attn_kv_b's k half is read as the f32 transpose the loader builds.
