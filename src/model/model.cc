@@ -78,6 +78,10 @@ Status Model::Forward(std::span<const BatchEntry> batch, Collective& tp, Collect
   if (tp.size() != shard_.tp_size || experts.size() != shard_.expert_size)
     return Status::Errorf("model", "shard '{}' needs a TP group of {} and an expert group of {}, got {} and {}",
                           shard_.Describe(), shard_.tp_size, shard_.expert_size, tp.size(), experts.size());
+  // The logits are gathered over `experts` (see ComputeLogits).
+  if (shard_.last_stage && static_cast<size_t>(experts.size()) != shard_.group_vocab.size())
+    return Status::Errorf("model", "shard '{}' splits the LM head {} ways but gathers the logits over {} ranks",
+                          shard_.Describe(), shard_.group_vocab.size(), experts.size());
   PLEXUS_RETURN_IF_ERROR(Validate(batch));
   int64_t max_len = 0;
   for (const BatchEntry& e : batch) max_len = std::max<int64_t>(max_len, e.pos + 1);
