@@ -78,6 +78,10 @@ Status Model::Forward(std::span<const BatchEntry> batch, Collective& tp, Collect
   if (tp.size() != shard_.tp_size || experts.size() != shard_.expert_size)
     return Status::Errorf("model", "shard '{}' needs a TP group of {} and an expert group of {}, got {} and {}",
                           shard_.Describe(), shard_.tp_size, shard_.expert_size, tp.size(), experts.size());
+  // The logits are gathered over `experts` (see ComputeLogits).
+  if (shard_.last_stage && static_cast<size_t>(experts.size()) != shard_.group_vocab.size())
+    return Status::Errorf("model", "shard '{}' splits the LM head {} ways but gathers the logits over {} ranks",
+                          shard_.Describe(), shard_.group_vocab.size(), experts.size());
   PLEXUS_RETURN_IF_ERROR(Validate(batch));
   int64_t max_len = 0;
   for (const BatchEntry& e : batch) max_len = std::max<int64_t>(max_len, e.pos + 1);
@@ -89,9 +93,10 @@ Status Model::Forward(std::span<const BatchEntry> batch, Collective& tp, Collect
     if (pipe == nullptr) return Status::Errorf("model", "a later pipeline stage needs a link to the previous one");
     PLEXUS_RETURN_IF_ERROR(pipe->RecvPrev(act_.x.data(), hidden_bytes));
   }
-  // Chunked, overlapped reduces for prefill in a TP group; every chunked
-  // reduce drains the reducer before it returns, so the logits' gather below
-  // is again the only user of `tp`.
+  // Chunked, overlapped reduces for prefill in a TP group. The reducer only
+  // ever reduces over `tp`, and every chunked reduce drains it before it
+  // returns, so nothing is in flight on `tp` (nor on `experts`, which is `tp`
+  // when the groups coincide) when the logits are gathered below.
   const int chunks =
       overlap_ && tp.size() > 1 ? OverlapChunks(static_cast<int64_t>(batch.size()), overlap_min_rows_) : 1;
   if (chunks > 1 && reducer_ == nullptr) reducer_ = std::make_unique<AsyncReducer>();
@@ -108,10 +113,12 @@ Status Model::Forward(std::span<const BatchEntry> batch, Collective& tp, Collect
     if (pipe == nullptr) return Status::Errorf("model", "a pipeline stage needs a link to the next one");
     return pipe->SendNext(act_.x.data(), hidden_bytes);
   }
-  return ComputeLogits(batch, decode_rows, tp, pool, logits);
+  // The LM-head rows are split over the expert group (shard.h), which is the
+  // TP group unless expert parallelism widens it.
+  return ComputeLogits(batch, decode_rows, experts, pool, logits);
 }
 
-Status Model::ComputeLogits(std::span<const BatchEntry> batch, int64_t decode_rows, Collective& tp,
+Status Model::ComputeLogits(std::span<const BatchEntry> batch, int64_t decode_rows, Collective& group,
                             ThreadPool& pool, std::vector<float>* logits) {
   const int64_t d = config_.n_embd, vocab = config_.n_vocab;
   head_in_.clear();
@@ -129,11 +136,12 @@ Status Model::ComputeLogits(std::span<const BatchEntry> batch, int64_t decode_ro
   const TensorView& head = weights_->output;
   head_out_.resize(static_cast<size_t>(n * head.rows));
   ProjectRows(head, head_in_.data(), n, lone, head_out_.data(), pool);
-  // Gather every rank's [n, V_r] slice, then interleave into [n, V].
+  // Gather every rank's [n, V_r] slice over `group` (shard_.group_vocab is in
+  // its rank order), then interleave into [n, V].
   std::vector<size_t> bytes;
   for (const Range& r : shard_.group_vocab) bytes.push_back(static_cast<size_t>(n * r.size()) * sizeof(float));
   gathered_.resize(static_cast<size_t>(n * vocab));
-  PLEXUS_RETURN_IF_ERROR(tp.AllGatherV(head_out_.data(), bytes.data(), gathered_.data()));
+  PLEXUS_RETURN_IF_ERROR(group.AllGatherV(head_out_.data(), bytes.data(), gathered_.data()));
   if (logits == nullptr) return Status::Ok();
   const float* src = gathered_.data();
   for (const Range& r : shard_.group_vocab) {

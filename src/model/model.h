@@ -54,8 +54,9 @@ class Model {
     return Forward(batch, tp, tp, pipe, pool, logits);
   }
   // Expert parallel: `experts` is the expert group (every rank of the stage
-  // under epN / tpAxepB), over which each MoE block reduces once; `tp` is the
-  // TP group inside it. The expert group must be `tp` when the shard's
+  // under epN / tpAxepB), over which each MoE block reduces once and the
+  // logits are gathered (the LM head is split over it); `tp` is the TP group
+  // inside it. The expert group must be `tp` when the shard's
   // expert_size equals its tp_size.
   Status Forward(std::span<const BatchEntry> batch, Collective& tp, Collective& experts, PipeLink* pipe,
                  ThreadPool& pool, std::vector<float>* logits);
@@ -75,7 +76,8 @@ class Model {
   Status Validate(std::span<const BatchEntry> batch);
   void Embed(std::span<const BatchEntry> batch);
   // decode_rows: LeadingLoneTokens(batch), whose head rows take ProjectRows' exact path.
-  Status ComputeLogits(std::span<const BatchEntry> batch, int64_t decode_rows, Collective& tp, ThreadPool& pool,
+  // group: the ranks of shard_.group_vocab (the expert group; the TP group without ep).
+  Status ComputeLogits(std::span<const BatchEntry> batch, int64_t decode_rows, Collective& group, ThreadPool& pool,
                        std::vector<float>* logits);
 
   std::shared_ptr<const GgufFile> file_;

@@ -84,6 +84,22 @@ Status SplitExperts(const ModelConfig& c, std::span<const double> shares, int ra
   return Status::Ok();
 }
 
+// LM-head rows. Under expert parallelism (an expert group wider than the TP
+// group) every rank of the stage would otherwise compute its TP group's
+// slice again, so the rows go out evenly over the whole expert group and the
+// logits are gathered over it. Even, not by expert_shares: the planner sizes
+// each rank's room for experts after its non-expert bytes, head included.
+Status SplitVocab(const ModelConfig& c, std::span<const double> tp_shares, int tp_rank, int expert_size,
+                  int expert_rank, ShardSpec& s) {
+  const bool over_experts = expert_size > static_cast<int>(tp_shares.size());
+  const std::vector<double> even(static_cast<size_t>(expert_size), 1.0);
+  auto vocab = over_experts ? SplitByShares(c.n_vocab, 1, even) : SplitByShares(c.n_vocab, 1, tp_shares);
+  if (!vocab.ok()) return vocab.status().WithContext("splitting the vocabulary");
+  s.vocab = vocab.value()[over_experts ? expert_rank : tp_rank];
+  s.group_vocab = vocab.value();
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<ShardSpec> MakeShard(const ModelConfig& c, std::span<const double> tp_shares, int tp_rank,
@@ -117,10 +133,7 @@ Result<ShardSpec> MakeShard(const ModelConfig& c, std::span<const double> tp_sha
   if (!ffn.ok()) return ffn.status().WithContext("splitting FFN rows");
   s.ffn = ffn.value()[tp_rank];
   PLEXUS_RETURN_IF_ERROR(SplitExperts(c, expert_shares, expert_rank, ffn_granularity, s));
-  auto vocab = SplitByShares(c.n_vocab, 1, tp_shares);
-  if (!vocab.ok()) return vocab.status().WithContext("splitting the vocabulary");
-  s.vocab = vocab.value()[tp_rank];
-  s.group_vocab = vocab.value();
+  PLEXUS_RETURN_IF_ERROR(SplitVocab(c, tp_shares, tp_rank, expert_size, expert_rank, s));
   return s;
 }
 

@@ -40,8 +40,12 @@ struct ShardSpec {
   // partial output joins the routed experts' before the one MoE all-reduce,
   // so each row is added exactly once however many ep replicas there are.
   Range shexp;
-  Range vocab;          // LM-head rows owned
-  std::vector<Range> group_vocab;  // LM-head rows of every rank in the TP group (for the gather)
+  // LM-head rows owned: split over the TP group, or evenly over the expert
+  // group under ep (expert_size > tp_size), so no rank repeats another's rows.
+  Range vocab;
+  // LM-head rows of every rank of the group that gathers the logits: the TP
+  // group, or the expert group under ep; in that group's rank order.
+  std::vector<Range> group_vocab;
   Range layers;         // pipeline stage: layers [begin, end)
   bool first_stage = true;  // embeds tokens
   bool last_stage = true;   // computes logits
@@ -74,7 +78,9 @@ Result<ShardSpec> MakeShard(const ModelConfig& config, std::span<const double> t
 // The same with an expert group wider than the TP group (expert parallelism,
 // `--split epN` / `tpAxepB`): routed experts whole and shared-expert rows
 // split over the expert group by `expert_shares` ([expert group size]);
-// attention, dense FFN and vocabulary over the TP group by `tp_shares`.
+// attention and dense FFN over the TP group by `tp_shares`. The LM-head rows
+// go evenly over the expert group when it is wider than the TP group (the
+// logits are gathered over it), else over the TP group by `tp_shares`.
 Result<ShardSpec> MakeShard(const ModelConfig& config, std::span<const double> tp_shares, int tp_rank,
                             std::span<const double> expert_shares, int expert_rank, Range layers,
                             int64_t ffn_granularity);

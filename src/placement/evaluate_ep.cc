@@ -1,15 +1,18 @@
 // Expert-parallel plans of MoE models ("epN", "tpAxepB"): one stage, every
-// rank holds all layers. Attention (and any dense FFN, shared experts, the
-// LM head) is split evenly inside a group of A ranks, or replicated when A
-// is 1; the routed experts are placed whole on all A*B ranks in proportion
-// to the memory each has left for them. Communication per token: one
-// all-reduce of the MoE output over all ranks per MoE layer, plus (A > 1)
-// the attention all-reduce inside each group per layer, the dense FFN's on
-// dense layers, and the logits gather.
+// rank holds all layers. Attention (and any dense FFN, shared experts) is
+// split evenly inside a group of A ranks, or replicated when A is 1; the LM
+// head's rows go evenly over all A*B ranks (as MakeShard splits them under
+// ep), and the routed experts are placed whole on all A*B ranks in
+// proportion to the memory each has left for them. Communication per token:
+// one all-reduce of the MoE output over all ranks per MoE layer, one gather
+// of the logits over all ranks, plus (A > 1) the attention all-reduce inside
+// each group per layer and the dense FFN's on dense layers.
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
+#include "model/shard.h"
 #include "placement/cost.h"
 #include "placement/evaluate.h"
 
@@ -23,11 +26,16 @@ uint64_t Bytes(double v) { return v <= 0 ? 0 : static_cast<uint64_t>(std::llroun
 }  // namespace
 
 // The ranks' non-expert part (attention split evenly inside a group of A,
-// everything else of the model but the experts); `room` gets what memory
-// each has left for experts. false when the model cannot be split A ways.
+// the LM head evenly over all ranks, everything else of the model but the
+// experts); `room` gets what memory each has left for experts. false when
+// the model cannot be split A ways, or its vocabulary all-ranks ways.
 bool Evaluator::EpRanks(const std::vector<size_t>& all, size_t a, Plan& plan, std::vector<double>& room) const {
   const std::vector<double> even(a, 1.0 / static_cast<double>(a));
   const Range layers{0, shape_.n_layers};
+  // The head's rows do not depend on the expert placement (it is sized from
+  // the room left after them), so the split is even, as at runtime.
+  auto vocab = SplitByShares(shape_.n_vocab, 1, std::vector<double>(all.size(), 1.0));
+  if (!vocab.ok()) return false;
   room.assign(all.size(), 0.0);
   for (size_t r = 0; r < all.size(); ++r) {
     auto shard = MakeShard(config_, even, static_cast<int>(r % a), layers, shape_.ffn_granularity);
@@ -41,7 +49,7 @@ bool Evaluator::EpRanks(const std::vector<size_t>& all, size_t a, Plan& plan, st
     np.heads = shard->heads;
     np.kv_heads = shard->kv_heads;
     np.ffn = shard->ffn;
-    np.vocab = shard->vocab;
+    np.vocab = (*vocab)[r];
     np.margin_bytes = request_.margin_bytes;
     np.usable_bytes = inventory_.nodes[np.node].usable_bytes();
     Fractions f = FractionsOf(np);
@@ -110,7 +118,7 @@ std::optional<Plan> Evaluator::EvaluateEp(const Layout& groups) const {
     np.weight_bytes = Bytes(WeightBytes(true, true, shape_.n_layers, f));
     np.compute_s = ComputeSeconds(np.node, spb[r], core_factor[r], true, true, shape_.n_layers, f);
     st.compute_s = std::max(st.compute_s, np.compute_s);
-    if (r < a) vocab_fraction.push_back(f.vocab);
+    vocab_fraction.push_back(f.vocab);
   }
   const double hidden = static_cast<double>(shape_.n_embd) * kActivationBytesPerValue;
   const auto n_layers = static_cast<double>(shape_.n_layers), n_moe = static_cast<double>(shape_.n_moe_layers);
@@ -118,8 +126,9 @@ std::optional<Plan> Evaluator::EvaluateEp(const Layout& groups) const {
   if (a > 1) {
     // Attention on every layer, the dense FFN on the dense ones.
     st.allreduce_s += (2 * n_layers - n_moe) * AllReduceTime(static_cast<int>(a), group_link, hidden, cost_);
-    st.gather_s = GatherTime(vocab_fraction, group_link, static_cast<double>(shape_.n_vocab) * 4, cost_);
   }
+  // Every rank's slice of the logits, over the links between all of them.
+  st.gather_s = GatherTime(vocab_fraction, everyone, static_cast<double>(shape_.n_vocab) * 4, cost_);
   plan.stages = {st};
   plan.token_s = st.total();
   CheckFit(plan);

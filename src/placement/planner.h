@@ -69,7 +69,7 @@ struct NodePlan {
 struct StageTime {
   double compute_s = 0;    // slowest rank reading its share
   double allreduce_s = 0;  // 2 per layer when tp > 1
-  double gather_s = 0;     // logits all-gather on the last stage when tp > 1
+  double gather_s = 0;     // logits all-gather on the last stage when tp > 1 or ep > 1
   double hop_s = 0;        // sending the hidden state on (the token back, after the last stage)
   double total() const { return compute_s + allreduce_s + gather_s + hop_s; }
 };

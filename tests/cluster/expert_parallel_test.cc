@@ -3,7 +3,9 @@
 // gives it and in-memory collectives over the groups cluster/plan.h lays
 // out. The logits must match one node's, be bit-identical on every last-stage
 // rank, and each MoE layer must cost exactly one all-reduce (over the expert
-// group) where tpN pays two (attention and MoE, both over the TP group).
+// group) where tpN pays two (attention and MoE, both over the TP group). The
+// LM head's rows are split over the expert group: no two ranks compute the
+// same logits, and one gather over that group brings them together.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -113,11 +115,21 @@ double RelativeError(const std::vector<float>& got, const std::vector<float>& wa
   return max_diff / max_ref;
 }
 
-std::shared_ptr<const GgufFile> TinyModel(const std::string& preset, const std::string& type) {
+// tied: the same model without output.weight, so token_embd is the LM head
+// (the first stage still reads all of it for lookups).
+std::shared_ptr<const GgufFile> TinyModel(const std::string& preset, const std::string& type, bool tied = false) {
   static std::map<std::string, std::shared_ptr<const GgufFile>> files;  // one write per preset and process
-  const std::string key = preset + "-" + type;
-  if (!files.count(key))
-    files[key] = testing::OpenGguf(testing::WriteTinyModel(testing::TestModelDir("ep_test"), preset, type, 13));
+  const std::string key = preset + "-" + type + (tied ? "-tied" : "");
+  if (!files.count(key)) {
+    const auto dir = testing::TestModelDir("ep_test");
+    std::string path = testing::WriteTinyModel(dir, preset, type, 13);
+    if (tied) {
+      testing::GgufEdit drop_head;
+      drop_head.tensor = [](const GgufFile&, const GgufTensorInfo& t, GgufWriter&) { return t.name == "output.weight"; };
+      path = testing::RewriteGguf(path, (dir / (key + ".gguf")).string(), drop_head);
+    }
+    files[key] = testing::OpenGguf(path);
+  }
   return files[key];
 }
 
@@ -135,12 +147,29 @@ void ExpectReduces(const Split& split, const Rank& rank, int64_t layers, int64_t
   EXPECT_EQ(rank.tp->all_reduces, static_cast<int>(steps * (layers + dense)));
 }
 
-void ExpectSameAsOneNode(const std::string& preset, const std::string& type, const std::string& split_text) {
-  SCOPED_TRACE(preset + " " + split_text);
-  auto file = TinyModel(preset, type);
+// The last stage's ranks, in rank order, hold disjoint LM-head rows that
+// cover the vocabulary: split over the expert group under ep, over the TP
+// group otherwise; no rank computes another's rows.
+void ExpectHeadRowsTile(const std::vector<Rank>& ranks, int64_t n_vocab) {
+  int64_t next = 0;
+  for (size_t r = 0; r < ranks.size(); ++r) {
+    const ShardSpec& shard = ranks[r].model->shard();
+    if (!shard.last_stage) continue;
+    EXPECT_EQ(shard.vocab.begin, next) << "rank " << r << ": " << shard.Describe();
+    EXPECT_EQ(ranks[r].model->weights().output.rows, shard.vocab.size()) << "rank " << r;
+    next = shard.vocab.end;
+  }
+  EXPECT_EQ(next, n_vocab);
+}
+
+void ExpectSameAsOneNode(const std::string& preset, const std::string& type, const std::string& split_text,
+                         bool tied = false) {
+  SCOPED_TRACE(preset + " " + split_text + (tied ? " tied" : ""));
+  auto file = TinyModel(preset, type, tied);
   ASSERT_NE(file, nullptr);
   auto config = ReadModelConfig(*file);
   ASSERT_TRUE(config.ok());
+  ASSERT_EQ(config->tied_embeddings, tied);
   const auto steps = Steps();
   auto one = ParseSplit("1");
   auto split = ParseSplit(split_text);
@@ -150,6 +179,7 @@ void ExpectSameAsOneNode(const std::string& preset, const std::string& type, con
   ASSERT_EQ(single.size(), 1u);
   ASSERT_EQ(ranks.size(), static_cast<size_t>(split->world()));
   ASSERT_EQ(single[0].logits.size(), steps.size());
+  ExpectHeadRowsTile(ranks, config->n_vocab);
   for (int r = 0; r < split->world(); ++r) {
     const Rank& rank = ranks[static_cast<size_t>(r)];
     const ShardSpec& shard = rank.model->shard();
@@ -171,6 +201,10 @@ TEST(ExpertParallelTest, Qwen3MoeEp3) { ExpectSameAsOneNode("tiny-qwen3moe", "q8
 TEST(ExpertParallelTest, Qwen3MoeTp2xEp2) { ExpectSameAsOneNode("tiny-qwen3moe", "q8_0", "tp2xep2"); }
 TEST(ExpertParallelTest, Qwen3MoeEp2xPp2) { ExpectSameAsOneNode("tiny-qwen3moe", "f32", "ep2xpp2"); }
 TEST(ExpertParallelTest, Qwen3MoeTp2PaysTwoReduces) { ExpectSameAsOneNode("tiny-qwen3moe", "f32", "tp2"); }
+// Tied embeddings: each rank's head is its rows of token_embd; the first
+// stage still looks tokens up in all of it.
+TEST(ExpertParallelTest, Qwen3MoeTiedEp3) { ExpectSameAsOneNode("tiny-qwen3moe", "q8_0", "ep3", true); }
+TEST(ExpertParallelTest, Qwen3MoeTiedEp2xPp2) { ExpectSameAsOneNode("tiny-qwen3moe", "f32", "ep2xpp2", true); }
 TEST(ExpertParallelTest, MixtralEp3) { ExpectSameAsOneNode("tiny-mixtral", "q4_0", "ep3"); }
 TEST(ExpertParallelTest, MixtralTp2xEp2) { ExpectSameAsOneNode("tiny-mixtral", "q4_0", "tp2xep2"); }
 // deepseek2: a dense leading layer (replicated: no MoE reduce), shared-expert

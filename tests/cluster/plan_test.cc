@@ -203,6 +203,51 @@ TEST_F(ExpertPlacementTest, Ep2RanksReadOnlyTheirExperts) {
   }
 }
 
+// The LM head under ep: its rows go evenly over the whole expert group
+// (ep4: four ranges; tp2xep2: four, not two per TP group), in expert-rank
+// order, and a rank reads only its own rows of output.weight. tpN keeps the
+// TP split by its shares.
+TEST_F(ExpertPlacementTest, LmHeadRowsSplitOverTheExpertGroup) {
+  auto file = testing::OpenGguf(*path_);
+  ASSERT_NE(file, nullptr);
+  auto config = ReadModelConfig(*file);
+  ASSERT_TRUE(config.ok());
+  ASSERT_FALSE(config->tied_embeddings);
+  const GgufTensorInfo* head = file->FindTensor("output.weight");
+  ASSERT_NE(head, nullptr);
+  const uint64_t row_bytes = head->n_bytes / static_cast<uint64_t>(config->n_vocab);
+  const int64_t quarter = config->n_vocab / 4;
+  ASSERT_EQ(quarter * 4, config->n_vocab);  // 512: four even ranges
+  for (const char* text : {"ep4", "tp2xep2"}) {
+    SCOPED_TRACE(text);
+    auto split = ParseSplit(text);
+    ASSERT_TRUE(split.ok());
+    for (int rank = 0; rank < 4; ++rank) {
+      auto shard = ShardForRank(*file, *config, *split, rank);
+      ASSERT_TRUE(shard.ok()) << shard.status().message();
+      const int er = ExpertRankOf(*split, rank);
+      EXPECT_EQ(shard->vocab, (Range{er * quarter, (er + 1) * quarter})) << "rank " << rank;
+      ASSERT_EQ(shard->group_vocab.size(), 4u);
+      for (int i = 0; i < 4; ++i) EXPECT_EQ(shard->group_vocab[i], (Range{i * quarter, (i + 1) * quarter}));
+      const auto ranges = ShardByteRanges(*file, *config, *shard);
+      const uint64_t at = file->data_offset() + head->offset;
+      const uint64_t mine_begin = at + static_cast<uint64_t>(shard->vocab.begin) * row_bytes;
+      const uint64_t mine_end = at + static_cast<uint64_t>(shard->vocab.end) * row_bytes;
+      EXPECT_EQ(Covered(ranges, mine_begin, mine_end), mine_end - mine_begin) << "rank " << rank;
+      EXPECT_EQ(Covered(ranges, at, at + head->n_bytes), mine_end - mine_begin) << "rank " << rank << " reads more rows";
+    }
+  }
+  // tp2 (experts over the TP group): the vocabulary follows the TP shares.
+  auto tp = ParseSplit("tp2", "3,1");
+  ASSERT_TRUE(tp.ok());
+  for (int rank = 0; rank < 2; ++rank) {
+    auto shard = ShardForRank(*file, *config, *tp, rank);
+    ASSERT_TRUE(shard.ok()) << shard.status().message();
+    EXPECT_EQ(shard->vocab, rank == 0 ? (Range{0, 384}) : (Range{384, 512}));
+    EXPECT_EQ(shard->group_vocab, (std::vector<Range>{{0, 384}, {384, 512}}));
+  }
+}
+
 TEST_F(ExpertPlacementTest, EpNeedsExpertsAndEnoughOfThem) {
   auto file = testing::OpenGguf(*path_);
   ASSERT_NE(file, nullptr);

@@ -47,7 +47,8 @@ def check(label, single, got, err, rc, secs, shares, file_bytes, first):
             print(f"FAIL {label}: the log lacks '{needed}':\n{err[-1500:]}")
             return 1
     # A node holds its experts, not all of them: its shard is well under the
-    # file (attention, embeddings and LM head are replicated). A node whose
+    # file (attention and the embeddings are replicated; the LM head's rows
+    # are split over the expert group like the experts). A node whose
     # cache already holds its shard from an earlier split is sent nothing and
     # logs no line; the first split of each model finds every cache empty.
     fractions = shard_fractions(err, file_bytes)

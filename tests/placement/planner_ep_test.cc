@@ -37,6 +37,18 @@ const Alternative* FindAlternative(const Placement& p, const std::string& split)
   return nullptr;
 }
 
+// Under ep the LM head's rows go evenly over every rank (MakeShard does the
+// same at runtime): disjoint ranges, in rank order, covering the vocabulary.
+void ExpectVocabSplitOverAllRanks(const Plan& plan, int64_t n_vocab) {
+  int64_t next = 0;
+  for (const NodePlan& np : plan.nodes) {
+    EXPECT_EQ(np.vocab.begin, next) << np.name << " (rank " << np.rank << ")";
+    EXPECT_NEAR(static_cast<double>(np.vocab.size()), double(n_vocab) / double(plan.nodes.size()), 1.0) << np.name;
+    next = np.vocab.end;
+  }
+  EXPECT_EQ(next, n_vocab);
+}
+
 Inventory FourMoeNodes(double latency_us) {
   return Mesh({MakeNode("a", 8, 100), MakeNode("b", 8, 100), MakeNode("c", 8, 100), MakeNode("d", 8, 100)},
               latency_us, 10);
@@ -45,8 +57,8 @@ Inventory FourMoeNodes(double latency_us) {
 TEST(PlannerEp, SlowLinksMoeChoosesExpertParallel) {
   // 400 us links: tp4 waits on 2 all-reduces per layer, ep4 on one per MoE
   // layer, and the attention it replicates is small beside the experts. (The
-  // window is narrow for one sequence: at 300 us tp4 ties, and above ~520 us
-  // pp4's one hop per stage beats both.)
+  // window is narrow for one sequence: at ~230 us tp4 ties, and above ~545 us
+  // pp3's one hop per stage beats both.)
   const ModelShape shape = Qwen3Moe();
   const Placement p = MustPlan(shape, FourMoeNodes(400), Request{1024, 1, 512ull << 20});
   const Plan& best = p.best;
@@ -65,6 +77,8 @@ TEST(PlannerEp, SlowLinksMoeChoosesExpertParallel) {
     EXPECT_LE(np.memory_bytes(), np.usable_bytes) << np.name;
   }
   EXPECT_EQ(next, shape.n_experts);
+  ExpectVocabSplitOverAllRanks(best, shape.n_vocab);
+  EXPECT_GT(best.stages[0].gather_s, 0.0);  // the head's slices come back once per token
   // Costed as one all-reduce per MoE layer (no attention all-reduces).
   EXPECT_GT(best.stages[0].allreduce_s, 48 * 400e-6);
   EXPECT_LT(best.stages[0].allreduce_s, 2 * 48 * 400e-6);
@@ -133,6 +147,7 @@ TEST(PlannerEp, TpTimesEpKeepsAttentionGroupsOnFastLinks) {
   EXPECT_EQ(p.nodes[0].name.substr(0, 2), p.nodes[1].name.substr(0, 2)) << p.Groups();
   EXPECT_EQ(p.nodes[2].name.substr(0, 2), p.nodes[3].name.substr(0, 2)) << p.Groups();
   EXPECT_EQ(p.nodes[0].heads.size(), 16);  // half the heads per rank of a group
+  ExpectVocabSplitOverAllRanks(p, Qwen3Moe().n_vocab);  // the head over all four, not per group
 }
 
 TEST(PlannerEp, GatedOffOrDenseModelHasNoExpertParallelPlans) {

@@ -105,6 +105,14 @@ for (const { split, ranks, stages } of SPLITS) {
       const h1 = await box(page, '#split-svg rect.heads[data-rank="1"]');
       assert.ok(Math.abs(h0.x - h1.x) < 0.01 && Math.abs(h0.height - h1.height) < 0.01 &&
         Math.abs(h1.y - (h0.y + h0.height)) < 0.01, `replicated heads: ${JSON.stringify([h0, h1])}`);
+      // The LM head is split over the expert group: rows 0–255 and 256–511.
+      const v0 = await box(page, '#split-svg rect.vocab[data-rank="0"]');
+      const v1 = await box(page, '#split-svg rect.vocab[data-rank="1"]');
+      assert.ok(Math.abs(v0.x - v1.x) < 0.01 && Math.abs(v0.height - v1.height) < 0.01 &&
+        Math.abs(v1.y - (v0.y + v0.height)) < 0.01, `vocabulary split in two: ${JSON.stringify([v0, v1])}`);
+      const vtip = await page.locator('#split-svg rect.vocab[data-rank="1"] title').first().textContent();
+      assert.match(vtip, /LM-head rows 256–511/);
+      assert.doesNotMatch(vtip, /replicas/);
       const e0 = await box(page, '#split-svg rect.experts[data-rank="0"]');
       const e1 = await box(page, '#split-svg rect.experts[data-rank="1"]');
       assert.ok(Math.abs(e1.y - (e0.y + e0.height)) < 0.01 && Math.abs(e0.height - e1.height) < 0.01,

@@ -14,8 +14,9 @@
 //
 // Mixtures of experts: the FFN track becomes the experts track (y: expert
 // ids), one band per rank over the experts it holds whole. Under expert
-// parallelism (epN, tpAxepB) several ranks hold the same heads or vocabulary
-// rows (replicas): they share that band's height, side by side in y.
+// parallelism (epN, tpAxepB) several ranks hold the same heads (replicas):
+// they share that band's height, side by side in y. The LM head's rows are
+// split over all ranks of the expert group, so its bands do not overlap.
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#9c6ade', '#d4a72c', '#2fa5a5', '#e377c2'];
