@@ -129,11 +129,18 @@ ApiServer::Ending ApiServer::Follow(Run& run, const std::function<bool(StreamIte
       if (kind == StreamItem::Kind::kDone) return Ending::kDone;
       if (kind == StreamItem::Kind::kError) return Ending::kError;
     }
+    // Shutdown is an atomic load, checked every item, so a stream that never
+    // falls silent still ends at once; the client check is a syscall, so
+    // it waits for a silence or kPoll.
+    if (stopping_) {
+      run.stream->Cancel();
+      return Ending::kShutdown;
+    }
     if (!item || Clock::now() >= next_check) {
       next_check = Clock::now() + kPoll;
-      if (stopping_ || PeerClosed(run.fd)) {
+      if (PeerClosed(run.fd)) {
         run.stream->Cancel();
-        return stopping_ ? Ending::kShutdown : Ending::kClientGone;
+        return Ending::kClientGone;
       }
     }
   }
