@@ -308,6 +308,21 @@ void WeightRowsToFloatImpl(const TensorView& w, int64_t r0, int64_t r1, float* o
   for (int64_t r = r0; r < r1; ++r) ops.decode(w.row(r), out + (r - r0) * w.cols, w.cols);
 }
 
+// One lookup, then the row kernel per row: Dot's bits without its dispatch
+// per row (attention scores: thousands of short cached rows per head).
+// f16 and f32 (an attention cache) call the row kernel directly, so the
+// compiler can inline it and keep x in registers across rows.
+void DotRowsImpl(const TensorView& w, const float* x, float* out) {
+  if (w.type == DType::kF16) {
+    for (int64_t r = 0; r < w.rows; ++r) out[r] = DotPlainRow<hwy::float16_t>(w.row(r), x, w.cols);
+  } else if (w.type == DType::kF32) {
+    for (int64_t r = 0; r < w.rows; ++r) out[r] = DotPlainRow<float>(w.row(r), x, w.cols);
+  } else {
+    const RowDotFn dot = GetRowOps(w.type).dot;
+    for (int64_t r = 0; r < w.rows; ++r) out[r] = dot(w.row(r), x, w.cols);
+  }
+}
+
 int64_t TargetImpl() { return HWY_TARGET; }
 
 }  // namespace plexus::kernels::HWY_NAMESPACE
@@ -323,6 +338,7 @@ HWY_EXPORT(MatVecManyImpl);
 HWY_EXPORT(MatVecBatchImpl);
 HWY_EXPORT(MatMulImpl);
 HWY_EXPORT(WeightRowsToFloatImpl);
+HWY_EXPORT(DotRowsImpl);
 HWY_EXPORT(TargetImpl);
 
 namespace {
@@ -375,6 +391,11 @@ void WeightRowsToFloat(const TensorView& w, int64_t r0, int64_t r1, float* out) 
   PLEXUS_CHECK(r0 >= 0 && r0 <= r1 && r1 <= w.rows, "[kernels] WeightRowsToFloat [{}, {}) of {} rows", r0, r1,
                w.rows);
   HWY_DYNAMIC_DISPATCH(WeightRowsToFloatImpl)(w, r0, r1, out);
+}
+
+void DotRows(const TensorView& w, const float* x, float* out) {
+  CheckWholeBlocks(w.type, w.cols);
+  HWY_DYNAMIC_DISPATCH(DotRowsImpl)(w, x, out);
 }
 
 const char* BestTargetName() { return hwy::TargetName(HWY_DYNAMIC_DISPATCH(TargetImpl)()); }

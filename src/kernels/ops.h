@@ -89,6 +89,12 @@ int64_t MatVecBatchMaxTokens(const TensorView& w);
 // (matmul_blas.h).
 void MatMul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
 
+// out[r] = Dot(w.type, w.row(r), x, w.cols) for every row, on the calling
+// thread, with the bits of those Dot calls. For many short rows of a strided
+// table (attention's cached keys: w.row_bytes is the cache row's stride).
+// x: [w.cols], out: [w.rows].
+void DotRows(const TensorView& w, const float* x, float* out);
+
 // Rows [r0, r1) of w decoded to float: out [(r1 - r0), w.cols], row-major.
 void WeightRowsToFloat(const TensorView& w, int64_t r0, int64_t r1, float* out);
 

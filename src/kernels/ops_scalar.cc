@@ -12,6 +12,10 @@ namespace plexus::kernels::scalar {
 
 float Dot(DType type, const void* row, const float* x, int64_t n) { return DotRowScalar(type, row, x, n); }
 
+void DotRows(const TensorView& w, const float* x, float* out) {
+  for (int64_t r = 0; r < w.rows; ++r) out[r] = DotRowScalar(w.type, w.row(r), x, w.cols);
+}
+
 void MatVec(const TensorView& w, const float* x, float* y) { MatMul(w, x, 1, y); }
 
 void MatVecBatch(const TensorView& w, const float* x, int64_t n_tokens, float* y) {

@@ -12,6 +12,7 @@ namespace plexus::kernels::scalar {
 
 float Dot(DType type, const void* row, const float* x, int64_t n);
 float DotQ8(DType type, const void* row, const QuantizedActs& x, int64_t x_row);
+void DotRows(const TensorView& w, const float* x, float* out);
 // Like kernels::MatVec/MatMul: one token with quantized activations where
 // UsesQuantizedActs, several with float activations.
 void MatVec(const TensorView& w, const float* x, float* y);

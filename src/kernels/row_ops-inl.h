@@ -109,7 +109,7 @@ HWY_INLINE float ToF32(hwy::float16_t v) { return F16ToF32(Bits16(v)); }
 HWY_INLINE float ToF32(hwy::bfloat16_t v) { return BF16ToF32(Bits16(v)); }
 
 template <class T>
-float DotPlainRow(const void* row, const float* x, int64_t n) {
+HWY_INLINE float DotPlainRow(const void* row, const float* x, int64_t n) {
   const hn::ScalableTag<float> d;
   const auto* w = static_cast<const T*>(row);
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));

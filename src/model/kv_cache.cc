@@ -7,23 +7,44 @@
 
 namespace plexus {
 
-KvCache::KvCache(int64_t n_layers, int64_t kv_width, int64_t max_positions, DType type, int64_t v_width)
+KvCache::KvCache(int64_t n_layers, int64_t kv_width, int64_t max_positions, DType type, int64_t v_width,
+                 int64_t heads)
     : n_layers_(n_layers),
       kv_width_(kv_width),
       v_width_(v_width < 0 ? kv_width : v_width),
       max_positions_(max_positions),
       type_(type),
+      heads_(heads),
       row_bytes_(RowBytes(type, kv_width)),
       v_row_bytes_(RowBytes(type, v_width_)) {
   PLEXUS_CHECK(type == DType::kF32 || type == DType::kF16, "KV cache type {} unsupported", DTypeName(type));
+  PLEXUS_CHECK(heads >= 1 && kv_width % heads == 0 && v_width_ % heads == 0,
+               "KV cache widths {} and {} do not split into {} heads", kv_width, v_width_, heads);
+  head_row_bytes_ = RowBytes(type, kv_width / heads);
+  head_v_row_bytes_ = RowBytes(type, v_width_ / heads);
 }
 
 void KvCache::Store(int32_t seq, int64_t layer, int64_t pos, const float* k, const float* v) {
   Sequence& s = seqs_.at(seq);
-  QuantizeRow(type_, k, s.k[layer].data() + static_cast<size_t>(pos) * row_bytes_, kv_width_);
-  if (v_row_bytes_ > 0)
-    QuantizeRow(type_, v, s.v[layer].data() + static_cast<size_t>(pos) * v_row_bytes_,
-                v_width_);
+  const int64_t kw = kv_width_ / heads_, vw = v_width_ / heads_;
+  const size_t capacity = static_cast<size_t>(s.capacity), at = static_cast<size_t>(pos);
+  for (int64_t h = 0; h < heads_; ++h) {
+    const size_t block = static_cast<size_t>(h) * capacity;  // rows before head h's block
+    QuantizeRow(type_, k + h * kw, s.k[layer].data() + (block + at) * head_row_bytes_, kw);
+    if (v_row_bytes_ > 0) QuantizeRow(type_, v + h * vw, s.v[layer].data() + (block + at) * head_v_row_bytes_, vw);
+  }
+}
+
+void KvCache::Regrow(std::vector<uint8_t>& buffer, int64_t old_capacity, int64_t capacity, size_t head_bytes) const {
+  if (heads_ == 1 || old_capacity == 0) {  // one block: it keeps its place
+    buffer.resize(static_cast<size_t>(capacity) * head_bytes * static_cast<size_t>(heads_));
+    return;
+  }
+  std::vector<uint8_t> grown(static_cast<size_t>(capacity) * head_bytes * static_cast<size_t>(heads_));
+  const size_t old_block = static_cast<size_t>(old_capacity) * head_bytes, block = static_cast<size_t>(capacity) * head_bytes;
+  for (int64_t h = 0; h < heads_; ++h)
+    std::copy_n(buffer.data() + static_cast<size_t>(h) * old_block, old_block, grown.data() + static_cast<size_t>(h) * block);
+  buffer.swap(grown);
 }
 
 Status KvCache::Prepare(int32_t seq, int64_t pos) {
@@ -38,9 +59,10 @@ Status KvCache::Prepare(int32_t seq, int64_t pos) {
     return Status::Errorf("kv", "sequence {}: position {} skips ahead of its length {}", seq, pos, s.length);
   s.length = pos + 1;
   if (s.length > s.capacity) {
+    const int64_t old_capacity = s.capacity;
     s.capacity = std::min(max_positions_, std::max<int64_t>(64, s.capacity * 2));
-    for (auto& b : s.k) b.resize(static_cast<size_t>(s.capacity) * row_bytes_);
-    for (auto& b : s.v) b.resize(static_cast<size_t>(s.capacity) * v_row_bytes_);
+    for (auto& b : s.k) Regrow(b, old_capacity, s.capacity, head_row_bytes_);
+    for (auto& b : s.v) Regrow(b, old_capacity, s.capacity, head_v_row_bytes_);
   }
   return Status::Ok();
 }

@@ -1,9 +1,13 @@
 // Per-sequence key/value cache for the layers and KV heads of one shard.
-// Storage per sequence and layer: K and V each [positions, kv_width] elements
-// of type() (f16 by default, as llama.cpp keeps it: half the memory and half
-// the bytes read per decoded token; f32 on request), kv_width = local KV
-// heads * dh, grown by doubling as the sequence grows. MLA (deepseek2) keeps
-// one row of the compressed latent per token in K ([kv_lora + rope]) and no V
+// Storage per sequence and layer: K and V each hold `heads` head-major blocks
+// [heads][capacity, width / heads] of type() (f16 by default, as llama.cpp
+// keeps it: half the memory and half the bytes read per decoded token; f32
+// on request), kv_width = local KV heads * dh, grown by doubling as the
+// sequence grows. Head-major, so that attention reads one head's positions
+// as one contiguous run (a position-major row would put a whole cache row
+// between a head's consecutive keys, which the hardware prefetchers, held to
+// a 4 KiB page, follow poorly). MLA (deepseek2) keeps one row of the
+// compressed latent per token in K ([kv_lora + rope], one "head") and no V
 // (v_width 0): the values are recomputed from the latent.
 #pragma once
 
@@ -18,23 +22,34 @@ namespace plexus {
 
 class KvCache {
  public:
-  // v_width < 0: the same as kv_width.
-  KvCache(int64_t n_layers, int64_t kv_width, int64_t max_positions, DType type, int64_t v_width = -1);
+  // v_width < 0: the same as kv_width. heads divides kv_width and v_width.
+  KvCache(int64_t n_layers, int64_t kv_width, int64_t max_positions, DType type, int64_t v_width = -1,
+          int64_t heads = 1);
 
   // Makes room to write position `pos` of `seq`. Positions must arrive in
   // order: pos == length appends; pos < length rewinds the sequence to pos
   // first (the cached entries after it are discarded).
   Status Prepare(int32_t seq, int64_t pos);
 
-  // Writes k [kv_width] and v [v_width] floats at `pos`, converted to type().
+  // Writes k [kv_width] and v [v_width] floats at `pos`, converted to type()
+  // (head h's slice of each into its own block).
   void Store(int32_t seq, int64_t layer, int64_t pos, const float* k, const float* v);
-  // Rows [0, length) of layer's K (or V) for seq: [length, kv_width] of type(),
-  // row_bytes() apart.
-  const uint8_t* Keys(int32_t seq, int64_t layer) const { return seqs_.at(seq).k[layer].data(); }
-  const uint8_t* Values(int32_t seq, int64_t layer) const { return seqs_.at(seq).v[layer].data(); }
+  // Rows [0, length) of head h of layer's K (or V) for seq: [length, kv_width
+  // / heads] of type(), contiguous, head_row_bytes() (head_v_row_bytes()) apart.
+  const uint8_t* Keys(int32_t seq, int64_t layer, int64_t head = 0) const {
+    const Sequence& s = seqs_.at(seq);
+    return s.k[layer].data() + static_cast<size_t>(head * s.capacity) * head_row_bytes_;
+  }
+  const uint8_t* Values(int32_t seq, int64_t layer, int64_t head = 0) const {
+    const Sequence& s = seqs_.at(seq);
+    return s.v[layer].data() + static_cast<size_t>(head * s.capacity) * head_v_row_bytes_;
+  }
   DType type() const { return type_; }
-  size_t row_bytes() const { return row_bytes_; }      // of a K row
+  int64_t heads() const { return heads_; }
+  size_t row_bytes() const { return row_bytes_; }      // of a K row, all heads (memory per position)
   size_t v_row_bytes() const { return v_row_bytes_; }  // of a V row (0: no V)
+  size_t head_row_bytes() const { return head_row_bytes_; }      // one head's K row
+  size_t head_v_row_bytes() const { return head_v_row_bytes_; }  // one head's V row
 
   int64_t Length(int32_t seq) const;
   void Drop(int32_t seq) { seqs_.erase(seq); }
@@ -46,16 +61,21 @@ class KvCache {
   struct Sequence {
     int64_t length = 0;
     int64_t capacity = 0;
-    std::vector<std::vector<uint8_t>> k, v;  // [layer][capacity * row_bytes]
+    std::vector<std::vector<uint8_t>> k, v;  // [layer][heads][capacity, head_row_bytes]
   };
+  // Moves buffer's `heads` blocks of `old_capacity` rows to blocks of `capacity`.
+  void Regrow(std::vector<uint8_t>& buffer, int64_t old_capacity, int64_t capacity, size_t head_bytes) const;
 
   int64_t n_layers_;
   int64_t kv_width_;
   int64_t v_width_;
   int64_t max_positions_;
   DType type_;
+  int64_t heads_;
   size_t row_bytes_;
   size_t v_row_bytes_;
+  size_t head_row_bytes_;
+  size_t head_v_row_bytes_;
   std::unordered_map<int32_t, Sequence> seqs_;
 };
 

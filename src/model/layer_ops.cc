@@ -51,7 +51,10 @@ void Activations::Resize(const ModelConfig& c, const ShardSpec& s, size_t batch,
   proj.resize(batch * d);
   gate.resize(batch * f);
   up.resize(batch * f);
-  scores.resize(static_cast<size_t>(n_threads) * static_cast<size_t>(max_len));
+  // Per thread: Attend's scores of one GQA group and a tile of decoded values.
+  const size_t group = static_cast<size_t>(c.heads_per_kv());
+  scores.resize(static_cast<size_t>(n_threads) *
+                (group * static_cast<size_t>(max_len) + static_cast<size_t>(kAttendTile * c.head_dim)));
   if (c.is_moe()) {
     const size_t e = static_cast<size_t>(c.n_experts), k = static_cast<size_t>(c.n_experts_used);
     const size_t fe = std::max(static_cast<size_t>(c.n_ff_expert), static_cast<size_t>(s.shexp.size()));
@@ -141,38 +144,87 @@ const float* CacheRowAsFloat(DType type, const uint8_t* row, int64_t n, float* s
   return scratch;
 }
 
+namespace {
+
+// Cached value rows [t0, t0 + m) of one KV head as floats, *stride floats
+// apart: the cache itself when it holds f32, else its f16 rows decoded into
+// scratch ([m, dh]; exact conversions, as CacheRowAsFloat's).
+const float* ValueRowsAsFloat(const TensorView& values, int64_t t0, int64_t m, float* scratch, int64_t* stride) {
+  if (values.type == DType::kF32) {
+    *stride = static_cast<int64_t>(values.row_bytes / sizeof(float));
+    return reinterpret_cast<const float*>(values.row(t0));
+  }
+  kernels::WeightRowsToFloat(values, t0, t0 + m, scratch);
+  *stride = values.cols;
+  return scratch;
+}
+
+}  // namespace
+
+// Work items are (entry, local KV head, slice of that KV head's local query
+// heads): the heads of a GQA group share the group's cached K and V rows, so
+// an item reads each row once, in tiles of kAttendTile positions that stay in
+// L1 while every head of the slice uses them. Groups are cut into slices
+// only when there are fewer items than twice the threads. Each head's
+// arithmetic is the one-head loop's: Dot per key (DotRows), * scale,
+// softmax, and the value rows added in position order (AxpyRows sums each
+// element in row order, as one Axpy per position did).
 void LayerRun::Attend() {
-  const int64_t dh = c_.head_dim, nq = s_.heads.size();
-  const size_t row_bytes = kv_.row_bytes(), head_bytes = RowBytes(kv_.type(), dh);
-  const DType kv_type = kv_.type();
-  const int64_t group = c_.heads_per_kv();
-  const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
-  const size_t n_items = batch_.size() * static_cast<size_t>(nq);
+  const int64_t group = c_.heads_per_kv(), n_kv = s_.kv_heads.size();
+  const int64_t units = static_cast<int64_t>(batch_.size()) * n_kv;
+  const int64_t slices = std::clamp<int64_t>((2 * pool_.size() + units - 1) / units, 1, group);
   const size_t scratch_len = a_.scores.size() / static_cast<size_t>(pool_.size());
-  std::atomic<size_t> next{0};
+  std::atomic<int64_t> next{0};
   pool_.RunOnAll([&](int thread) {
-    float* scores = a_.scores.data() + static_cast<size_t>(thread) * scratch_len;
-    std::vector<float> value(static_cast<size_t>(dh));
-    for (size_t item = next++; item < n_items; item = next++) {
-      const BatchEntry& e = batch_[item / nq];
-      const int64_t head = static_cast<int64_t>(item % nq);
-      const int64_t kv_head = (s_.heads.begin + head) / group - s_.kv_heads.begin;
-      // With an f16 cache, q and the attention weights meet K and V in f16
-      // too (as llama.cpp's f16 KV path computes), accumulating in f32.
-      float* q = a_.q.data() + item * dh;
-      if (kv_type == DType::kF16) kernels::RoundToHalf(q, dh);
-      const uint8_t* keys = kv_.Keys(e.seq, layer_) + kv_head * head_bytes;
-      const uint8_t* values = kv_.Values(e.seq, layer_) + kv_head * head_bytes;
-      const int64_t n = e.pos + 1;  // causal: positions [0, pos]
-      for (int64_t t = 0; t < n; ++t) scores[t] = kernels::Dot(kv_type, keys + t * row_bytes, q, dh) * scale;
-      kernels::Softmax(scores, n);
-      if (kv_type == DType::kF16) kernels::RoundToHalf(scores, n);
-      float* out = a_.attn.data() + item * dh;
-      std::fill_n(out, dh, 0.0f);
-      for (int64_t t = 0; t < n; ++t)
-        kernels::Axpy(scores[t], CacheRowAsFloat(kv_type, values + t * row_bytes, dh, value.data()), out, dh);
+    float* scratch = a_.scores.data() + static_cast<size_t>(thread) * scratch_len;
+    for (int64_t item = next++; item < units * slices; item = next++) {
+      const int64_t unit = item / slices, slice = item % slices;
+      const int64_t kv_head = s_.kv_heads.begin + unit % n_kv;  // model-wide index
+      const int64_t h0 = std::max(s_.heads.begin, kv_head * group), h1 = std::min(s_.heads.end, (kv_head + 1) * group);
+      const int64_t begin = h0 + (h1 - h0) * slice / slices, end = h0 + (h1 - h0) * (slice + 1) / slices;
+      if (begin < end)
+        AttendGroup(static_cast<size_t>(unit / n_kv), unit % n_kv, begin - s_.heads.begin, end - s_.heads.begin, scratch);
     }
   });
+}
+
+// scratch: [heads, pos + 1] scores, then [kAttendTile, dh] decoded values.
+void LayerRun::AttendGroup(size_t b, int64_t kv_local, int64_t head0, int64_t head1, float* scratch) {
+  const BatchEntry& e = batch_[b];
+  const int64_t dh = c_.head_dim, nq = s_.heads.size(), n = e.pos + 1;  // causal: positions [0, pos]
+  const DType kv_type = kv_.type();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
+  // This head's cached rows, contiguous (the cache is head-major).
+  const TensorView keys{kv_type, dh, n, kv_.Keys(e.seq, layer_, kv_local), kv_.head_row_bytes()};
+  const TensorView values{kv_type, dh, n, kv_.Values(e.seq, layer_, kv_local), kv_.head_v_row_bytes()};
+  const int64_t heads = head1 - head0;
+  float* values_f32 = scratch + heads * n;
+  const auto q_of = [&](int64_t j) { return a_.q.data() + (static_cast<int64_t>(b) * nq + head0 + j) * dh; };
+  // With an f16 cache, q and the attention weights meet K and V in f16
+  // too (as llama.cpp's f16 KV path computes), accumulating in f32.
+  if (kv_type == DType::kF16)
+    for (int64_t j = 0; j < heads; ++j) kernels::RoundToHalf(q_of(j), dh);
+  for (int64_t t0 = 0; t0 < n; t0 += kAttendTile) {
+    TensorView tile = keys;
+    tile.data = keys.row(t0);
+    tile.rows = std::min(kAttendTile, n - t0);
+    for (int64_t j = 0; j < heads; ++j) kernels::DotRows(tile, q_of(j), scratch + j * n + t0);
+  }
+  for (int64_t j = 0; j < heads; ++j) {
+    float* scores = scratch + j * n;
+    for (int64_t t = 0; t < n; ++t) scores[t] *= scale;
+    kernels::Softmax(scores, n);
+    if (kv_type == DType::kF16) kernels::RoundToHalf(scores, n);
+    std::fill_n(a_.attn.data() + (static_cast<int64_t>(b) * nq + head0 + j) * dh, dh, 0.0f);
+  }
+  for (int64_t t0 = 0; t0 < n; t0 += kAttendTile) {
+    const int64_t m = std::min(kAttendTile, n - t0);
+    int64_t stride = 0;
+    const float* rows = ValueRowsAsFloat(values, t0, m, values_f32, &stride);
+    for (int64_t j = 0; j < heads; ++j)
+      kernels::AxpyRows(scratch + j * n + t0, m, rows, stride,
+                        a_.attn.data() + (static_cast<int64_t>(b) * nq + head0 + j) * dh, dh);
+  }
 }
 
 Status LayerRun::ReduceIntoResidual(Collective& group) {

@@ -49,6 +49,10 @@ struct SoloExperts {
   std::vector<kernels::MatVecJob> jobs;  // [2m] the current dispatch
 };
 
+// Positions per tile of Attend: a tile's K rows, and its V rows decoded to
+// f32 ([kAttendTile, dh]), stay in L1 while every head of a GQA group uses them.
+inline constexpr int64_t kAttendTile = 32;
+
 // Activation buffers for one batch of B entries, all row-major.
 struct Activations {
   std::vector<float> x;     // [B, d]      residual stream (whole on every TP rank)
@@ -60,7 +64,7 @@ struct Activations {
   std::vector<float> proj;  // [B, d]      partial block output before the all-reduce
   std::vector<float> gate;  // [B, f]      local FFN rows
   std::vector<float> up;    // [B, f]
-  std::vector<float> scores;  // [threads, context] attention scratch
+  std::vector<float> scores;  // [threads, group * context + kAttendTile * dh] attention scratch
   // Mixture of experts (n = tokens routed to one expert, n <= B).
   std::vector<float> router;       // [B, E]   router logits
   std::vector<int32_t> chosen;     // [B, k]   expert ids each token is routed to
@@ -153,6 +157,9 @@ class LayerRun {
   void RunSoloExperts();         // a_.solo.out = the solo experts' outputs (unweighted)
   void RunExpert(int64_t e);     // proj += this expert's weighted output for its rows
   void SharedExperts();          // proj += the shared experts' output (local rows)
+  // Attend for entry b, local KV head kv_local and its local query heads
+  // [head0, head1); scratch: [head1 - head0, pos + 1] + [kAttendTile, dh].
+  void AttendGroup(size_t b, int64_t kv_local, int64_t head0, int64_t head1, float* scratch);
   // One (token, local head) of MlaAttend; scratch: [context] scores, [kv_lora + rope + 2 * kv_lora] floats.
   void MlaAttendOne(size_t b, int64_t head, float* scores, float* scratch);
   // Prefill (mla_ops.cc): attn for batch rows [first, B) (B' = B - first of

@@ -156,6 +156,30 @@ TEST_P(MatMulTest, Q4_0LaneBiasGivesTheBitsOfSubtractingEight) {
   }
 }
 
+// DotRows walks a strided table (rows further apart than their bytes, as
+// cached keys are) with exactly the bits of one Dot per row, and matches the
+// scalar twin.
+TEST_P(MatMulTest, DotRowsGivesTheBitsOfDotPerRow) {
+  uint32_t seed = 900;
+  for (DType type : {DType::kF16, DType::kF32, DType::kBF16, DType::kQ8_0}) {
+    const int64_t n = IsPlain(type) ? 64 : 128, rows = 37;
+    const size_t row_bytes = RowBytes(type, n), stride = 3 * row_bytes + 5;
+    const std::vector<uint8_t> packed = RandomRows(type, rows, n, seed++);
+    std::vector<uint8_t> table(stride * rows);
+    for (int64_t r = 0; r < rows; ++r) std::memcpy(table.data() + r * stride, packed.data() + r * row_bytes, row_bytes);
+    const std::vector<float> x = RandomFloats(static_cast<size_t>(n), seed++);
+    const TensorView w{type, n, rows, table.data(), stride};
+    std::vector<float> got(rows), twin(rows);
+    DotRows(w, x.data(), got.data());
+    scalar::DotRows(w, x.data(), twin.data());
+    for (int64_t r = 0; r < rows; ++r) {
+      const float want = Dot(type, w.row(r), x.data(), n);
+      EXPECT_EQ(std::memcmp(&got[r], &want, sizeof(float)), 0) << DTypeName(type) << " row " << r;
+      EXPECT_NEAR(got[r], twin[r], kRelTol * AbsDot(type, w.row(r), x.data(), n) + 1e-6) << DTypeName(type);
+    }
+  }
+}
+
 struct Shape {
   int64_t rows, cols;
 };
