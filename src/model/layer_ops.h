@@ -160,7 +160,8 @@ class LayerRun {
   // Attend for entry b, local KV head kv_local and its local query heads
   // [head0, head1); scratch: [head1 - head0, pos + 1] + [kAttendTile, dh].
   void AttendGroup(size_t b, int64_t kv_local, int64_t head0, int64_t head1, float* scratch);
-  // One (token, local head) of MlaAttend; scratch: [context] scores, [kv_lora + rope + 2 * kv_lora] floats.
+  // One (token, local head) of MlaAttend; scratch: [context] scores, [kv_lora + rope + (1 + 32) * kv_lora]
+  // floats (q_abs, o_lat, a tile of decoded latent rows).
   void MlaAttendOne(size_t b, int64_t head, float* scores, float* scratch);
   // Prefill (mla_ops.cc): attn for batch rows [first, B) (B' = B - first of
   // them), heads in groups; the three steps below for local heads [h0, h1)

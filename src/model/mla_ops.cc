@@ -69,6 +69,9 @@ void LayerRun::MlaProject() {
   }
 }
 
+// Latent rows decoded per tile of the one-token path's value sum.
+constexpr int64_t kMlaDecodeTile = 32;
+
 void LayerRun::MlaAttendOne(size_t b, int64_t head, float* scores, float* scratch) {
   const MlaConfig& m = c_.mla;
   const int64_t lat = m.latent(), nh = s_.heads.size();
@@ -83,17 +86,28 @@ void LayerRun::MlaAttendOne(size_t b, int64_t head, float* scores, float* scratc
   std::memcpy(q_abs + m.kv_lora, q + m.nope, m.rope * sizeof(float));
   // With an f16 cache, the query meets the latent in f16 too (as in Attend).
   if (kv_type == DType::kF16) kernels::RoundToHalf(q_abs, lat);
-  const uint8_t* cache = kv_.Keys(e.seq, layer_);
   const int64_t len = e.pos + 1;  // causal: positions [0, pos]
+  // The latent rows [len, lat]; their c_kv part [len, kv_lora] (the k_pe after it is not a value).
+  const TensorView cache{kv_type, lat, len, kv_.Keys(e.seq, layer_), row_bytes};
+  TensorView c_kv = cache;
+  c_kv.cols = m.kv_lora;
   const float scale = c_.attn_scale();
-  for (int64_t t = 0; t < len; ++t) scores[t] = kernels::Dot(kv_type, cache + t * row_bytes, q_abs, lat) * scale;
+  kernels::DotRows(cache, q_abs, scores);  // Dot's bits per row, one dispatch
+  for (int64_t t = 0; t < len; ++t) scores[t] *= scale;
   kernels::Softmax(scores, len);
   if (kv_type == DType::kF16) kernels::RoundToHalf(scores, len);
   std::fill_n(o_lat, m.kv_lora, 0.0f);
-  float* row = o_lat + m.kv_lora;  // [kv_lora]
-  for (int64_t t = 0; t < len; ++t) {
-    // c_kv(t); the k_pe after it is not a value
-    kernels::Axpy(scores[t], CacheRowAsFloat(kv_type, cache + t * row_bytes, m.kv_lora, row), o_lat, m.kv_lora);
+  float* rows = o_lat + m.kv_lora;  // [kMlaDecodeTile, kv_lora] decoded c_kv rows
+  for (int64_t t0 = 0; t0 < len; t0 += kMlaDecodeTile) {
+    // Each o_lat element adds its rows in position order, as one Axpy per row did.
+    const int64_t t1 = std::min(len, t0 + kMlaDecodeTile);
+    if (kv_type == DType::kF32) {
+      kernels::AxpyRows(scores + t0, t1 - t0, reinterpret_cast<const float*>(c_kv.row(t0)),
+                        static_cast<int64_t>(row_bytes / sizeof(float)), o_lat, m.kv_lora);
+    } else {
+      kernels::WeightRowsToFloat(c_kv, t0, t1, rows);
+      kernels::AxpyRows(scores + t0, t1 - t0, rows, m.kv_lora, o_lat, m.kv_lora);
+    }
   }
   const TensorView& v_b = w_.v_b[head];  // [v rows, kv_lora cols]
   float* out = a_.attn.data() + (static_cast<int64_t>(b) * nh + head) * m.v_dim;
@@ -124,7 +138,7 @@ void LayerRun::MlaAttend() {
   if (lone > 0) {
     const auto nh = static_cast<size_t>(s_.heads.size()), n_items = lone * nh;
     const size_t scratch_len = a_.scores.size() / static_cast<size_t>(pool_.size());
-    const size_t work_len = static_cast<size_t>(c_.mla.latent() + 2 * c_.mla.kv_lora);
+    const size_t work_len = static_cast<size_t>(c_.mla.latent() + (1 + kMlaDecodeTile) * c_.mla.kv_lora);
     std::atomic<size_t> next{0};
     pool_.RunOnAll([&](int thread) {
       float* scores = a_.scores.data() + static_cast<size_t>(thread) * scratch_len;
