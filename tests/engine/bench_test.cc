@@ -41,6 +41,14 @@ BenchOptions DecodeOnly(const std::string& path) {
   return bo;
 }
 
+// f16 K and V bytes one position adds to a qwen3moe model's cache, all layers.
+double KvBytesPerPosition(const GgufFile& f) {
+  const double n_layers = static_cast<double>(*f.GetInt("qwen3moe.block_count"));
+  const double kv_dim = static_cast<double>(*f.GetInt("qwen3moe.attention.head_count_kv") *
+                                            *f.GetInt("qwen3moe.attention.key_length"));
+  return 2 * n_layers * kv_dim * 2;
+}
+
 TEST(BenchTest, MoeBytesPerTokenCountsOnlyTheActiveExperts) {
   const std::string path = WriteTinyQ8("tiny-qwen3moe");
   ASSERT_FALSE(path.empty());
@@ -51,9 +59,6 @@ TEST(BenchTest, MoeBytesPerTokenCountsOnlyTheActiveExperts) {
   const GgufFile& f = **file;
   const double k = static_cast<double>(*f.GetInt("qwen3moe.expert_used_count"));
   const double n_experts = static_cast<double>(*f.GetInt("qwen3moe.expert_count"));
-  const double n_layers = static_cast<double>(*f.GetInt("qwen3moe.block_count"));
-  const double kv_dim = static_cast<double>(*f.GetInt("qwen3moe.attention.head_count_kv") *
-                                            *f.GetInt("qwen3moe.attention.key_length"));
   double all_matrices = 0, active = 0;
   for (const GgufTensorInfo& t : f.tensors()) {
     if (t.name == "token_embd.weight") {
@@ -68,7 +73,7 @@ TEST(BenchTest, MoeBytesPerTokenCountsOnlyTheActiveExperts) {
   }
   const BenchOptions bo = DecodeOnly(path);
   // K and V rows (f16) of every layer at the mean context of the run, n_gen / 2.
-  active += 2 * n_layers * kv_dim * 2 * (bo.n_gen / 2.0);
+  active += KvBytesPerPosition(f) * (bo.n_gen / 2.0);
   auto r = RunBench(bo);
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_DOUBLE_EQ(r->weight_bytes, all_matrices);
@@ -84,10 +89,7 @@ TEST(BenchTest, DepthRunsAfterAFilledContextAndCountsItsCacheReads) {
   ASSERT_FALSE(path.empty());
   auto file = GgufFile::Open(path);
   ASSERT_TRUE(file.ok());
-  const GgufFile& f = **file;
-  const double n_layers = static_cast<double>(*f.GetInt("qwen3moe.block_count"));
-  const double kv_dim = static_cast<double>(*f.GetInt("qwen3moe.attention.head_count_kv") *
-                                            *f.GetInt("qwen3moe.attention.key_length"));
+  const double per_position = KvBytesPerPosition(**file);
   BenchOptions bo = DecodeOnly(path);
   bo.n_prompt = 6;
   auto flat = RunBench(bo);
@@ -97,7 +99,7 @@ TEST(BenchTest, DepthRunsAfterAFilledContextAndCountsItsCacheReads) {
   ASSERT_TRUE(deep.ok()) << deep.status().message();
   EXPECT_EQ(flat->depth, 0);
   EXPECT_EQ(deep->depth, 40);
-  EXPECT_DOUBLE_EQ(deep->bytes_per_token - flat->bytes_per_token, 2 * n_layers * kv_dim * 2 * 40);
+  EXPECT_DOUBLE_EQ(deep->bytes_per_token - flat->bytes_per_token, per_position * 40);
   EXPECT_GT(deep->pp_tps, 0);
   EXPECT_GT(deep->tg_tps, 0);
 }
