@@ -226,6 +226,31 @@ TEST(ShardTest, ExpertsFollowTheShares) {
   EXPECT_NE(second->Describe().find("experts [6,8)"), std::string::npos) << second->Describe();
 }
 
+// A hand-made last-stage shard whose LM-head split does not match the group
+// that gathers the logits is refused by name, before any gather could read
+// past its ranges.
+TEST(ShardTest, ForwardRefusesAHeadSplitThatDoesNotMatchTheGatherGroup) {
+  auto opened = GgufFile::Open(Stories());
+  ASSERT_TRUE(opened.ok());
+  std::shared_ptr<const GgufFile> file(std::move(opened).value());
+  auto config = ReadModelConfig(*file);
+  ASSERT_TRUE(config.ok());
+  ShardSpec shard = FullShard(*config);
+  const int64_t half = config->n_vocab / 2;
+  shard.vocab = {0, half};
+  shard.group_vocab = {{0, half}, {half, config->n_vocab}};  // two ranks' head rows, one rank to gather
+  auto model = Model::Load(file, shard);
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  LocalCollective alone(std::make_shared<LocalGroup>(1), 0);
+  ThreadPool pool(1);
+  const BatchEntry entry{0, 0, 1, true};
+  std::vector<float> logits;
+  const Status st = (*model)->Forward({&entry, 1}, alone, nullptr, pool, &logits);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("splits the LM head 2 ways but gathers the logits over 1 ranks"), std::string::npos)
+      << st.message();
+}
+
 TEST(ShardTest, SplitBySharesIsProportional) {
   auto r = SplitByShares(8192, 256, std::vector<double>{3, 1});
   ASSERT_TRUE(r.ok());
