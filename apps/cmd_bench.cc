@@ -94,7 +94,8 @@ Runner AddBench(CLI::App& app) {
   cmd->add_option("-n,--n-gen", o.n_gen, "Generated tokens per tg run (0: skip)");
   cmd->add_option("-t,--threads", o.threads, "Threads (0: all cores)");
   cmd->add_option("-r,--reps", o.reps, "Repetitions");
-  cmd->add_option("-d,--depth", o.depth, "Tokens of context already in the cache when pp and tg are timed (filled once, untimed)")
+  cmd->add_option("-d,--depth", o.depth,
+                  "Tokens of context already in the cache when pp and tg are timed (filled once, untimed)")
       ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--ubatch", o.prefill_chunk, "Prompt tokens per forward batch");
   cmd->add_option("--load", args->load, "Weights: mmap (the file mapping, default) or copy (anonymous memory, huge pages)")

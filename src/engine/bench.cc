@@ -217,7 +217,8 @@ Result<BenchResult> RunBench(const BenchOptions& o) {
   Runner run(*executor, static_cast<int32_t>(config.n_vocab));
   // Warm-up, as llama-bench: page in the weights and size the buffers.
   if (r.depth > 0) PLEXUS_RETURN_IF_ERROR(run.Fill(r.depth, std::max(1, o.prefill_chunk)));
-  if (o.n_prompt > 0) PLEXUS_RETURN_IF_ERROR(run.Prompt(std::min(o.n_prompt, 32), std::max(1, o.prefill_chunk)).status());
+  if (o.n_prompt > 0)
+    PLEXUS_RETURN_IF_ERROR(run.Prompt(std::min(o.n_prompt, 32), std::max(1, o.prefill_chunk)).status());
   if (o.n_gen > 0) PLEXUS_RETURN_IF_ERROR(run.Generate(2).status());
   std::vector<double> pp, tg;
   for (int rep = 0; rep < r.reps; ++rep) {

@@ -41,9 +41,10 @@ void KvCache::Regrow(std::vector<uint8_t>& buffer, int64_t old_capacity, int64_t
     return;
   }
   std::vector<uint8_t> grown(static_cast<size_t>(capacity) * head_bytes * static_cast<size_t>(heads_));
-  const size_t old_block = static_cast<size_t>(old_capacity) * head_bytes, block = static_cast<size_t>(capacity) * head_bytes;
-  for (int64_t h = 0; h < heads_; ++h)
-    std::copy_n(buffer.data() + static_cast<size_t>(h) * old_block, old_block, grown.data() + static_cast<size_t>(h) * block);
+  const size_t old_block = static_cast<size_t>(old_capacity) * head_bytes;
+  const size_t block = static_cast<size_t>(capacity) * head_bytes;
+  for (size_t h = 0; h < static_cast<size_t>(heads_); ++h)
+    std::copy_n(buffer.data() + h * old_block, old_block, grown.data() + h * block);
   buffer.swap(grown);
 }
 

@@ -182,8 +182,9 @@ void LayerRun::Attend() {
       const int64_t kv_head = s_.kv_heads.begin + unit % n_kv;  // model-wide index
       const int64_t h0 = std::max(s_.heads.begin, kv_head * group), h1 = std::min(s_.heads.end, (kv_head + 1) * group);
       const int64_t begin = h0 + (h1 - h0) * slice / slices, end = h0 + (h1 - h0) * (slice + 1) / slices;
-      if (begin < end)
-        AttendGroup(static_cast<size_t>(unit / n_kv), unit % n_kv, begin - s_.heads.begin, end - s_.heads.begin, scratch);
+      if (begin >= end) continue;
+      AttendGroup(static_cast<size_t>(unit / n_kv), unit % n_kv, begin - s_.heads.begin, end - s_.heads.begin,
+                  scratch);
     }
   });
 }
