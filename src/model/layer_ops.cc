@@ -6,7 +6,6 @@
 #include <unordered_map>
 
 #include "kernels/ops.h"
-#include "tensor/quant.h"
 
 namespace plexus {
 
@@ -134,32 +133,15 @@ void LayerRun::StoreKv() {
     kv_.Store(batch_[b].seq, layer_, batch_[b].pos, a_.k.data() + b * w, a_.v.data() + b * w);
 }
 
-const float* CacheRowAsFloat(DType type, const uint8_t* row, int64_t n, float* scratch) {
-  if (type == DType::kF32) return reinterpret_cast<const float*>(row);
-  if (type == DType::kF16) {
-    kernels::HalfToFloat(reinterpret_cast<const uint16_t*>(row), scratch, n);
-  } else {
-    DequantizeRow(type, row, scratch, n);
+const float* CacheRowsAsFloat(const TensorView& rows, int64_t t0, int64_t m, float* scratch, int64_t* stride) {
+  if (rows.type == DType::kF32) {
+    *stride = static_cast<int64_t>(rows.row_bytes / sizeof(float));
+    return reinterpret_cast<const float*>(rows.row(t0));
   }
+  kernels::WeightRowsToFloat(rows, t0, t0 + m, scratch);
+  *stride = rows.cols;
   return scratch;
 }
-
-namespace {
-
-// Cached value rows [t0, t0 + m) of one KV head as floats, *stride floats
-// apart: the cache itself when it holds f32, else its f16 rows decoded into
-// scratch ([m, dh]; exact conversions, as CacheRowAsFloat's).
-const float* ValueRowsAsFloat(const TensorView& values, int64_t t0, int64_t m, float* scratch, int64_t* stride) {
-  if (values.type == DType::kF32) {
-    *stride = static_cast<int64_t>(values.row_bytes / sizeof(float));
-    return reinterpret_cast<const float*>(values.row(t0));
-  }
-  kernels::WeightRowsToFloat(values, t0, t0 + m, scratch);
-  *stride = values.cols;
-  return scratch;
-}
-
-}  // namespace
 
 // Work items are (entry, local KV head, slice of that KV head's local query
 // heads): the heads of a GQA group share the group's cached K and V rows, so
@@ -221,7 +203,7 @@ void LayerRun::AttendGroup(size_t b, int64_t kv_local, int64_t head0, int64_t he
   for (int64_t t0 = 0; t0 < n; t0 += kAttendTile) {
     const int64_t m = std::min(kAttendTile, n - t0);
     int64_t stride = 0;
-    const float* rows = ValueRowsAsFloat(values, t0, m, values_f32, &stride);
+    const float* rows = CacheRowsAsFloat(values, t0, m, values_f32, &stride);
     for (int64_t j = 0; j < heads; ++j)
       kernels::AxpyRows(scratch + j * n + t0, m, rows, stride,
                         a_.attn.data() + (static_cast<int64_t>(b) * nq + head0 + j) * dh, dh);

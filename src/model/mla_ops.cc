@@ -101,13 +101,9 @@ void LayerRun::MlaAttendOne(size_t b, int64_t head, float* scores, float* scratc
   for (int64_t t0 = 0; t0 < len; t0 += kMlaDecodeTile) {
     // Each o_lat element adds its rows in position order, as one Axpy per row did.
     const int64_t t1 = std::min(len, t0 + kMlaDecodeTile);
-    if (kv_type == DType::kF32) {
-      kernels::AxpyRows(scores + t0, t1 - t0, reinterpret_cast<const float*>(c_kv.row(t0)),
-                        static_cast<int64_t>(row_bytes / sizeof(float)), o_lat, m.kv_lora);
-    } else {
-      kernels::WeightRowsToFloat(c_kv, t0, t1, rows);
-      kernels::AxpyRows(scores + t0, t1 - t0, rows, m.kv_lora, o_lat, m.kv_lora);
-    }
+    int64_t stride = 0;
+    const float* tile = CacheRowsAsFloat(c_kv, t0, t1 - t0, rows, &stride);
+    kernels::AxpyRows(scores + t0, t1 - t0, tile, stride, o_lat, m.kv_lora);
   }
   const TensorView& v_b = w_.v_b[head];  // [v rows, kv_lora cols]
   float* out = a_.attn.data() + (static_cast<int64_t>(b) * nh + head) * m.v_dim;
@@ -193,13 +189,10 @@ void WeightedLatentSum(const TensorView& cache, int64_t kv_lora, const float* sc
   std::fill_n(o_lat, tb * kv_lora, 0.0f);
   for (int64_t t0 = 0; t0 < len; t0 += kMlaRowTile) {
     const int64_t t1 = std::min(len, t0 + kMlaRowTile);
-    const float* c_kv = reinterpret_cast<const float*>(cache.row(t0));
-    int64_t stride = cache.cols;
-    if (cache.type != DType::kF32) {
-      for (int64_t t = t0; t < t1; ++t) CacheRowAsFloat(cache.type, cache.row(t), kv_lora, tile + (t - t0) * kv_lora);
-      c_kv = tile;
-      stride = kv_lora;
-    }
+    TensorView c_kv_rows = cache;  // the c_kv part of each row
+    c_kv_rows.cols = kv_lora;
+    int64_t stride = 0;
+    const float* c_kv = CacheRowsAsFloat(c_kv_rows, t0, t1 - t0, tile, &stride);
     for (int64_t j = 0; j < tb; ++j) {
       const int64_t end = std::min<int64_t>(t1, block[j].pos + 1);
       if (end > t0) kernels::AxpyRows(scores + j * len + t0, end - t0, c_kv, stride, o_lat + j * kv_lora, kv_lora);
