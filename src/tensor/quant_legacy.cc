@@ -19,16 +19,17 @@ uint32_t LoadQh(const uint8_t* qh) {
 
 void StoreQh(uint32_t v, uint8_t* qh) { std::memcpy(qh, &v, sizeof(v)); }
 
-// The value with the largest magnitude, keeping its sign.
+// The first value with the largest magnitude, keeping its sign; 0 when all
+// are zero (or NaN). Two passes: the largest magnitude without branches, then
+// the first value that has it. One pass that kept the value as it went
+// mispredicted a branch at every new maximum of random data.
 float SignedAbsMax(const float* x, int n) {
-  float amax = 0.0f, max = 0.0f;
-  for (int j = 0; j < n; ++j) {
-    if (std::fabs(x[j]) > amax) {
-      amax = std::fabs(x[j]);
-      max = x[j];
-    }
-  }
-  return max;
+  float amax = 0.0f;
+  for (int j = 0; j < n; ++j) amax = std::max(amax, std::fabs(x[j]));
+  if (amax == 0.0f) return 0.0f;
+  int j = 0;
+  while (std::fabs(x[j]) != amax) ++j;
+  return x[j];
 }
 
 // Symmetric encoders: d = max / -levels_below_zero, so the extreme value
@@ -77,11 +78,6 @@ uint16_t F16RoundUp(float v) {
   uint16_t bits = F32ToF16(v);
   if (F16ToF32(bits) < v) ++bits;  // positive halves are ordered like their bits
   return bits;
-}
-
-int RoundClamp(float v, int lo, int hi) {
-  const long r = std::lrintf(v);
-  return static_cast<int>(std::clamp<long>(r, lo, hi));
 }
 
 void DecodeBlock(const BlockQ4_0& b, float* y) {
