@@ -41,6 +41,9 @@ Runner AddSynth(CLI::App& app) {
   cmd->add_option("--vocab", o.vocab, "Vocabulary size (default: the preset's)");
   cmd->add_option("--layers", o.layers, "Number of layers (default: the preset's)");
   cmd->add_option("-t,--threads", o.threads, "Generator threads (0: all cores)");
+  cmd->add_option("--distinct-rows", o.distinct_rows,
+                  "Generate only N rows per matrix and repeat them (fast multi-GB files whose values do not matter; "
+                  "0: every row)");
   cmd->add_option("-o,--out", args->out, "Output GGUF file")->required();
   return [args] {
     if (args->options.arch.empty() && args->options.preset.empty()) args->options.arch = "llama";

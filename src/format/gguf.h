@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -135,10 +136,18 @@ class GgufWriter {
   // `data` must be RowBytes(type, shape[0]) * (product of the other dims) bytes.
   Status AddTensor(const std::string& name, DType type, std::vector<int64_t> shape,
                    std::vector<uint8_t> data);
+  // Makes a tensor's bytes when they are written (WriteFile, Serialize), one
+  // tensor at a time, so a writer of a model larger than memory holds only
+  // the tensor being written. It must return the size the shape and type
+  // need; WriteFile fails, naming the tensor, when it does not.
+  using TensorProducer = std::function<std::vector<uint8_t>()>;
+  Status AddProducedTensor(const std::string& name, DType type, std::vector<int64_t> shape, TensorProducer produce);
 
   // A non-zero power of two. Written as `general.alignment` (u32) when it is
   // not 32 or the key was set; setting that key as u32 also sets this.
   void set_alignment(uint32_t alignment) { alignment_ = alignment; }
+  // The whole file in memory. A producer that returns the wrong size is a
+  // programming error here (CHECK); WriteFile reports it as an error.
   std::vector<uint8_t> Serialize() const;
   // Writes the file without building it in memory first.
   Status WriteFile(const std::string& path) const;
@@ -150,8 +159,15 @@ class GgufWriter {
     std::string name;
     DType type;
     std::vector<int64_t> shape;
-    std::vector<uint8_t> data;
+    uint64_t n_bytes = 0;
+    std::vector<uint8_t> data;  // or, when empty and produce is set, made on writing
+    TensorProducer produce;
   };
+  // Tensor t's bytes: its data, or what its producer makes (kept in *made),
+  // checked against its size; an error names the tensor.
+  Result<std::span<const uint8_t>> BytesOf(const PendingTensor& t, std::vector<uint8_t>* made) const;
+  // The byte size that name, type and shape need, or an error naming the tensor.
+  Result<uint64_t> CheckNewTensor(const std::string& name, DType type, const std::vector<int64_t>& shape) const;
   std::vector<std::pair<std::string, GgufValue>> kv_;
   std::vector<PendingTensor> tensors_;
   uint32_t alignment_ = 32;

@@ -163,8 +163,8 @@ void GgufWriter::SetI32Array(const std::string& key, const std::vector<int32_t>&
   SetValue(key, val);
 }
 
-Status GgufWriter::AddTensor(const std::string& name, DType type, std::vector<int64_t> shape,
-                             std::vector<uint8_t> data) {
+Result<uint64_t> GgufWriter::CheckNewTensor(const std::string& name, DType type,
+                                              const std::vector<int64_t>& shape) const {
   auto fail = [&](std::string what) { return Status::Errorf("gguf", "writer: tensor '{}': {}", name, what); };
   if (name.empty() || name.size() > gguf_internal::kMaxNameBytes) return fail("name must be 1..65535 bytes");
   for (const PendingTensor& t : tensors_)
@@ -184,10 +184,35 @@ Status GgufWriter::AddTensor(const std::string& name, DType type, std::vector<in
   if (shape[0] % info->block_size != 0)
     return fail(fmt::format("ne[0] = {} is not a multiple of the {} block size {}", shape[0], info->name,
                             info->block_size));
-  if (overflow || n_bytes != data.size())
-    return fail(fmt::format("data is {} bytes, shape and type need {}", data.size(), overflow ? 0 : n_bytes));
-  tensors_.push_back({name, type, std::move(shape), std::move(data)});
+  if (overflow) return fail("its byte size overflows 64 bits");
+  return n_bytes;
+}
+
+Status GgufWriter::AddTensor(const std::string& name, DType type, std::vector<int64_t> shape,
+                             std::vector<uint8_t> data) {
+  PLEXUS_ASSIGN_OR_RETURN(uint64_t n_bytes, CheckNewTensor(name, type, shape));
+  if (n_bytes != data.size())
+    return Status::Errorf("gguf", "writer: tensor '{}': data is {} bytes, shape and type need {}", name, data.size(),
+                          n_bytes);
+  tensors_.push_back({name, type, std::move(shape), n_bytes, std::move(data), nullptr});
   return Status::Ok();
+}
+
+Status GgufWriter::AddProducedTensor(const std::string& name, DType type, std::vector<int64_t> shape,
+                                     TensorProducer produce) {
+  PLEXUS_ASSIGN_OR_RETURN(uint64_t n_bytes, CheckNewTensor(name, type, shape));
+  if (!produce) return Status::Errorf("gguf", "writer: tensor '{}': no producer", name);
+  tensors_.push_back({name, type, std::move(shape), n_bytes, {}, std::move(produce)});
+  return Status::Ok();
+}
+
+Result<std::span<const uint8_t>> GgufWriter::BytesOf(const PendingTensor& t, std::vector<uint8_t>* made) const {
+  if (!t.produce) return std::span<const uint8_t>(t.data);
+  *made = t.produce();
+  if (made->size() != t.n_bytes)
+    return Status::Errorf("gguf", "writer: tensor '{}': its producer made {} bytes, shape and type need {}", t.name,
+                          made->size(), t.n_bytes);
+  return std::span<const uint8_t>(*made);
 }
 
 std::vector<uint8_t> GgufWriter::SerializeHeader() const {
@@ -223,7 +248,7 @@ std::vector<uint8_t> GgufWriter::SerializeHeader() const {
     for (int64_t ne : t.shape) sink.U64(static_cast<uint64_t>(ne));
     sink.U32(static_cast<uint32_t>(t.type));
     sink.U64(offset);
-    offset = gguf_internal::AlignUp(offset + t.data.size(), alignment_);
+    offset = gguf_internal::AlignUp(offset + t.n_bytes, alignment_);
   }
   sink.PadTo(alignment_);
   return out;
@@ -233,7 +258,10 @@ std::vector<uint8_t> GgufWriter::Serialize() const {
   std::vector<uint8_t> out = SerializeHeader();
   ByteSink sink(&out);
   for (const PendingTensor& t : tensors_) {
-    sink.Bytes(t.data.data(), t.data.size());
+    std::vector<uint8_t> made;
+    Result<std::span<const uint8_t>> bytes = BytesOf(t, &made);
+    PLEXUS_CHECK(bytes.ok(), "{}", bytes.status().message());
+    sink.Bytes(bytes->data(), bytes->size());
     sink.PadTo(alignment_);
   }
   return out;
@@ -250,8 +278,15 @@ Status GgufWriter::WriteFile(const std::string& path) const {
   uint64_t offset = header.size();
   for (const PendingTensor& t : tensors_) {
     if (!ok) break;
-    ok = std::fwrite(t.data.data(), 1, t.data.size(), f) == t.data.size();
-    offset += t.data.size();
+    std::vector<uint8_t> made;
+    Result<std::span<const uint8_t>> bytes = BytesOf(t, &made);
+    if (!bytes.ok()) {
+      std::fclose(f);
+      std::remove(path.c_str());  // a file with a hole where a tensor should be is worse than none
+      return bytes.status();
+    }
+    ok = std::fwrite(bytes->data(), 1, bytes->size(), f) == bytes->size();
+    offset += bytes->size();
     const uint64_t pad = gguf_internal::AlignUp(offset, alignment_) - offset;
     for (uint64_t left = pad; ok && left > 0;) {
       const size_t n = static_cast<size_t>(std::min<uint64_t>(left, sizeof(kZeros)));

@@ -2,6 +2,7 @@
 #include "model/synth.h"
 
 #include <cmath>
+#include <memory>
 #include <string_view>
 #include <utility>
 
@@ -38,6 +39,7 @@ struct SynthModel {
   int64_t n_vocab = 0;
   bool sharp = false;
   uint64_t seed = 0;
+  int64_t distinct_rows = 0;  // SynthOptions::distinct_rows
 };
 
 Status CheckShapes(const SynthPreset& p, const SynthTypeSpec& type) {
@@ -80,6 +82,10 @@ Result<SynthModel> ResolveModel(const SynthPreset& preset, const SynthOptions& o
     return Status::Errorf("synth", "layers {} out of range: need 1 to 4096 (0: the preset's {})", opts.layers,
                           preset.n_layers);
   if (opts.layers > 0) m.preset.n_layers = opts.layers;
+  if (opts.distinct_rows < 0)
+    return Status::Errorf("synth", "distinct rows {} out of range: need 0 (every row generated) or more",
+                          opts.distinct_rows);
+  m.distinct_rows = opts.distinct_rows;
   m.sharp = opts.sharp;
   m.seed = opts.seed;
   PLEXUS_RETURN_IF_ERROR(CheckShapes(m.preset, *m.type));
@@ -338,11 +344,17 @@ Status WriteSyntheticModelWithPreset(const SynthPreset& preset, const SynthOptio
   WriteHyperParams(model, &writer);
   WriteTokenizer(model.n_vocab, &writer);
   ThreadPool pool(opts.threads);
-  // One tensor at a time, its rows in parallel: only encoded bytes are kept.
-  for (const SynthTensorPlan& plan : PlanTensors(model)) {
-    std::vector<uint8_t> bytes = GenerateSynthTensor(plan, model.seed, &pool);
-    PLEXUS_RETURN_IF_ERROR(writer.AddTensor(plan.name, plan.type, plan.shape(), std::move(bytes))
-                               .WithContext("[synth] " + plan.name));
+  // Each tensor is generated (its rows in parallel) when the writer reaches
+  // it, so memory holds one tensor, not the model.
+  for (SynthTensorPlan& plan : PlanTensors(model)) {
+    const std::string name = plan.name;
+    const DType type = plan.type;
+    const std::vector<int64_t> shape = plan.shape();
+    auto shared = std::make_shared<const SynthTensorPlan>(std::move(plan));
+    GgufWriter::TensorProducer produce = [shared, &model, &pool] {
+      return GenerateSynthTensor(*shared, model.seed, &pool, model.distinct_rows);
+    };
+    PLEXUS_RETURN_IF_ERROR(writer.AddProducedTensor(name, type, shape, std::move(produce)).WithContext("[synth] " + name));
   }
   return writer.WriteFile(path).WithContext(fmt::format("[synth] writing {}", path));
 }

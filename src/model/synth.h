@@ -41,6 +41,11 @@ struct SynthOptions {
   // shape (e.g. a few-GB file with a full-size MoE layer for memory tests).
   int64_t layers = 0;
   int threads = 0;    // generator threads; 0 = all hardware threads
+  // > 0: each matrix generates only its first N rows; every later row repeats
+  // one of them (picked by the row's seed). For multi-GB files whose values do
+  // not matter (memory, loading and transfer tests): ~N rows of work per
+  // matrix instead of all. The first N rows equal those of a full file.
+  int64_t distinct_rows = 0;
 };
 
 // Preset names in table order.
@@ -49,10 +54,10 @@ std::vector<std::string> SynthPresetNames();
 // Generates the model and writes it to `path`. Errors start with "[synth]" and
 // name the bad option value (unknown preset/arch/type, a shape that is not
 // whole blocks of the type, a vocab size out of range).
-// Memory: GgufWriter holds every encoded tensor until the file is written and
-// WriteFile() serializes a second copy, so peak memory is ~2-3x the file size
-// (llama3.1-8b q4_0: 4.5 GB file, 13 GB peak); 8B f16/f32 do not fit in 24 GiB.
-// Time: ~70 s of CPU for llama3.1-8b q4_0 (rows are generated in parallel).
+// Memory: each tensor is generated as the file is written, so the peak is
+// about the largest tensor (plus its write buffer), not the file.
+// Time: ~60 s of CPU for llama3.1-8b q4_0 (rows are generated in parallel);
+// distinct_rows cuts that to the write.
 Status WriteSyntheticModel(const SynthOptions& opts, const std::string& path);
 
 }  // namespace plexus

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numbers>
 
 #include "base/status.h"
@@ -57,7 +58,8 @@ void FillSynthRow(uint64_t row_seed, float mean, float std, float* dst, int64_t 
   }
 }
 
-std::vector<uint8_t> GenerateSynthTensor(const SynthTensorPlan& plan, uint64_t seed, ThreadPool* pool) {
+std::vector<uint8_t> GenerateSynthTensor(const SynthTensorPlan& plan, uint64_t seed, ThreadPool* pool,
+                                         int64_t distinct_rows) {
   const int64_t cols = plan.cols;
   const size_t row_bytes = RowBytes(plan.type, cols);
   std::vector<uint8_t> bytes(row_bytes * static_cast<size_t>(plan.rows));
@@ -67,14 +69,22 @@ std::vector<uint8_t> GenerateSynthTensor(const SynthTensorPlan& plan, uint64_t s
       QuantizeRow(plan.type, plan.values.data() + r * cols, bytes.data() + r * row_bytes, cols);
     return bytes;
   }
+  const int64_t generated = distinct_rows > 0 ? std::min(plan.rows, distinct_rows) : plan.rows;
   // About 64K values per chunk: enough to amortise scheduling, small enough to balance.
   const size_t grain = static_cast<size_t>(std::max<int64_t>(1, 65536 / cols));
-  pool->ParallelFor(static_cast<size_t>(plan.rows), grain, [&](size_t begin, size_t end) {
+  pool->ParallelFor(static_cast<size_t>(generated), grain, [&](size_t begin, size_t end) {
     std::vector<float> row(static_cast<size_t>(cols));
     for (size_t r = begin; r < end; ++r) {
       const uint64_t row_seed = SynthRowSeed(seed, plan.name, static_cast<int64_t>(r));
       FillSynthRow(row_seed, plan.mean, plan.std * RowScale(row_seed, plan.row_log_spread), row.data(), cols);
       QuantizeRow(plan.type, row.data(), bytes.data() + r * row_bytes, cols);
+    }
+  });
+  pool->ParallelFor(static_cast<size_t>(plan.rows - generated), grain, [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      const auto r = static_cast<int64_t>(i) + generated;
+      const uint64_t source = SynthRowSeed(seed, plan.name, r) % static_cast<uint64_t>(generated);
+      std::memcpy(bytes.data() + r * row_bytes, bytes.data() + source * row_bytes, row_bytes);
     }
   });
   return bytes;

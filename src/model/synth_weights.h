@@ -51,7 +51,10 @@ uint64_t SynthRowSeed(uint64_t seed, std::string_view tensor, int64_t row);
 void FillSynthRow(uint64_t row_seed, float mean, float std, float* dst, int64_t n);
 
 // Encodes the tensor's values as plan.type, rows in parallel on `pool`.
-std::vector<uint8_t> GenerateSynthTensor(const SynthTensorPlan& plan, uint64_t seed, ThreadPool* pool);
+// distinct_rows > 0: only rows [0, distinct_rows) are generated, and each
+// later row copies one of them (SynthOptions::distinct_rows).
+std::vector<uint8_t> GenerateSynthTensor(const SynthTensorPlan& plan, uint64_t seed, ThreadPool* pool,
+                                         int64_t distinct_rows = 0);
 
 // rope_freqs.weight for llama3 rope scaling, as llama.cpp's converter writes
 // it: head_dim / 2 divisors, one per rotary pair (engines use freq_i / f_i).

@@ -3,6 +3,7 @@
 // re-serialization, typed getters, and the writer's own argument checks.
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <limits>
 
 #include "format/gguf.h"
@@ -253,6 +254,43 @@ TEST(GgufWriterChecks, WriteFileAndOpen) {
   auto missing = GgufFile::Open("/nonexistent-dir/x.gguf");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().message().rfind("[gguf] /nonexistent-dir/x.gguf: ", 0), 0u);
+}
+
+TEST(GgufWriterChecks, ProducedTensorsAreMadeWhenWrittenAndMatchEagerOnes) {
+  GgufWriter eager, lazy;
+  ASSERT_TRUE(eager.AddTensor("t", DType::kF16, {4}, testing::Bytes(8, 3)).ok());
+  ASSERT_TRUE(eager.AddTensor("u", DType::kQ8_0, {32, 2}, testing::Bytes(68, 5)).ok());
+  int calls = 0;
+  ASSERT_TRUE(lazy.AddTensor("t", DType::kF16, {4}, testing::Bytes(8, 3)).ok());
+  ASSERT_TRUE(lazy.AddProducedTensor("u", DType::kQ8_0, {32, 2}, GgufWriter::TensorProducer([&calls] {
+                                ++calls;
+                                return testing::Bytes(68, 5);
+                              })).ok());
+  EXPECT_EQ(calls, 0);  // not made when added
+  std::string path = ::testing::TempDir() + "/plexus_gguf_produced_test.gguf";
+  ASSERT_TRUE(lazy.WriteFile(path).ok());
+  EXPECT_EQ(calls, 1);
+  auto file = GgufFile::Open(path);
+  ASSERT_TRUE(file.ok()) << file.status().message();
+  const auto bytes = file.value()->bytes();
+  EXPECT_EQ(std::vector<uint8_t>(bytes.begin(), bytes.end()), eager.Serialize());
+  std::remove(path.c_str());
+}
+
+TEST(GgufWriterChecks, AProducerOfTheWrongSizeFailsTheWriteNamingTheTensor) {
+  GgufWriter w;
+  ASSERT_TRUE(w.AddTensor("t", DType::kF32, {2}, testing::Bytes(8, 0)).ok());
+  ASSERT_TRUE(w.AddProducedTensor("short", DType::kF32, {4}, GgufWriter::TensorProducer([] { return testing::Bytes(12, 1); }))
+                  .ok());
+  EXPECT_FALSE(w.AddProducedTensor("none", DType::kF32, {4}, GgufWriter::TensorProducer()).ok());
+  EXPECT_FALSE(
+      w.AddProducedTensor("t", DType::kF32, {2}, GgufWriter::TensorProducer([] { return testing::Bytes(8, 0); })).ok());
+  std::string path = ::testing::TempDir() + "/plexus_gguf_short_producer.gguf";
+  Status st = w.WriteFile(path);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("tensor 'short': its producer made 12 bytes, shape and type need 16"), std::string::npos)
+      << st.message();
+  EXPECT_FALSE(std::filesystem::exists(path));  // no file with a hole in it
 }
 
 }  // namespace

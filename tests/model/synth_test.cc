@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -294,6 +295,39 @@ TEST_F(SynthTest, BadOptionsNameTheBadValue) {
   opts = {};
   opts.layers = -2;
   ExpectError(opts, Path("x.gguf"), "layers -2");
+  opts = {};
+  opts.distinct_rows = -1;
+  ExpectError(opts, Path("x.gguf"), "distinct rows -1");
+}
+
+// --distinct-rows: every matrix's first N rows are those of the full file, and
+// each later row repeats one of them; tensors of N rows or fewer are whole.
+TEST_F(SynthTest, DistinctRowsRepeatTheFirstRowsOfTheFullFile) {
+  SynthOptions opts;
+  opts.type = "q8_0";
+  opts.seed = 5;
+  auto full = WriteAndOpen(opts, "full.gguf");
+  opts.distinct_rows = 3;
+  auto fast = WriteAndOpen(opts, "fast.gguf");
+  ASSERT_TRUE(full && fast);
+  ASSERT_EQ(full->bytes().size(), fast->bytes().size());
+  int repeated = 0;
+  for (const GgufTensorInfo& info : full->tensors()) {
+    const TensorView a = full->View(info), b = fast->View(*fast->FindTensor(info.name));
+    for (int64_t r = 0; r < a.rows; ++r) {
+      if (r < 3) {
+        EXPECT_EQ(std::memcmp(a.row(r), b.row(r), a.row_bytes), 0) << info.name << " row " << r;
+        continue;
+      }
+      bool found = false;
+      for (int64_t s = 0; s < 3 && !found; ++s) found = std::memcmp(b.row(r), b.row(s), b.row_bytes) == 0;
+      EXPECT_TRUE(found) << info.name << " row " << r << " repeats none of the first 3";
+      ++repeated;
+    }
+  }
+  EXPECT_GT(repeated, 1000);
+  EXPECT_NE(std::vector<uint8_t>(full->bytes().begin(), full->bytes().end()),
+            std::vector<uint8_t>(fast->bytes().begin(), fast->bytes().end()));
 }
 
 TEST_F(SynthTest, EmptyPresetPicksTheArchsTinyPreset) {
