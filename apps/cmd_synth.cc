@@ -1,9 +1,14 @@
 // plexus synth: write a synthetic GGUF model with seeded random weights.
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include <fmt/format.h>
 
 #include "commands.h"
+#include "hub/progress.h"
 #include "model/synth.h"
 
 namespace plexus::cli {
@@ -15,7 +20,17 @@ struct SynthArgs {
 };
 
 int RunSynth(const SynthArgs& a) {
-  Status st = WriteSyntheticModel(a.options, a.out);
+  SynthOptions options = a.options;
+  // A redrawn bar on a terminal only: logs and tests keep the one "wrote" line.
+  hub::ProgressPrinter printer(stderr);
+  if (isatty(fileno(stderr))) {
+    const std::string name = std::filesystem::path(a.out).filename().string();
+    options.progress = [&printer, name](uint64_t done, uint64_t total) {
+      printer({name, "write", {done, total, 0, done >= total}});
+    };
+  }
+  Status st = WriteSyntheticModel(options, a.out);
+  printer.EndLine();
   if (!st.ok()) {
     fmt::print(stderr, "plexus synth: {}\n", st.message());
     return 1;

@@ -346,13 +346,19 @@ Status WriteSyntheticModelWithPreset(const SynthPreset& preset, const SynthOptio
   ThreadPool pool(opts.threads);
   // Each tensor is generated (its rows in parallel) when the writer reaches
   // it, so memory holds one tensor, not the model.
-  for (SynthTensorPlan& plan : PlanTensors(model)) {
+  std::vector<SynthTensorPlan> plans = PlanTensors(model);
+  uint64_t total = 0, done = 0;
+  for (const SynthTensorPlan& plan : plans) total += RowBytes(plan.type, plan.cols) * static_cast<uint64_t>(plan.rows);
+  for (SynthTensorPlan& plan : plans) {
     const std::string name = plan.name;
     const DType type = plan.type;
     const std::vector<int64_t> shape = plan.shape();
     auto shared = std::make_shared<const SynthTensorPlan>(std::move(plan));
-    GgufWriter::TensorProducer produce = [shared, &model, &pool] {
-      return GenerateSynthTensor(*shared, model.seed, &pool, model.distinct_rows);
+    GgufWriter::TensorProducer produce = [shared, &model, &pool, &opts, &done, total] {
+      std::vector<uint8_t> bytes = GenerateSynthTensor(*shared, model.seed, &pool, model.distinct_rows);
+      done += bytes.size();
+      if (opts.progress) opts.progress(done, total);
+      return bytes;
     };
     PLEXUS_RETURN_IF_ERROR(writer.AddProducedTensor(name, type, shape, std::move(produce)).WithContext("[synth] " + name));
   }

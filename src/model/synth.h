@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,9 @@ struct SynthOptions {
   // not matter (memory, loading and transfer tests): ~N rows of work per
   // matrix instead of all. The first N rows equal those of a full file.
   int64_t distinct_rows = 0;
+  // Called after each tensor is made, with the tensor bytes made so far and
+  // in all (for a progress display; null: none).
+  std::function<void(uint64_t done, uint64_t total)> progress;
 };
 
 // Preset names in table order.

@@ -300,6 +300,23 @@ TEST_F(SynthTest, BadOptionsNameTheBadValue) {
   ExpectError(opts, Path("x.gguf"), "distinct rows -1");
 }
 
+TEST_F(SynthTest, ProgressCountsEveryTensorByteOnce) {
+  SynthOptions opts;
+  opts.type = "q4_k_m";
+  std::vector<std::pair<uint64_t, uint64_t>> calls;
+  opts.progress = [&calls](uint64_t done, uint64_t total) { calls.emplace_back(done, total); };
+  auto file = WriteAndOpen(opts, "p.gguf");
+  ASSERT_TRUE(file);
+  uint64_t tensor_bytes = 0;
+  for (const GgufTensorInfo& info : file->tensors()) tensor_bytes += file->View(info).row_bytes * file->View(info).rows;
+  ASSERT_EQ(calls.size(), file->tensors().size());
+  for (size_t i = 0; i < calls.size(); ++i) {
+    EXPECT_EQ(calls[i].second, tensor_bytes);
+    if (i > 0) EXPECT_GT(calls[i].first, calls[i - 1].first);
+  }
+  EXPECT_EQ(calls.back().first, tensor_bytes);
+}
+
 // --distinct-rows: every matrix's first N rows are those of the full file, and
 // each later row repeats one of them; tensors of N rows or fewer are whole.
 TEST_F(SynthTest, DistinctRowsRepeatTheFirstRowsOfTheFullFile) {
