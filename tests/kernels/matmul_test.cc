@@ -96,6 +96,23 @@ TEST(QuantizeActsTest, RoundTripsWithinHalfAStep) {
   EXPECT_EQ(acts.d[2], 0.0f);
 }
 
+// Each quant is std::nearbyint of x / d (QuantizeActs rounds inline): random
+// blocks, and one whose scaled values land on halves (ties go to even).
+TEST(QuantizeActsTest, QuantsAreNearbyintOfTheScaledValues) {
+  std::vector<float> x = RandomFloats(64 * kActBlock, 11, 5.0f);
+  for (int i = 0; i < kActBlock; ++i) x[i] = 0.5f * static_cast<float>(i - 16);  // max 8: d = 8/127
+  x[kActBlock - 1] = 127.0f;  // d = 1, id = 1: the others are exact halves
+  QuantizedActs acts;
+  QuantizeActs(x.data(), 1, static_cast<int64_t>(x.size()), &acts);
+  for (size_t k = 0; k < x.size(); ++k) {
+    const float d = acts.d[k / kActBlock];
+    const float id = d > 0.0f ? 1.0f / d : 0.0f;
+    ASSERT_EQ(acts.q[k], static_cast<int16_t>(std::nearbyint(x[k] * id))) << k << ": " << x[k];
+  }
+  EXPECT_EQ(acts.q[1], -8);  // -7.5 to even
+  EXPECT_EQ(acts.q[3], -6);  // -6.5 to even
+}
+
 // The integer dot (scalar twin) stays within 1% of sum |w x| of the float dot:
 // the activations' rounding error is at most max|x| / 254 per element.
 TEST(QuantizeActsTest, QuantizedDotIsCloseToFloatDot) {
