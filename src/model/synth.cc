@@ -2,7 +2,6 @@
 #include "model/synth.h"
 
 #include <cmath>
-#include <memory>
 #include <string_view>
 #include <utility>
 
@@ -353,9 +352,8 @@ Status WriteSyntheticModelWithPreset(const SynthPreset& preset, const SynthOptio
     const std::string name = plan.name;
     const DType type = plan.type;
     const std::vector<int64_t> shape = plan.shape();
-    auto shared = std::make_shared<const SynthTensorPlan>(std::move(plan));
-    GgufWriter::TensorProducer produce = [shared, &model, &pool, &opts, &done, total] {
-      std::vector<uint8_t> bytes = GenerateSynthTensor(*shared, model.seed, &pool, model.distinct_rows);
+    GgufWriter::TensorProducer produce = [plan = std::move(plan), &model, &pool, &opts, &done, total] {
+      std::vector<uint8_t> bytes = GenerateSynthTensor(plan, model.seed, &pool, model.distinct_rows);
       done += bytes.size();
       if (opts.progress) opts.progress(done, total);
       return bytes;

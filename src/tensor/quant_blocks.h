@@ -35,14 +35,20 @@ void EncodeBlock(const float* x, BlockQ6_K* b);
 // Half bits of the smallest half >= v (v >= 0, finite): a scale rounded up
 // so that max / scale never exceeds the largest quant.
 uint16_t F16RoundUp(float v);
-// Nearest integer to v (lrintf: ties to even), clamped to [lo, hi]. Inline,
-// as encoders call it per element: below 2^22 in magnitude, adding and
-// subtracting 1.5 * 2^23 rounds exactly as lrintf does (the sum lies in
-// [2^23, 2^24), where floats are the integers, and 1.5 * 2^23 is even), with
-// no libm call on baseline x86-64; larger values and NaN take lrintf.
-inline int RoundClamp(float v, int lo, int hi) {
+// nearbyint(v) for |v| < 2^22, inline and branch-free (loops over it
+// vectorize; baseline x86-64 has no rounding instruction, so nearbyint and
+// lrintf are libm calls): adding and subtracting 1.5 * 2^23 rounds to nearest
+// even in the default rounding mode (the sum lies in [2^23, 2^24), where
+// floats are the integers, and 1.5 * 2^23 is even).
+inline float RoundSmall(float v) {
   constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
-  if (std::fabs(v) < 4194304.0f) return std::clamp(static_cast<int>((v + kMagic) - kMagic), lo, hi);
+  return (v + kMagic) - kMagic;
+}
+
+// Nearest integer to v (lrintf: ties to even), clamped to [lo, hi]. Inline,
+// as encoders call it per element; larger values and NaN take lrintf.
+inline int RoundClamp(float v, int lo, int hi) {
+  if (std::fabs(v) < 4194304.0f) return std::clamp(static_cast<int>(RoundSmall(v)), lo, hi);
   return static_cast<int>(std::clamp<long>(std::lrintf(v), lo, hi));
 }
 
