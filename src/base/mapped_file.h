@@ -25,6 +25,12 @@ class MappedFile {
   // only): for bytes already copied elsewhere, so they stop counting in this
   // process's memory. Reading them again faults them back in from the file.
   void DropPages(const uint8_t* p, size_t n) const;
+  // As DropPages, but every page holding a byte of [p, p + n), partial pages
+  // included, for when the bytes around the range are not in use either (a
+  // shard being streamed out): a range shorter than a page, such as one
+  // row's column slice, is dropped too. The mapping is read-only, so a
+  // dropped page that is read again is faulted back in, unchanged.
+  void DropPagesAround(const uint8_t* p, size_t n) const;
 
  private:
   MappedFile(std::string path, const uint8_t* data, size_t size)

@@ -101,6 +101,9 @@ class GgufFile {
   void DropPages(const uint8_t* p, size_t n) const {
     if (file_) file_->DropPages(p, n);
   }
+  void DropPagesAround(const uint8_t* p, size_t n) const {
+    if (file_) file_->DropPagesAround(p, n);
+  }
 
  private:
   GgufFile() = default;
