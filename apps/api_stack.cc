@@ -15,6 +15,7 @@ void AddServingOptions(CLI::App* cmd, ServingArgs& a, const std::string& when) {
   cmd->add_option("--ctx", a.ctx, "Context length" + when + " (0: the model's, at most 8192)")
       ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--kv-type", a.kv_type, "KV cache type" + when)->check(CLI::IsMember({"f16", "f32"}));
+  AddWeightLoadOption(cmd, a.load);
   cmd->add_option("--parallel", a.parallel, "Sequences generated at once" + when + " (each its own KV cache)")
       ->check(CLI::Range(1, 256));
   cmd->add_option("--queue", a.queue, "Requests waiting beyond --parallel; more get HTTP 429")
@@ -32,6 +33,7 @@ void ApplyServingArgs(const ServingArgs& a, ApiStackOptions* o) {
   o->engine.threads = a.threads;
   o->engine.max_context = a.ctx;
   o->engine.kv_type = *ParseKvType(a.kv_type);  // checked by the option
+  o->engine.weight_load = *ParseWeightLoad(a.load);
   o->scheduler = SchedulerOptions{.max_active = a.parallel, .max_queue = a.queue};
   o->alias = a.alias;
 }

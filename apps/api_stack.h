@@ -24,6 +24,7 @@ struct ServingArgs {
   int threads = 0;
   int64_t ctx = 0;
   std::string kv_type = "f16";
+  std::string load = "auto";
   int parallel = 8;
   int queue = 64;
   std::string alias;
@@ -31,7 +32,7 @@ struct ServingArgs {
   double join_check = 10;  // seconds (ApiStackOptions::join_check_s)
 };
 
-// -t, --ctx, --kv-type, --parallel, --queue, --alias, --quiet, --join-check;
+// -t, --ctx, --kv-type, --load, --parallel, --queue, --alias, --quiet, --join-check;
 // `when` ends each help text ("" or " when coordinating").
 void AddServingOptions(CLI::App* cmd, ServingArgs& args, const std::string& when);
 

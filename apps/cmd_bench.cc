@@ -15,7 +15,7 @@ namespace {
 
 struct BenchArgs {
   BenchOptions options;
-  std::string load = "mmap";
+  std::string load = "auto";
   std::string kv_type = "f16";
   bool json = false;
   ClusterArgs cluster;
@@ -62,7 +62,7 @@ void PrintTable(const BenchResult& r) {
 }
 
 int RunBenchCommand(BenchArgs& a) {
-  a.options.weight_load = a.load == "mmap" ? WeightLoad::kMap : WeightLoad::kCopy;
+  a.options.weight_load = *ParseWeightLoad(a.load);  // checked by the option
   a.options.kv_type = *ParseKvType(a.kv_type);
   auto cluster = BuildClusterOptions(a.cluster, false);  // bench measures what it reports itself
   if (!cluster.ok()) {
@@ -98,8 +98,7 @@ Runner AddBench(CLI::App& app) {
                   "Tokens of context already in the cache when pp and tg are timed (filled once, untimed)")
       ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--ubatch", o.prefill_chunk, "Prompt tokens per forward batch");
-  cmd->add_option("--load", args->load, "Weights: mmap (the file mapping, default) or copy (anonymous memory, huge pages)")
-      ->check(CLI::IsMember({"copy", "mmap"}));
+  AddWeightLoadOption(cmd, args->load);
   cmd->add_option("--kv-type", args->kv_type, "KV cache type")->check(CLI::IsMember({"f16", "f32"}));
   cmd->add_option("--membw-mib", o.membw_mib, "Array size of the bandwidth measurement in MiB (0: skip)");
   cmd->add_flag("--json", args->json, "Print one JSON object");

@@ -20,6 +20,7 @@ namespace {
 
 struct GenerateArgs {
   std::string kv_type = "f16";
+  std::string load = "auto";
   std::string model;
   std::string prompt;
   int n_predict = 64;
@@ -99,6 +100,7 @@ int RunGenerate(const GenerateArgs& a) {
   EngineOptions engine_options;
   engine_options.threads = a.threads;
   engine_options.kv_type = *ParseKvType(a.kv_type);
+  engine_options.weight_load = *ParseWeightLoad(a.load);  // checked by the option
   engine_options.cluster = std::move(cluster).value();
   auto model_path = ResolveModelPath(a.model);
   if (!model_path.ok()) {
@@ -167,6 +169,7 @@ Runner AddGenerate(CLI::App& app) {
   cmd->add_option("-p,--prompt", args->prompt, "Prompt text")->required();
   cmd->add_option("-n,--n-predict", args->n_predict, "Tokens to generate")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--kv-type", args->kv_type, "KV cache type")->check(CLI::IsMember({"f16", "f32"}));
+  AddWeightLoadOption(cmd, args->load);
   cmd->add_option("-t,--threads", args->threads, "Threads (0: all cores)")->check(CLI::Range(0, 1024));
   cmd->add_option("--output", args->output, "Output format")->check(CLI::IsMember({"text", "json"}));
   cmd->add_option("--top-logprobs", args->top_logprobs, "Record the N most likely tokens per step (json)")

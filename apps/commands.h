@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "model/weights.h"
 #include "tensor/dtype.h"
 
 #include <CLI/CLI.hpp>
@@ -34,6 +35,22 @@ inline std::optional<DType> ParseKvType(const std::string& name) {
   if (name == "f32") return DType::kF32;
   if (name == "f16") return DType::kF16;
   return std::nullopt;
+}
+
+// "auto", "copy" or "mmap" (the option's validator guarantees one of them).
+inline std::optional<WeightLoad> ParseWeightLoad(const std::string& name) {
+  if (name == "auto") return WeightLoad::kAuto;
+  if (name == "copy") return WeightLoad::kCopy;
+  if (name == "mmap") return WeightLoad::kMap;
+  return std::nullopt;
+}
+
+// --load, for every command that loads a model on this machine.
+inline void AddWeightLoadOption(CLI::App* cmd, std::string& load) {
+  cmd->add_option("--load", load,
+                  "Weights: auto (copy when they fit in free memory, else mmap; default), copy (anonymous memory, "
+                  "huge pages) or mmap (the file mapping, zero copy)")
+      ->check(CLI::IsMember({"auto", "copy", "mmap"}));
 }
 
 }  // namespace plexus::cli

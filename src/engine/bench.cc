@@ -209,6 +209,7 @@ Result<BenchResult> RunBench(const BenchOptions& o) {
   } else {
     PLEXUS_ASSIGN_OR_RETURN(std::unique_ptr<Model> model, Model::Load(file, FullShard(config), mo));
     r.weight_bytes = static_cast<double>(model->weights().MatrixBytes());
+    r.weight_load = WeightLoadName(model->weights().load);  // what kAuto chose
     r.bytes_per_token = DecodeBytes(*model, r.depth + o.n_gen / 2.0);  // mean context of a tg run
     executor = std::make_unique<LocalExecutor>(std::move(model), o.threads);
   }

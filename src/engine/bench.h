@@ -30,7 +30,7 @@ struct BenchOptions {
   // -d): filled once, untimed; every timed run starts at this position.
   int depth = 0;
   int prefill_chunk = 512;  // tokens per prompt forward batch (llama-bench's n_ubatch)
-  WeightLoad weight_load = WeightLoad::kMap;
+  WeightLoad weight_load = WeightLoad::kAuto;
   DType kv_type = DType::kF16;
   size_t membw_mib = 1024;  // array size of the bandwidth measurement (0: skip it)
   // Set: measure a cluster job (this process is rank 0) instead of one process.
@@ -41,7 +41,7 @@ struct BenchResult {
   std::string model;
   std::string target;       // Highway target of the kernels
   std::string prefill_gemm;  // who multiplies prefill batches of kBlasMinTokens+ tokens: "openblas" or "plexus"
-  std::string weight_load;  // "mmap" or "copy"
+  std::string weight_load;  // "mmap" or "copy" (a cluster run: as asked, "auto" included)
   int threads = 0;
   int n_prompt = 0, n_gen = 0, reps = 0, depth = 0;
   double pp_tps = 0, pp_tps_sd = 0;

@@ -29,7 +29,7 @@ struct EngineOptions {
   int threads = 0;           // 0: all hardware threads
   int64_t max_context = 0;   // 0: the model's context length (capped at 8192 to bound KV memory)
   DType kv_type = DType::kF16;  // KV cache elements: f16 (default, as llama.cpp) or f32
-  WeightLoad weight_load = WeightLoad::kMap;  // matrices used from the mapping (default) or copied to anonymous memory
+  WeightLoad weight_load = WeightLoad::kAuto;  // matrices copied to anonymous memory when they fit (default), mapped, or copied
   // Set: run as the coordinator of a cluster job (rank 0, itself a shard)
   // over these peers instead of holding the whole model here.
   std::optional<cluster::ClusterOptions> cluster;

@@ -25,7 +25,7 @@ namespace plexus {
 struct ModelOptions {
   int64_t max_context = 0;  // KV positions per sequence; 0 = the model's context_length
   DType kv_type = DType::kF16;  // KV cache element type: kF16 or kF32
-  WeightLoad weight_load = WeightLoad::kMap;  // matrices: used from the mapping (default) or copied to anonymous memory
+  WeightLoad weight_load = WeightLoad::kAuto;  // matrices: copied to anonymous memory when they fit (default), mapped, or copied
   // Prefill in a TP group: all-reduce row chunks on a communication thread
   // while the next chunk computes (model/overlap.h). PLEXUS_NO_OVERLAP=1
   // turns it off too. Batches under overlap_min_rows rows use one reduce.

@@ -1,5 +1,6 @@
 #include "model/weights.h"
 
+#include <malloc.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "base/sysinfo.h"
 #include "model/arch.h"
 #include "tensor/quant.h"
 
@@ -295,31 +297,47 @@ void ForEachMatrix(Layer& l, Visit visit) {
       if (!v.empty()) visit(v);
 }
 
-// Copies the matrices a step reads whole into one anonymous mapping with
-// huge pages requested, and points the views at the copies.
-Status CopyToAnonymous(const GgufFile& f, ModelWeights& w) {
-  // token_embd stays mapped: a step reads one row per token, so only the rows
-  // in use become resident (a tied LM head is a row slice of it, copied as
-  // `output`). Every matrix a step reads whole is copied.
+// Where each matrix a step reads whole goes in the anonymous arena.
+struct CopyPlan {
   std::vector<TensorView*> views;
-  if (!w.output.empty()) views.push_back(&w.output);
-  for (LayerWeights& l : w.layers)
-    ForEachMatrix(l, [&](TensorView& v) { views.push_back(&v); });
-  constexpr size_t kAlign = 64;
   // Source -> bytes to copy: views that share a start (a tied output that is a
   // row slice of token_embd) are copied once, as long as the longest of them.
   std::map<const uint8_t*, size_t> sizes;
-  for (const TensorView* v : views) {
-    size_t& n = sizes[v->data];
+  std::map<const uint8_t*, size_t> offsets;  // source -> offset in the arena
+  size_t total = 0;                          // arena bytes
+};
+
+CopyPlan PlanCopy(ModelWeights& w) {
+  // token_embd stays mapped: a step reads one row per token, so only the rows
+  // in use become resident (a tied LM head is a row slice of it, copied as
+  // `output`). Every matrix a step reads whole is copied.
+  CopyPlan plan;
+  if (!w.output.empty()) plan.views.push_back(&w.output);
+  for (LayerWeights& l : w.layers)
+    ForEachMatrix(l, [&](TensorView& v) { plan.views.push_back(&v); });
+  constexpr size_t kAlign = 64;
+  for (const TensorView* v : plan.views) {
+    size_t& n = plan.sizes[v->data];
     n = std::max(n, v->row_bytes * static_cast<size_t>(v->rows));
   }
-  std::map<const uint8_t*, size_t> offsets;
-  size_t total = 0;
-  for (const auto& [src, n] : sizes) {
-    offsets[src] = total;
-    total += (n + kAlign - 1) / kAlign * kAlign;
+  for (const auto& [src, n] : plan.sizes) {
+    plan.offsets[src] = plan.total;
+    plan.total += (n + kAlign - 1) / kAlign * kAlign;
   }
-  if (total == 0) return Status::Ok();
+  return plan;
+}
+
+void ReleaseFreedHeap() {
+#ifdef __GLIBC__
+  malloc_trim(0);  // also returns free pages in the middle of the heap (madvise)
+#endif
+}
+
+// Copies the planned matrices into one anonymous mapping with huge pages
+// requested, and points the views at the copies.
+Status CopyToAnonymous(const GgufFile& f, ModelWeights& w, const CopyPlan& plan) {
+  if (plan.total == 0) return Status::Ok();
+  const size_t total = plan.total;
   void* p = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return Status::Errorf("model", "{}: cannot allocate {} bytes for the weights: {}", f.name(), total, std::strerror(errno));
   madvise(p, total, MADV_HUGEPAGE);  // best effort: THP may be off
@@ -331,25 +349,42 @@ Status CopyToAnonymous(const GgufFile& f, ModelWeights& w) {
   std::map<const uint8_t*, std::unique_ptr<uint8_t[]>*> owned;
   for (auto& buf : w.owned) owned[buf.get()] = &buf;
   for (bool heap_pass : {true, false}) {
-    for (const auto& [src, n] : sizes) {
+    for (const auto& [src, n] : plan.sizes) {
       auto it = owned.find(src);
       if ((it != owned.end()) != heap_pass) continue;
-      std::memcpy(base + offsets.at(src), src, n);
+      std::memcpy(base + plan.offsets.at(src), src, n);
       if (it != owned.end()) it->second->reset();
       else f.DropPages(src, n);  // the copy is what counts: the mapped pages need not stay resident
     }
+    // The freed slices (a few MiB each) may sit in malloc's heap rather than
+    // in their own mappings; hand them back before the arena takes the rest,
+    // or the peak holds them twice (an 8B tp4 rank's 375 MB of column slices).
+    if (heap_pass) ReleaseFreedHeap();
   }
-  for (TensorView* v : views) v->data = base + offsets.at(v->data);
+  for (TensorView* v : plan.views) v->data = base + plan.offsets.at(v->data);
   mprotect(p, total, PROT_READ);
   // Column slices were copied into `owned` first; the arena now holds them.
   w.owned.clear();
   w.owned_bytes = 0;
+  w.load = WeightLoad::kCopy;
   return Status::Ok();
 }
 
 }  // namespace
 
-const char* WeightLoadName(WeightLoad load) { return load == WeightLoad::kMap ? "mmap" : "copy"; }
+bool WeightArenaFits(uint64_t bytes, const MemoryInfo& mem) {
+  const uint64_t reserve = std::max<uint64_t>(uint64_t{1} << 30, mem.total / 8);
+  return mem.available > reserve && bytes <= mem.available - reserve;
+}
+
+const char* WeightLoadName(WeightLoad load) {
+  switch (load) {
+    case WeightLoad::kAuto: return "auto";
+    case WeightLoad::kMap: return "mmap";
+    case WeightLoad::kCopy: return "copy";
+  }
+  return "?";
+}
 
 std::vector<const TensorView*> LayerWeights::Matrices() const {
   std::vector<const TensorView*> out;
@@ -417,7 +452,11 @@ Result<std::unique_ptr<ModelWeights>> LoadWeights(const GgufFile& f, const Model
   w->layers.resize(static_cast<size_t>(s.layers.size()));
   for (int64_t layer = s.layers.begin; layer < s.layers.end; ++layer)
     PLEXUS_RETURN_IF_ERROR(LoadLayer(f, c, s, layer, w->layers[layer - s.layers.begin], *w));
-  if (load == WeightLoad::kCopy) PLEXUS_RETURN_IF_ERROR(CopyToAnonymous(f, *w));
+  if (load == WeightLoad::kMap) return w;
+  const CopyPlan plan = PlanCopy(*w);
+  if (load == WeightLoad::kAuto && !WeightArenaFits(plan.total, ReadMemoryInfo())) return w;  // too big to copy: the mapping pages it in
+  const Status copied = CopyToAnonymous(f, *w, plan);
+  if (!copied.ok() && load == WeightLoad::kCopy) return copied;  // kAuto keeps the mapping instead
   return w;
 }
 

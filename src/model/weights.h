@@ -1,6 +1,7 @@
 // The weights one shard computes with. Row slices of a matrix are views into
 // the memory-mapped file (zero copy); column slices (o_proj and ffn_down in
-// tensor parallelism) are copied into memory this shard owns.
+// tensor parallelism) are copied into memory this shard owns. Then, unless
+// WeightLoad says otherwise, every matrix moves into one anonymous arena.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "base/sysinfo.h"
 #include "format/gguf.h"
 #include "model/config.h"
 #include "model/shard.h"
@@ -15,14 +17,22 @@
 
 namespace plexus {
 
-// Where the weight matrices live. kMap (default): views into the file's
-// read-only mapping (page cache, zero copy). kCopy: copied once into
-// anonymous memory with transparent huge pages requested. llama.cpp saw
-// mapped weights decode 2-4x slower; here the two measured the same
-// (docs/PERFORMANCE.md), so the zero-copy map stays the default. Either way
-// the file stays mapped (metadata, vectors).
-enum class WeightLoad { kMap, kCopy };
+// Where the weight matrices live. kMap: views into the file's read-only
+// mapping (page cache, zero copy). kCopy: copied once into anonymous memory
+// with transparent huge pages requested (an error when that memory cannot
+// be had). kAuto (default): kCopy when the copies leave a reserve of
+// MemAvailable free (WeightArenaFits), else kMap, which lets the
+// kernel page a model bigger than memory. Copied weights decoded faster
+// here: 2-6% on the dense 1B files and 17-31% on an MoE file, whose experts
+// are read scattered (4 KiB pages of the mapping against 2 MiB huge pages;
+// docs/PERFORMANCE.md). llama.cpp saw mapped weights decode 2-4x slower.
+// Either way the file stays mapped (metadata, vectors, token_embd).
+enum class WeightLoad { kAuto, kMap, kCopy };
 const char* WeightLoadName(WeightLoad load);
+// kAuto's rule: `bytes` of copies fit when they leave at least 1 GiB, and an
+// eighth of the machine's memory, of MemAvailable free (for the KV cache,
+// other processes and the page cache). No reading of `mem`: false.
+bool WeightArenaFits(uint64_t bytes, const MemoryInfo& mem);
 
 struct LayerWeights {
   std::vector<float> attn_norm;  // [d]
@@ -75,6 +85,7 @@ struct ModelWeights {
   size_t owned_bytes = 0;
   std::shared_ptr<uint8_t> arena;  // kCopy: the anonymous mapping that holds the matrices
   size_t arena_bytes = 0;
+  WeightLoad load = WeightLoad::kMap;  // where the matrices ended up: kMap or kCopy
 
   // Every matrix a decode step reads: the layers', and the output (once when tied).
   std::vector<const TensorView*> Matrices() const;
@@ -93,6 +104,6 @@ Result<int64_t> FfnGranularity(const GgufFile& file);
 
 // Loads (maps or copies) the weights `shard` needs. Errors name the tensor.
 Result<std::unique_ptr<ModelWeights>> LoadWeights(const GgufFile& file, const ModelConfig& config,
-                                                  const ShardSpec& shard, WeightLoad load = WeightLoad::kMap);
+                                                  const ShardSpec& shard, WeightLoad load = WeightLoad::kAuto);
 
 }  // namespace plexus

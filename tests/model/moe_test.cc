@@ -191,6 +191,35 @@ TEST(MoeWeightsTest, CopiedWeightsGiveTheSameLogits) {
   EXPECT_EQ(Logits(path, tokens, WeightLoad::kCopy), Logits(path, tokens));
 }
 
+// The default (kAuto) copies a model that fits in free memory and reports it;
+// kMap and kCopy are what they say.
+TEST(MoeWeightsTest, AutoLoadCopiesWhatFitsAndSaysSo) {
+  std::shared_ptr<const GgufFile> file = Open(Synthetic("tiny-qwen3moe", "q4_0"));
+  auto config = ReadModelConfig(*file);
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  for (const auto& [asked, got] : {std::pair{WeightLoad::kAuto, WeightLoad::kCopy},
+                                   {WeightLoad::kMap, WeightLoad::kMap}, {WeightLoad::kCopy, WeightLoad::kCopy}}) {
+    auto model = Model::Load(file, FullShard(*config), ModelOptions{.weight_load = asked});
+    ASSERT_TRUE(model.ok()) << model.status().message();
+    const ModelWeights& w = (*model)->weights();
+    EXPECT_EQ(w.load, got) << WeightLoadName(asked);
+    EXPECT_EQ(w.arena_bytes > 0, got == WeightLoad::kCopy) << WeightLoadName(asked);
+  }
+}
+
+// kAuto's memory rule: the copies must leave max(1 GiB, total / 8) of
+// MemAvailable free.
+TEST(MoeWeightsTest, ArenaFitsLeavesAReserveFree) {
+  constexpr uint64_t kGiB = uint64_t{1} << 30;
+  EXPECT_TRUE(WeightArenaFits(2 * kGiB, {.total = 16 * kGiB, .available = 10 * kGiB}));
+  EXPECT_TRUE(WeightArenaFits(8 * kGiB, {.total = 16 * kGiB, .available = 10 * kGiB}));   // 2 GiB left: total / 8
+  EXPECT_FALSE(WeightArenaFits(8 * kGiB + 1, {.total = 16 * kGiB, .available = 10 * kGiB}));
+  EXPECT_TRUE(WeightArenaFits(2 * kGiB, {.total = 4 * kGiB, .available = 3 * kGiB}));     // 1 GiB left: the floor
+  EXPECT_FALSE(WeightArenaFits(2 * kGiB + 1, {.total = 4 * kGiB, .available = 3 * kGiB}));
+  EXPECT_FALSE(WeightArenaFits(1, {.total = 4 * kGiB, .available = kGiB / 2}));          // less than the reserve
+  EXPECT_FALSE(WeightArenaFits(1, {}));                                                  // /proc unread
+}
+
 // Decode and prefill agree: one token at a time routes each token on its own,
 // a batch groups the tokens by expert.
 TEST(MoeForwardTest, PrefillEqualsTokenByToken) {
