@@ -4,11 +4,13 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <map>
 #include <numbers>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -333,6 +335,40 @@ void ReleaseFreedHeap() {
 #endif
 }
 
+// One piece of a copy pass: [src, src + n) to dst. owned: the heap slice to
+// free once copied; null for mapped bytes, which are dropped from this
+// process instead.
+struct CopyPiece {
+  const uint8_t* src;
+  uint8_t* dst;
+  size_t n;
+  std::unique_ptr<uint8_t[]>* owned;
+};
+
+// Mapped tensors are copied in pieces of this size, so threads share a big one.
+constexpr size_t kCopyPieceBytes = size_t{16} << 20;
+
+// Copies `pieces` on up to all cores. Each write fault in the arena zeroes a
+// fresh huge page: on one thread that was half of loading the 1B Q4_0 file
+// (perf, clear_page_rep). Load-time threads, joined here: the engine's
+// persistent pool is made after the weights.
+void CopyPieces(const GgufFile& f, const std::vector<CopyPiece>& pieces) {
+  std::atomic<size_t> next{0};
+  const auto work = [&] {
+    for (size_t i = next++; i < pieces.size(); i = next++) {
+      const CopyPiece& c = pieces[i];
+      std::memcpy(c.dst, c.src, c.n);
+      if (c.owned != nullptr) c.owned->reset();
+      else f.DropPages(c.src, c.n);  // the copy is what counts: the mapped pages need not stay resident
+    }
+  };
+  const size_t threads = std::min<size_t>({pieces.size(), std::max(1u, std::thread::hardware_concurrency()), 64});
+  std::vector<std::thread> helpers;
+  for (size_t t = 1; t < threads; ++t) helpers.emplace_back(work);
+  work();
+  for (std::thread& h : helpers) h.join();
+}
+
 // Copies the planned matrices into one anonymous mapping with huge pages
 // requested, and points the views at the copies.
 Status CopyToAnonymous(const GgufFile& f, ModelWeights& w, const CopyPlan& plan) {
@@ -349,13 +385,17 @@ Status CopyToAnonymous(const GgufFile& f, ModelWeights& w, const CopyPlan& plan)
   std::map<const uint8_t*, std::unique_ptr<uint8_t[]>*> owned;
   for (auto& buf : w.owned) owned[buf.get()] = &buf;
   for (bool heap_pass : {true, false}) {
+    std::vector<CopyPiece> pieces;
     for (const auto& [src, n] : plan.sizes) {
       auto it = owned.find(src);
       if ((it != owned.end()) != heap_pass) continue;
-      std::memcpy(base + plan.offsets.at(src), src, n);
-      if (it != owned.end()) it->second->reset();
-      else f.DropPages(src, n);  // the copy is what counts: the mapped pages need not stay resident
+      uint8_t* dst = base + plan.offsets.at(src);
+      if (heap_pass) pieces.push_back({src, dst, n, it->second});
+      else
+        for (size_t at = 0; at < n; at += kCopyPieceBytes)
+          pieces.push_back({src + at, dst + at, std::min(kCopyPieceBytes, n - at), nullptr});
     }
+    CopyPieces(f, pieces);
     // The freed slices (a few MiB each) may sit in malloc's heap rather than
     // in their own mappings; hand them back before the arena takes the rest,
     // or the peak holds them twice (an 8B tp4 rank's 375 MB of column slices).
