@@ -22,6 +22,7 @@ struct ChatArgs {
   float temperature = 0.7f;
   uint64_t seed = 0;
   std::string fallback_template = "chatml";
+  std::string load = "auto";
 };
 
 // One assistant turn: render the whole conversation, generate, stream.
@@ -46,6 +47,7 @@ Result<std::string> Reply(Engine& engine, const ChatTemplate& chat, const std::v
 int RunChat(const ChatArgs& a) {
   EngineOptions engine_options;
   engine_options.threads = a.threads;
+  engine_options.weight_load = *ParseWeightLoad(a.load);  // checked by the option
   auto engine = Engine::Open(a.model, engine_options);
   if (!engine.ok()) {
     fmt::print(stderr, "plexus chat: {}\n", engine.status().message());
@@ -93,6 +95,7 @@ Runner AddChat(CLI::App& app) {
   cmd->add_option("-n,--max-tokens", args->max_tokens, "Tokens per reply at most")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--temp", args->temperature, "Sampling temperature (0: greedy)")->check(CLI::Range(0.0, 10.0));
   cmd->add_option("--seed", args->seed, "Seed (0: random)");
+  AddWeightLoadOption(cmd, args->load);
   cmd->add_option("--template", args->fallback_template, "Built-in template when the model has none")
       ->check(CLI::IsMember({"chatml"}));
   return [args] { return RunChat(*args); };
