@@ -171,7 +171,7 @@ void LayerRun::Attend() {
   });
 }
 
-// scratch: [heads, pos + 1] scores, then [kAttendTile, dh] decoded values.
+// scratch: [heads, pos + 1] scores, then [kAttendTile, dh] decoded keys or values.
 void LayerRun::AttendGroup(size_t b, int64_t kv_local, int64_t head0, int64_t head1, float* scratch) {
   const BatchEntry& e = batch_[b];
   const int64_t dh = c_.head_dim, nq = s_.heads.size(), n = e.pos + 1;  // causal: positions [0, pos]
@@ -191,6 +191,14 @@ void LayerRun::AttendGroup(size_t b, int64_t kv_local, int64_t head0, int64_t he
     TensorView tile = keys;
     tile.data = keys.row(t0);
     tile.rows = std::min(kAttendTile, n - t0);
+    // The slice's heads share the tile: decode its f16 keys once, not once
+    // per head inside DotRows. The decode is exact and DotRows does the same
+    // FMAs on f32 rows, so every score keeps its bits.
+    if (heads > 1 && tile.type != DType::kF32) {
+      kernels::WeightRowsToFloat(tile, 0, tile.rows, values_f32);
+      tile = TensorView{DType::kF32, dh, tile.rows, reinterpret_cast<const uint8_t*>(values_f32),
+                        static_cast<size_t>(dh) * sizeof(float)};
+    }
     for (int64_t j = 0; j < heads; ++j) kernels::DotRows(tile, q_of(j), scratch + j * n + t0);
   }
   for (int64_t j = 0; j < heads; ++j) {
