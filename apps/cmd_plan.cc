@@ -120,6 +120,7 @@ Result<placement::Placement> PlanLiveCluster(const PlanArgs& a, const GgufFile& 
   ModelOptions model_options;
   model_options.max_context = req.context_tokens;
   model_options.kv_type = *ParseKvType(a.kv_type);
+  model_options.weight_load = WeightLoad::kMap;  // a provisional job that decodes nothing: no copy
   PLEXUS_ASSIGN_OR_RETURN(std::unique_ptr<cluster::Coordinator> coordinator,
                           cluster::Coordinator::Start(a.model_path, *options, model_options, a.threads));
   std::map<std::string, KnownNode> known;
