@@ -188,17 +188,14 @@ void LayerRun::AttendGroup(size_t b, int64_t kv_local, int64_t head0, int64_t he
   if (kv_type == DType::kF16)
     for (int64_t j = 0; j < heads; ++j) kernels::RoundToHalf(q_of(j), dh);
   for (int64_t t0 = 0; t0 < n; t0 += kAttendTile) {
-    TensorView tile = keys;
-    tile.data = keys.row(t0);
-    tile.rows = std::min(kAttendTile, n - t0);
-    // The slice's heads share the tile: decode its f16 keys once, not once
-    // per head inside DotRows. The decode is exact and DotRows does the same
-    // FMAs on f32 rows, so every score keeps its bits.
-    if (heads > 1 && tile.type != DType::kF32) {
-      kernels::WeightRowsToFloat(tile, 0, tile.rows, values_f32);
-      tile = TensorView{DType::kF32, dh, tile.rows, reinterpret_cast<const uint8_t*>(values_f32),
-                        static_cast<size_t>(dh) * sizeof(float)};
-    }
+    const int64_t m = std::min(kAttendTile, n - t0);
+    // The slice's heads share the tile: its f16 keys are decoded once, not
+    // once per head inside DotRows. The decode is exact and DotRows does the
+    // same FMAs on f32 rows, so every score keeps its bits.
+    int64_t stride = 0;
+    const float* rows = CacheRowsAsFloat(keys, t0, m, values_f32, &stride);
+    const TensorView tile{DType::kF32, dh, m, reinterpret_cast<const uint8_t*>(rows),
+                          static_cast<size_t>(stride) * sizeof(float)};
     for (int64_t j = 0; j < heads; ++j) kernels::DotRows(tile, q_of(j), scratch + j * n + t0);
   }
   for (int64_t j = 0; j < heads; ++j) {
