@@ -38,20 +38,19 @@ Result<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& path) {
   return std::unique_ptr<MappedFile>(new MappedFile(path, data, size));
 }
 
-void MappedFile::DropPages(const uint8_t* p, size_t n) const {
-  if (p < data_ || p + n > data_ + size_ || n == 0) return;
-  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
-  const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
-  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
-}
+void MappedFile::DropPages(const uint8_t* p, size_t n) const { DropPageRange(p, n, /*partial_pages=*/false); }
 
-void MappedFile::DropPagesAround(const uint8_t* p, size_t n) const {
+void MappedFile::DropPagesAround(const uint8_t* p, size_t n) const { DropPageRange(p, n, /*partial_pages=*/true); }
+
+// partial_pages: round [p, p + n) out to whole pages, else in. data_ is
+// page-aligned, so rounding out stays inside the mapping.
+void MappedFile::DropPageRange(const uint8_t* p, size_t n, bool partial_pages) const {
   if (p < data_ || p + n > data_ + size_ || n == 0) return;
   const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const uintptr_t begin = reinterpret_cast<uintptr_t>(p) / page * page;  // data_ is page-aligned: inside the mapping
-  const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + n + page - 1) / page * page;
-  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  const auto first = reinterpret_cast<uintptr_t>(p), last = first + n;
+  const uintptr_t begin = (partial_pages ? first : first + page - 1) / page * page;
+  const uintptr_t end = (partial_pages ? last + page - 1 : last) / page * page;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 MappedFile::~MappedFile() {

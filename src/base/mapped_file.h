@@ -33,6 +33,7 @@ class MappedFile {
   void DropPagesAround(const uint8_t* p, size_t n) const;
 
  private:
+  void DropPageRange(const uint8_t* p, size_t n, bool partial_pages) const;
   MappedFile(std::string path, const uint8_t* data, size_t size)
       : path_(std::move(path)), data_(data), size_(size) {}
   std::string path_;
