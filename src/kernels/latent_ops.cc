@@ -25,33 +25,32 @@ void AxpyImpl(float a, const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
+// y[i, i + kV * N) += sum_r a[r] * x_r[...], the kV vectors of y kept in
+// registers across the k rows.
+template <int kV>
+HWY_INLINE void AxpyRowsTile(const float* a, int64_t k, const float* x, int64_t x_stride, float* y) {
+  const DF d;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  hn::Vec<DF> acc[kV];
+  for (int v = 0; v < kV; ++v) acc[v] = hn::LoadU(d, y + v * N);
+  for (int64_t r = 0; r < k; ++r) {
+    const float* xr = x + r * x_stride;
+    const auto va = hn::Set(d, a[r]);
+    for (int v = 0; v < kV; ++v) acc[v] = hn::MulAdd(va, hn::LoadU(d, xr + v * N), acc[v]);
+  }
+  for (int v = 0; v < kV; ++v) hn::StoreU(acc[v], d, y + v * N);
+}
+
 // Each y element sums its k terms in row order, as k Axpy calls would; a
-// tile of 4 vectors of y stays in registers across the rows.
+// tile of 8 vectors of y (a 64-wide head on AVX2: enough FMA chains to hide
+// their latency), then 4, then 1, stays in registers across the rows.
 void AxpyRowsImpl(const float* a, int64_t k, const float* x, int64_t x_stride, float* y, int64_t n) {
   const DF d;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
   int64_t i = 0;
-  for (; i + 4 * N <= n; i += 4 * N) {
-    auto y0 = hn::LoadU(d, y + i), y1 = hn::LoadU(d, y + i + N);
-    auto y2 = hn::LoadU(d, y + i + 2 * N), y3 = hn::LoadU(d, y + i + 3 * N);
-    for (int64_t r = 0; r < k; ++r) {
-      const float* xr = x + r * x_stride + i;
-      const auto va = hn::Set(d, a[r]);
-      y0 = hn::MulAdd(va, hn::LoadU(d, xr), y0);
-      y1 = hn::MulAdd(va, hn::LoadU(d, xr + N), y1);
-      y2 = hn::MulAdd(va, hn::LoadU(d, xr + 2 * N), y2);
-      y3 = hn::MulAdd(va, hn::LoadU(d, xr + 3 * N), y3);
-    }
-    hn::StoreU(y0, d, y + i);
-    hn::StoreU(y1, d, y + i + N);
-    hn::StoreU(y2, d, y + i + 2 * N);
-    hn::StoreU(y3, d, y + i + 3 * N);
-  }
-  for (; i + N <= n; i += N) {
-    auto acc = hn::LoadU(d, y + i);
-    for (int64_t r = 0; r < k; ++r) acc = hn::MulAdd(hn::Set(d, a[r]), hn::LoadU(d, x + r * x_stride + i), acc);
-    hn::StoreU(acc, d, y + i);
-  }
+  for (; i + 8 * N <= n; i += 8 * N) AxpyRowsTile<8>(a, k, x + i, x_stride, y + i);
+  for (; i + 4 * N <= n; i += 4 * N) AxpyRowsTile<4>(a, k, x + i, x_stride, y + i);
+  for (; i + N <= n; i += N) AxpyRowsTile<1>(a, k, x + i, x_stride, y + i);
   for (; i < n; ++i)
     for (int64_t r = 0; r < k; ++r) y[i] += a[r] * x[r * x_stride + i];
 }

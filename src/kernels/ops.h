@@ -132,6 +132,40 @@ void HalfToFloat(const uint16_t* h, float* out, int64_t n);
 // In place: x[i] = F16ToF32(F32ToF16(x[i])), the nearest f16 (ties to even). [n]
 void RoundToHalf(float* x, int64_t n);
 
+// Attention over a KV cache (attention.cc). Keys are cached transposed in
+// tiles of kKeyTile positions: tile k holds positions [k * kKeyTile, (k + 1)
+// * kKeyTile) as [dh][kKeyTile] (position k * kKeyTile + t, element i at
+// i * kKeyTile + t), so a vector of lanes is a run of keys.
+inline constexpr int64_t kKeyTile = 32;
+
+// out[j][t] = sum_i q[j][i] * kt[i * kKeyTile + t], i increasing, for the
+// n_q queries: kt [dh][kKeyTile] f32, q[j] [dh], out[j] [kKeyTile].
+void ScoreKeyTile(const float* kt, int64_t dh, const float* const* q, int64_t n_q, float* const* out);
+
+// Causal attention of n_queries consecutive positions of one sequence, for
+// `heads` query heads that share one KV head. Query i sees positions [0,
+// first_len + i). For each (query, head): scores = q . K / sqrt(dh),
+// softmax, out = sum_t p_t V_t (positions in order). With an f16 cache, q
+// and the softmax weights are rounded to f16 before they meet K and V.
+struct KvHeadAttention {
+  DType type = DType::kF16;           // of the cache: kF16 or kF32
+  const uint8_t* key_tiles = nullptr;  // [ceil(len / kKeyTile)][dh][kKeyTile] of type
+  const uint8_t* values = nullptr;     // [len, dh] rows of type, value_row_bytes apart
+  size_t value_row_bytes = 0;
+  int64_t dh = 0;
+  int64_t first_len = 0;  // positions query 0 attends to (its position + 1)
+  int64_t n_queries = 1;
+  int64_t heads = 1;
+  const float* q = nullptr;  // query i, head j: q + i * q_stride + j * dh, [dh]
+  int64_t q_stride = 0;
+  float* out = nullptr;  // the same layout as q, overwritten
+  int64_t out_stride = 0;
+};
+// Floats of scratch AttendKvHead needs when first_len + n_queries - 1 <= max_len.
+size_t AttendScratchFloats(int64_t heads, int64_t n_queries, int64_t max_len, int64_t dh);
+// On the calling thread; scratch: AttendScratchFloats(...) floats.
+void AttendKvHead(const KvHeadAttention& a, float* scratch);
+
 // Names of the Highway targets compiled into this binary and usable on this
 // CPU, best first (for logs and `plexus inspect`).
 const char* BestTargetName();

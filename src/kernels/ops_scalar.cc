@@ -103,4 +103,55 @@ float Sum(const float* x, int64_t n) {
   return static_cast<float>(sum);
 }
 
+void ScoreKeyTile(const float* kt, int64_t dh, const float* const* q, int64_t n_q, float* const* out) {
+  for (int64_t j = 0; j < n_q; ++j)
+    for (int64_t t = 0; t < kKeyTile; ++t) {
+      float s = 0.0f;
+      for (int64_t i = 0; i < dh; ++i) s += q[j][i] * kt[i * kKeyTile + t];
+      out[j][t] = s;
+    }
+}
+
+namespace {
+
+float CachedFloat(DType type, const uint8_t* base, size_t index) {
+  if (type == DType::kF32) return reinterpret_cast<const float*>(base)[index];
+  return F16ToF32(reinterpret_cast<const uint16_t*>(base)[index]);
+}
+
+// Position t's key element i in the transposed tiles.
+float KeyAt(const KvHeadAttention& a, int64_t t, int64_t i) {
+  const size_t tile = static_cast<size_t>(t / kKeyTile), lane = static_cast<size_t>(t % kKeyTile);
+  return CachedFloat(a.type, a.key_tiles, (tile * static_cast<size_t>(a.dh) + static_cast<size_t>(i)) * kKeyTile + lane);
+}
+
+float ValueAt(const KvHeadAttention& a, int64_t t, int64_t i) {
+  return CachedFloat(a.type, a.values + static_cast<size_t>(t) * a.value_row_bytes, static_cast<size_t>(i));
+}
+
+}  // namespace
+
+void AttendKvHead(const KvHeadAttention& a) {
+  const bool half = a.type == DType::kF16;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(a.dh));
+  for (int64_t i = 0; i < a.n_queries; ++i)
+    for (int64_t j = 0; j < a.heads; ++j) {
+      std::vector<float> q(a.q + i * a.q_stride + j * a.dh, a.q + i * a.q_stride + (j + 1) * a.dh);
+      if (half) RoundToHalf(q.data(), a.dh);
+      const int64_t len = a.first_len + i;
+      std::vector<float> p(static_cast<size_t>(len));
+      for (int64_t t = 0; t < len; ++t) {
+        float s = 0.0f;
+        for (int64_t e = 0; e < a.dh; ++e) s += q[static_cast<size_t>(e)] * KeyAt(a, t, e);
+        p[static_cast<size_t>(t)] = s * scale;
+      }
+      Softmax(p.data(), len);
+      if (half) RoundToHalf(p.data(), len);
+      float* out = a.out + i * a.out_stride + j * a.dh;
+      std::fill_n(out, a.dh, 0.0f);
+      for (int64_t t = 0; t < len; ++t)
+        for (int64_t e = 0; e < a.dh; ++e) out[e] += p[static_cast<size_t>(t)] * ValueAt(a, t, e);
+    }
+}
+
 }  // namespace plexus::kernels::scalar

@@ -29,5 +29,9 @@ void AxpyRows(const float* a, int64_t k, const float* x, int64_t x_stride, float
 void HalfToFloat(const uint16_t* h, float* out, int64_t n);
 void RoundToHalf(float* x, int64_t n);
 float Sum(const float* x, int64_t n);
+void ScoreKeyTile(const float* kt, int64_t dh, const float* const* q, int64_t n_q, float* const* out);
+// Like kernels::AttendKvHead, from the definition: plain loops, no tiles of
+// work (the cache is still read through its transposed key tiles).
+void AttendKvHead(const KvHeadAttention& a);
 
 }  // namespace plexus::kernels::scalar

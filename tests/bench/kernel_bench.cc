@@ -3,6 +3,7 @@
 // (items_per_second); vector ops report elements/s.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -16,6 +17,7 @@
 #include "kernels/ops.h"
 #include "kernels/ops_scalar.h"
 #include "tensor/dtype.h"
+#include "tensor/fp16.h"
 #include "tensor/quant.h"
 
 namespace plexus::kernels {
@@ -238,11 +240,99 @@ void RegisterMatrixBenchmarks() {
       ->Unit(benchmark::kMicrosecond);
 }
 
+// Attention of one KV head's f16 cache for a GQA group of 4 heads of 64:
+// args {cached positions, queries} (1 query: a decode step; 16: a prompt
+// run). Items: query-key scores.
+struct AttentionCase {
+  int64_t heads = 4, dh = 64, len, n_queries;
+  std::vector<uint16_t> key_tiles, keys, values;  // keys: the same keys as rows [len, dh]
+  std::vector<float> q, out;
+
+  AttentionCase(int64_t cached, int64_t queries) : len(cached + queries - 1), n_queries(queries) {
+    const int64_t tiles = (len + kKeyTile - 1) / kKeyTile;
+    const std::vector<float> k = RandomFloats(static_cast<size_t>(len * dh), 5), v = RandomFloats(k.size(), 6);
+    key_tiles.assign(static_cast<size_t>(tiles * kKeyTile * dh), 0);
+    keys.resize(k.size());
+    values.resize(v.size());
+    for (int64_t t = 0; t < len; ++t)
+      for (int64_t i = 0; i < dh; ++i) {
+        const size_t at = static_cast<size_t>(t * dh + i);
+        keys[at] = F32ToF16(k[at]);
+        values[at] = F32ToF16(v[at]);
+        key_tiles[static_cast<size_t>(((t / kKeyTile) * dh + i) * kKeyTile + t % kKeyTile)] = keys[at];
+      }
+    q = RandomFloats(static_cast<size_t>(n_queries * heads * dh), 7);
+    out.resize(q.size());
+  }
+  KvHeadAttention Args() {
+    KvHeadAttention a;
+    a.key_tiles = reinterpret_cast<const uint8_t*>(key_tiles.data());
+    a.values = reinterpret_cast<const uint8_t*>(values.data());
+    a.value_row_bytes = static_cast<size_t>(dh) * 2;
+    a.dh = dh;
+    a.first_len = len - n_queries + 1;
+    a.n_queries = n_queries;
+    a.heads = heads;
+    a.q = q.data();
+    a.out = out.data();
+    a.q_stride = a.out_stride = heads * dh;
+    return a;
+  }
+};
+
+void BM_Attention(benchmark::State& state) {
+  AttentionCase c(state.range(0), state.range(1));
+  const KvHeadAttention a = c.Args();
+  std::vector<float> scratch(AttendScratchFloats(c.heads, c.n_queries, c.len, c.dh));
+  for (auto _ : state) {
+    AttendKvHead(a, scratch.data());
+    benchmark::DoNotOptimize(c.out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * c.heads * c.n_queries * (a.first_len + (c.n_queries - 1) / 2));
+}
+
+// The row-major form attention had before the transposed key tiles, for a
+// ratio in one run: per query, each tile of 32 keys decoded to f32 rows,
+// DotRows per head, softmax, then the value rows through AxpyRows.
+void BM_AttentionRowMajor(benchmark::State& state) {
+  AttentionCase c(state.range(0), state.range(1));
+  const int64_t dh = c.dh;
+  std::vector<float> scores(static_cast<size_t>(c.heads * c.len)), rows(static_cast<size_t>(kKeyTile * dh));
+  const TensorView keys{DType::kF16, dh, c.len, reinterpret_cast<const uint8_t*>(c.keys.data()),
+                        static_cast<size_t>(dh) * 2};
+  const TensorView values{DType::kF16, dh, c.len, reinterpret_cast<const uint8_t*>(c.values.data()),
+                          static_cast<size_t>(dh) * 2};
+  for (auto _ : state) {
+    for (int64_t i = 0; i < c.n_queries; ++i) {
+      const int64_t n = c.len - c.n_queries + 1 + i;
+      for (int64_t t0 = 0; t0 < n; t0 += kKeyTile) {
+        const int64_t m = std::min(kKeyTile, n - t0);
+        WeightRowsToFloat(keys, t0, t0 + m, rows.data());
+        const TensorView tile{DType::kF32, dh, m, reinterpret_cast<const uint8_t*>(rows.data()),
+                              static_cast<size_t>(dh) * sizeof(float)};
+        for (int64_t j = 0; j < c.heads; ++j)
+          DotRows(tile, c.q.data() + (i * c.heads + j) * dh, scores.data() + j * n + t0);
+      }
+      for (int64_t j = 0; j < c.heads; ++j) Softmax(scores.data() + j * n, n);
+      for (int64_t t0 = 0; t0 < n; t0 += kKeyTile) {
+        const int64_t m = std::min(kKeyTile, n - t0);
+        WeightRowsToFloat(values, t0, t0 + m, rows.data());
+        for (int64_t j = 0; j < c.heads; ++j)
+          AxpyRows(scores.data() + j * n + t0, m, rows.data(), dh, c.out.data() + (i * c.heads + j) * dh, dh);
+      }
+    }
+    benchmark::DoNotOptimize(c.out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * c.heads * c.n_queries * (c.len - c.n_queries + 1 + (c.n_queries - 1) / 2));
+}
+
 BENCHMARK(BM_RmsNorm)->Arg(2048)->Arg(4096)->Arg(8192);
 BENCHMARK_CAPTURE(BM_Rope, adjacent, RopeStyle::kAdjacent)->Args({32, 128})->Args({8, 64});
 BENCHMARK_CAPTURE(BM_Rope, halves, RopeStyle::kHalves)->Args({32, 128})->Args({8, 64});
 BENCHMARK(BM_Softmax)->Arg(4096)->Arg(32000);
 BENCHMARK(BM_SiluMul)->Arg(8192);
+BENCHMARK(BM_Attention)->Args({512, 1})->Args({2048, 1})->Args({4096, 1})->Args({2048, 16})->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_AttentionRowMajor)->Args({512, 1})->Args({2048, 1})->Args({4096, 1})->Args({2048, 16})->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace plexus::kernels
