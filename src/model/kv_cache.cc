@@ -1,20 +1,23 @@
 #include "model/kv_cache.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "base/status.h"
+#include "kernels/ops.h"
 #include "tensor/quant.h"
 
 namespace plexus {
 
 KvCache::KvCache(int64_t n_layers, int64_t kv_width, int64_t max_positions, DType type, int64_t v_width,
-                 int64_t heads)
+                 int64_t heads, bool key_tiles)
     : n_layers_(n_layers),
       kv_width_(kv_width),
       v_width_(v_width < 0 ? kv_width : v_width),
       max_positions_(max_positions),
       type_(type),
       heads_(heads),
+      key_tiles_(key_tiles),
       row_bytes_(RowBytes(type, kv_width)),
       v_row_bytes_(RowBytes(type, v_width_)) {
   PLEXUS_CHECK(type == DType::kF32 || type == DType::kF16, "KV cache type {} unsupported", DTypeName(type));
@@ -30,9 +33,27 @@ void KvCache::Store(int32_t seq, int64_t layer, int64_t pos, const float* k, con
   const size_t capacity = static_cast<size_t>(s.capacity), at = static_cast<size_t>(pos);
   for (int64_t h = 0; h < heads_; ++h) {
     const size_t block = static_cast<size_t>(h) * capacity;  // rows before head h's block
-    QuantizeRow(type_, k + h * kw, s.k[layer].data() + (block + at) * head_row_bytes_, kw);
+    if (key_tiles_) {
+      StoreKeyInTile(s.k[layer].data() + block * head_row_bytes_, pos, k + h * kw);
+    } else {
+      QuantizeRow(type_, k + h * kw, s.k[layer].data() + (block + at) * head_row_bytes_, kw);
+    }
     if (v_row_bytes_ > 0) QuantizeRow(type_, v + h * vw, s.v[layer].data() + (block + at) * head_v_row_bytes_, vw);
   }
+}
+
+// Element i of the key goes to lane pos % kKeyTile of row i of its tile.
+void KvCache::StoreKeyInTile(uint8_t* head_block, int64_t pos, const float* k) {
+  const int64_t kw = kv_width_ / heads_;
+  const size_t elem = type_ == DType::kF32 ? sizeof(float) : sizeof(uint16_t);
+  thread_local std::vector<uint8_t> converted;
+  converted.resize(head_row_bytes_);
+  QuantizeRow(type_, k, converted.data(), kw);
+  uint8_t* tile = head_block + static_cast<size_t>(pos / kernels::kKeyTile) * head_row_bytes_ * kernels::kKeyTile;
+  const size_t lane = static_cast<size_t>(pos % kernels::kKeyTile);
+  for (int64_t i = 0; i < kw; ++i)
+    std::memcpy(tile + (static_cast<size_t>(i) * kernels::kKeyTile + lane) * elem, converted.data() + static_cast<size_t>(i) * elem,
+                elem);
 }
 
 void KvCache::Regrow(std::vector<uint8_t>& buffer, int64_t old_capacity, int64_t capacity, size_t head_bytes) const {
@@ -62,6 +83,7 @@ Status KvCache::Prepare(int32_t seq, int64_t pos) {
   if (s.length > s.capacity) {
     const int64_t old_capacity = s.capacity;
     s.capacity = std::min(max_positions_, std::max<int64_t>(64, s.capacity * 2));
+    if (key_tiles_) s.capacity = (s.capacity + kernels::kKeyTile - 1) / kernels::kKeyTile * kernels::kKeyTile;
     for (auto& b : s.k) Regrow(b, old_capacity, s.capacity, head_row_bytes_);
     for (auto& b : s.v) Regrow(b, old_capacity, s.capacity, head_v_row_bytes_);
   }

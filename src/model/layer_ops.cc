@@ -50,10 +50,12 @@ void Activations::Resize(const ModelConfig& c, const ShardSpec& s, size_t batch,
   proj.resize(batch * d);
   gate.resize(batch * f);
   up.resize(batch * f);
-  // Per thread: Attend's scores of one GQA group and a tile of decoded values.
-  const size_t group = static_cast<size_t>(c.heads_per_kv());
-  scores.resize(static_cast<size_t>(n_threads) *
-                (group * static_cast<size_t>(max_len) + static_cast<size_t>(kAttendTile * c.head_dim)));
+  // Per thread: Attend's scratch for one run of queries of one GQA group
+  // (kernels::AttendKvHead), or MlaAttend's scores of one head and tile.
+  const int64_t group = c.heads_per_kv();
+  const size_t mla_scratch = static_cast<size_t>(group * max_len + kAttendTile * c.head_dim);
+  const size_t attend_scratch = kernels::AttendScratchFloats(group, QueriesPerRun(group, max_len), max_len, c.head_dim);
+  scores.resize(static_cast<size_t>(n_threads) * std::max(mla_scratch, attend_scratch));
   if (c.is_moe()) {
     const size_t e = static_cast<size_t>(c.n_experts), k = static_cast<size_t>(c.n_experts_used);
     const size_t fe = std::max(static_cast<size_t>(c.n_ff_expert), static_cast<size_t>(s.shexp.size()));
@@ -143,76 +145,78 @@ const float* CacheRowsAsFloat(const TensorView& rows, int64_t t0, int64_t m, flo
   return scratch;
 }
 
-// Work items are (entry, local KV head, slice of that KV head's local query
-// heads): the heads of a GQA group share the group's cached K and V rows, so
-// an item reads each row once, in tiles of kAttendTile positions that stay in
-// L1 while every head of the slice uses them. Groups are cut into slices
-// only when there are fewer items than twice the threads. Each head's
-// arithmetic is the one-head loop's: Dot per key (DotRows), * scale,
-// softmax, and the value rows added in position order (AxpyRows sums each
-// element in row order, as one Axpy per position did).
+// Entries that attend as one run: consecutive positions of one sequence
+// (a prompt chunk), at most max_queries of them; a decode entry is a run of one.
+std::vector<QueryRun> QueryRuns(std::span<const BatchEntry> batch, int64_t max_queries) {
+  std::vector<QueryRun> runs;
+  for (size_t b = 0; b < batch.size(); ++b) {
+    if (!runs.empty()) {
+      QueryRun& last = runs.back();
+      const BatchEntry& prev = batch[b - 1];
+      if (last.n < max_queries && batch[b].seq == prev.seq && batch[b].pos == prev.pos + 1) {
+        ++last.n;
+        continue;
+      }
+    }
+    runs.push_back({b, 1});
+  }
+  return runs;
+}
+
+int64_t QueriesPerRun(int64_t group, int64_t max_len) {
+  const int64_t row = group * ((max_len + kernels::kKeyTile - 1) / kernels::kKeyTile * kernels::kKeyTile);
+  return std::clamp<int64_t>(kAttendScoreFloats / std::max<int64_t>(row, 1), 1, kAttendMaxQueries);
+}
+
+// Work items are (run of entries, local KV head, slice of that KV head's
+// local query heads): the heads of a GQA group and the queries of a run
+// share the group's cached K and V, so an item reads (and decodes) each
+// key and value tile once (kernels::AttendKvHead). Groups are cut into
+// slices only when there are fewer items than twice the threads. A query's
+// result does not depend on its run (the same arithmetic per query), so a
+// prompt's tokens get the bits decoding them one by one would.
 void LayerRun::Attend() {
   const int64_t group = c_.heads_per_kv(), n_kv = s_.kv_heads.size();
-  const int64_t units = static_cast<int64_t>(batch_.size()) * n_kv;
+  int64_t max_len = 0;
+  for (const BatchEntry& e : batch_) max_len = std::max<int64_t>(max_len, e.pos + 1);
+  const std::vector<QueryRun> runs = QueryRuns(batch_, QueriesPerRun(group, max_len));
+  const int64_t units = static_cast<int64_t>(runs.size()) * n_kv;
   const int64_t slices = std::clamp<int64_t>((2 * pool_.size() + units - 1) / units, 1, group);
   const size_t scratch_len = a_.scores.size() / static_cast<size_t>(pool_.size());
   std::atomic<int64_t> next{0};
   pool_.RunOnAll([&](int thread) {
     float* scratch = a_.scores.data() + static_cast<size_t>(thread) * scratch_len;
-    for (int64_t item = next++; item < units * slices; item = next++) {
+    // Last runs first: a prompt's later queries attend to more positions.
+    for (int64_t taken = next++; taken < units * slices; taken = next++) {
+      const int64_t item = units * slices - 1 - taken;
       const int64_t unit = item / slices, slice = item % slices;
       const int64_t kv_head = s_.kv_heads.begin + unit % n_kv;  // model-wide index
       const int64_t h0 = std::max(s_.heads.begin, kv_head * group), h1 = std::min(s_.heads.end, (kv_head + 1) * group);
       const int64_t begin = h0 + (h1 - h0) * slice / slices, end = h0 + (h1 - h0) * (slice + 1) / slices;
       if (begin >= end) continue;
-      AttendGroup(static_cast<size_t>(unit / n_kv), unit % n_kv, begin - s_.heads.begin, end - s_.heads.begin,
-                  scratch);
+      AttendRun(runs[static_cast<size_t>(unit / n_kv)], unit % n_kv, begin - s_.heads.begin, end - s_.heads.begin,
+                scratch);
     }
   });
 }
 
-// scratch: [heads, pos + 1] scores, then [kAttendTile, dh] decoded keys or values.
-void LayerRun::AttendGroup(size_t b, int64_t kv_local, int64_t head0, int64_t head1, float* scratch) {
-  const BatchEntry& e = batch_[b];
-  const int64_t dh = c_.head_dim, nq = s_.heads.size(), n = e.pos + 1;  // causal: positions [0, pos]
-  const DType kv_type = kv_.type();
-  const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
-  // This head's cached rows, contiguous (the cache is head-major).
-  const TensorView keys{kv_type, dh, n, kv_.Keys(e.seq, layer_, kv_local), kv_.head_row_bytes()};
-  const TensorView values{kv_type, dh, n, kv_.Values(e.seq, layer_, kv_local), kv_.head_v_row_bytes()};
-  const int64_t heads = head1 - head0;
-  float* values_f32 = scratch + heads * n;
-  const auto q_of = [&](int64_t j) { return a_.q.data() + (static_cast<int64_t>(b) * nq + head0 + j) * dh; };
-  // With an f16 cache, q and the attention weights meet K and V in f16
-  // too (as llama.cpp's f16 KV path computes), accumulating in f32.
-  if (kv_type == DType::kF16)
-    for (int64_t j = 0; j < heads; ++j) kernels::RoundToHalf(q_of(j), dh);
-  for (int64_t t0 = 0; t0 < n; t0 += kAttendTile) {
-    const int64_t m = std::min(kAttendTile, n - t0);
-    // The slice's heads share the tile: its f16 keys are decoded once, not
-    // once per head inside DotRows. The decode is exact and DotRows does the
-    // same FMAs on f32 rows, so every score keeps its bits.
-    int64_t stride = 0;
-    const float* rows = CacheRowsAsFloat(keys, t0, m, values_f32, &stride);
-    const TensorView tile{DType::kF32, dh, m, reinterpret_cast<const uint8_t*>(rows),
-                          static_cast<size_t>(stride) * sizeof(float)};
-    for (int64_t j = 0; j < heads; ++j) kernels::DotRows(tile, q_of(j), scratch + j * n + t0);
-  }
-  for (int64_t j = 0; j < heads; ++j) {
-    float* scores = scratch + j * n;
-    for (int64_t t = 0; t < n; ++t) scores[t] *= scale;
-    kernels::Softmax(scores, n);
-    if (kv_type == DType::kF16) kernels::RoundToHalf(scores, n);
-    std::fill_n(a_.attn.data() + (static_cast<int64_t>(b) * nq + head0 + j) * dh, dh, 0.0f);
-  }
-  for (int64_t t0 = 0; t0 < n; t0 += kAttendTile) {
-    const int64_t m = std::min(kAttendTile, n - t0);
-    int64_t stride = 0;
-    const float* rows = CacheRowsAsFloat(values, t0, m, values_f32, &stride);
-    for (int64_t j = 0; j < heads; ++j)
-      kernels::AxpyRows(scratch + j * n + t0, m, rows, stride,
-                        a_.attn.data() + (static_cast<int64_t>(b) * nq + head0 + j) * dh, dh);
-  }
+void LayerRun::AttendRun(const QueryRun& run, int64_t kv_local, int64_t head0, int64_t head1, float* scratch) {
+  const BatchEntry& first = batch_[run.first];
+  const int64_t dh = c_.head_dim, nq = s_.heads.size();
+  kernels::KvHeadAttention a;
+  a.type = kv_.type();
+  a.key_tiles = kv_.Keys(first.seq, layer_, kv_local);
+  a.values = kv_.Values(first.seq, layer_, kv_local);
+  a.value_row_bytes = kv_.head_v_row_bytes();
+  a.dh = dh;
+  a.first_len = first.pos + 1;  // causal: positions [0, pos]
+  a.n_queries = run.n;
+  a.heads = head1 - head0;
+  const int64_t offset = (static_cast<int64_t>(run.first) * nq + head0) * dh;
+  a.q = a_.q.data() + offset;
+  a.out = a_.attn.data() + offset;
+  a.q_stride = a.out_stride = nq * dh;
+  kernels::AttendKvHead(a, scratch);
 }
 
 Status LayerRun::ReduceIntoResidual(Collective& group) {

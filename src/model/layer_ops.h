@@ -49,9 +49,21 @@ struct SoloExperts {
   std::vector<kernels::MatVecJob> jobs;  // [2m] the current dispatch
 };
 
-// Positions per tile of Attend: a tile's K rows, and its V rows decoded to
-// f32 ([kAttendTile, dh]), stay in L1 while every head of a GQA group uses them.
+// Positions per tile of MlaAttend's decoded latent rows.
 inline constexpr int64_t kAttendTile = 32;
+// Attend runs up to this many consecutive queries of a prompt together,
+// while their scores ([queries, group, context]) fit kAttendScoreFloats.
+inline constexpr int64_t kAttendMaxQueries = 16;
+inline constexpr int64_t kAttendScoreFloats = int64_t{1} << 20;
+
+// Consecutive batch entries [first, first + n) that attend together.
+struct QueryRun {
+  size_t first = 0;
+  int64_t n = 1;
+};
+std::vector<QueryRun> QueryRuns(std::span<const BatchEntry> batch, int64_t max_queries);
+// Queries per run for a GQA group of `group` heads over max_len positions.
+int64_t QueriesPerRun(int64_t group, int64_t max_len);
 
 // Activation buffers for one batch of B entries, all row-major.
 struct Activations {
@@ -64,7 +76,7 @@ struct Activations {
   std::vector<float> proj;  // [B, d]      partial block output before the all-reduce
   std::vector<float> gate;  // [B, f]      local FFN rows
   std::vector<float> up;    // [B, f]
-  std::vector<float> scores;  // [threads, group * context + kAttendTile * dh] attention scratch
+  std::vector<float> scores;  // [threads, kernels::AttendScratchFloats(...)] attention scratch
   // Mixture of experts (n = tokens routed to one expert, n <= B).
   std::vector<float> router;       // [B, E]   router logits
   std::vector<int32_t> chosen;     // [B, k]   expert ids each token is routed to
@@ -158,9 +170,9 @@ class LayerRun {
   void RunSoloExperts();         // a_.solo.out = the solo experts' outputs (unweighted)
   void RunExpert(int64_t e);     // proj += this expert's weighted output for its rows
   void SharedExperts();          // proj += the shared experts' output (local rows)
-  // Attend for entry b, local KV head kv_local and its local query heads
-  // [head0, head1); scratch: [head1 - head0, pos + 1] + [kAttendTile, dh].
-  void AttendGroup(size_t b, int64_t kv_local, int64_t head0, int64_t head1, float* scratch);
+  // Attend for a run of entries, local KV head kv_local and its local query
+  // heads [head0, head1); scratch: kernels::AttendScratchFloats(...).
+  void AttendRun(const QueryRun& run, int64_t kv_local, int64_t head0, int64_t head1, float* scratch);
   // One (token, local head) of MlaAttend; scratch: [context] scores, [kv_lora + rope + (1 + 32) * kv_lora]
   // floats (q_abs, o_lat, a tile of decoded latent rows).
   void MlaAttendOne(size_t b, int64_t head, float* scores, float* scratch);

@@ -21,7 +21,8 @@ Model::Model(std::shared_ptr<const GgufFile> file, ModelConfig config, ShardSpec
       // rank: it is shared by the heads) and no V; others K and V of the local KV heads.
       kv_(shard_.layers.size(),
           config_.mla.enabled() ? config_.mla.latent() : shard_.kv_heads.size() * config_.head_dim, max_context,
-          kv_type, config_.mla.enabled() ? 0 : -1, config_.mla.enabled() ? 1 : shard_.kv_heads.size()) {}
+          kv_type, config_.mla.enabled() ? 0 : -1, config_.mla.enabled() ? 1 : shard_.kv_heads.size(),
+          /*key_tiles=*/!config_.mla.enabled()) {}
 
 Result<std::unique_ptr<Model>> Model::Load(std::shared_ptr<const GgufFile> file, const ShardSpec& shard,
                                            const ModelOptions& options) {

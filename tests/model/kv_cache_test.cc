@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/ops.h"
 #include "model/kv_cache.h"
 #include "tensor/fp16.h"
 
@@ -70,6 +71,46 @@ TEST(KvCache, F16HeadsRoundTripAndSkippingAheadIsAnError) {
   }
   EXPECT_FALSE(kv.Prepare(0, 2).ok());   // skips position 1
   EXPECT_FALSE(kv.Prepare(0, 16).ok());  // outside the context
+}
+
+// Keys kept in transposed tiles (standard attention): position p's element
+// i of head h sits at lane p % kKeyTile of row i of tile p / kKeyTile, across
+// growth and a rewind; values stay rows.
+TEST(KvCache, KeyTilesHoldEachKeyInItsLane) {
+  const int64_t layers = 1, heads = 2, dh = 8, n = 150, tile = kernels::kKeyTile;
+  KvCache kv(layers, heads * dh, 1000, DType::kF32, -1, heads, /*key_tiles=*/true);
+  ASSERT_TRUE(kv.key_tiles());
+  for (int64_t p = 0; p < n; ++p) {
+    ASSERT_TRUE(kv.Prepare(3, p).ok());
+    const std::vector<float> k = Row(p, heads, dh, 1.0f), v = Row(p, heads, dh, -1.0f);
+    kv.Store(3, 0, p, k.data(), v.data());
+  }
+  ASSERT_TRUE(kv.Prepare(3, 100).ok());  // rewind and rewrite one position
+  const std::vector<float> k = Row(100, heads, dh, 1.0f), v = Row(100, heads, dh, -1.0f);
+  kv.Store(3, 0, 100, k.data(), v.data());
+  for (int64_t h = 0; h < heads; ++h) {
+    const auto* tiles = reinterpret_cast<const float*>(kv.Keys(3, 0, h));
+    const auto* values = reinterpret_cast<const float*>(kv.Values(3, 0, h));
+    for (int64_t p = 0; p <= 100; ++p)
+      for (int64_t i = 0; i < dh; ++i) {
+        ASSERT_EQ(tiles[((p / tile) * dh + i) * tile + p % tile], KeyValue(p, h, i)) << "head " << h << " pos " << p;
+        ASSERT_EQ(values[p * dh + i], -KeyValue(p, h, i)) << "head " << h << " pos " << p;
+      }
+  }
+}
+
+TEST(KvCache, KeyTilesRoundTheCapacityUpToWholeTiles) {
+  const int64_t heads = 2, dh = 4;
+  KvCache kv(1, heads * dh, 40, DType::kF16, -1, heads, /*key_tiles=*/true);  // 40: not a whole number of tiles
+  for (int64_t p = 0; p < 40; ++p) ASSERT_TRUE(kv.Prepare(0, p).ok());
+  const std::vector<float> k = Row(39, heads, dh, 1.0f), v = Row(39, heads, dh, -1.0f);
+  kv.Store(0, 0, 39, k.data(), v.data());  // lane 7 of the second tile
+  const ptrdiff_t block = kv.Keys(0, 0, 1) - kv.Keys(0, 0, 0);
+  EXPECT_EQ(block, static_cast<ptrdiff_t>(2 * kernels::kKeyTile * kv.head_row_bytes()));
+  const auto* tiles = reinterpret_cast<const uint16_t*>(kv.Keys(0, 0, 1));
+  for (int64_t i = 0; i < dh; ++i)
+    EXPECT_EQ(tiles[(1 * dh + i) * kernels::kKeyTile + 7], F32ToF16(KeyValue(39, 1, i))) << "elem " << i;
+  EXPECT_FALSE(kv.Prepare(0, 40).ok());  // still outside the context
 }
 
 }  // namespace

@@ -282,10 +282,11 @@ double RelativeError(const std::vector<float>& got, const std::vector<float>& wa
   return max_diff / max_ref;
 }
 
-// `on` must be bit-identical across ranks and within 1e-5 and greedy-equal to
-// the single node; with `bitwise_vs_off`, bit-identical to `off` too.
+// `on` must be bit-identical across ranks and within `tolerance` (relative
+// to the largest logit) and greedy-equal to the single node; with
+// `bitwise_vs_off`, bit-identical to `off` too.
 void ExpectAgree(const std::vector<RankRun>& on, const std::vector<RankRun>& off, const RankRun& single, size_t vocab,
-                 bool bitwise_vs_off) {
+                 bool bitwise_vs_off, double tolerance) {
   for (size_t r = 0; r < on.size(); ++r) {
     ASSERT_TRUE(on[r].status.ok()) << on[r].status.message();
     ASSERT_TRUE(off[r].status.ok()) << off[r].status.message();
@@ -295,7 +296,7 @@ void ExpectAgree(const std::vector<RankRun>& on, const std::vector<RankRun>& off
       if (bitwise_vs_off) {
         EXPECT_EQ(on[r].logits[s], off[r].logits[s]) << "rank " << r << " step " << s;
       }
-      EXPECT_LE(RelativeError(on[r].logits[s], single.logits[s]), 1e-5) << "rank " << r << " step " << s;
+      EXPECT_LE(RelativeError(on[r].logits[s], single.logits[s]), tolerance) << "rank " << r << " step " << s;
       EXPECT_EQ(Greedy(on[r].logits[s], vocab), Greedy(single.logits[s], vocab)) << "rank " << r << " step " << s;
     }
   }
@@ -319,7 +320,7 @@ void ExpectOverlapUsed(const std::vector<RankRun>& on, const std::vector<RankRun
 }
 
 void ExpectOverlapExact(const std::string& path, int n_tp, const std::vector<int>& prompt_lengths,
-                        const MakeGroup& make = LocalGroupOf, bool bitwise_vs_off = true) {
+                        const MakeGroup& make = LocalGroupOf, bool bitwise_vs_off = true, double tolerance = 1e-5) {
   auto file = Open(path);
   auto config = ReadModelConfig(*file);
   ASSERT_TRUE(config.ok());
@@ -330,7 +331,7 @@ void ExpectOverlapExact(const std::string& path, int n_tp, const std::vector<int
     auto off = RunTp(file, n_tp, steps, false, make);
     auto on = RunTp(file, n_tp, steps, true, make);
     ASSERT_TRUE(single[0].status.ok()) << single[0].status.message();
-    ExpectAgree(on, off, single[0], static_cast<size_t>(config->n_vocab), bitwise_vs_off);
+    ExpectAgree(on, off, single[0], static_cast<size_t>(config->n_vocab), bitwise_vs_off, tolerance);
     ExpectOverlapUsed(on, off, static_cast<int>(config->n_layers));
   }
 }
@@ -346,7 +347,14 @@ TEST(OverlapTest, SharpTinyQwen3MoeTp2) { ExpectOverlapExact(Synthetic("tiny-qwe
 // algorithm than the whole vector): ranks agree bit for bit, the single node
 // within 1e-5 and on every greedy token.
 TEST(OverlapTest, SharpTinyLlamaTp3AlgoCollective) {
-  ExpectOverlapExact(Synthetic("tiny-llama", "q4_0"), 3, {37, 64}, AlgoGroupOf, false);
+  // The algorithm sums the ranks' parts in another order than one node does,
+  // so the residual differs by float rounding. Q4_0 decode quantizes its
+  // activations to int8, where such a difference can move one activation
+  // by a whole step (1/127 of its block's largest): some logits then move
+  // by ~1e-2 of the largest (measured: up to 0.0098). The greedy tokens
+  // must still agree; f32 weights stay within 1e-5 under the same algorithm.
+  ExpectOverlapExact(Synthetic("tiny-llama", "q4_0"), 3, {37, 64}, AlgoGroupOf, false, 2e-2);
+  ExpectOverlapExact(Synthetic("tiny-llama", "f32"), 3, {37, 64}, AlgoGroupOf, false);
 }
 
 size_t ThreadsInProcess() {
