@@ -3,14 +3,7 @@
 # Q4_0 model, 1 process x 4 threads against tp2 / pp2 / tp4 / pp4 with 4
 # threads per process (each pinned to its own cores), plus bench-comm.
 # Expects the binary and its libraries in .devcarry/ (see docs/PERFORMANCE.md).
-set -u
-here=$(pwd)
-export LD_LIBRARY_PATH=$here/.devcarry/lib
-P=$here/.devcarry/plexus
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT" /tmp/plx
-log() { echo "== $*" | tee -a "$OUT/log"; }
-log "$(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo)"
+. "$(dirname "$0")/common.sh"
 timeout 120 "$P" bench-comm --local 2 --json > "$OUT/comm2.json" 2>>"$OUT/log"; log "bench-comm 2: rc $?"
 timeout 120 "$P" bench-comm --local 4 --json > "$OUT/comm4.json" 2>>"$OUT/log"; log "bench-comm 4: rc $?"
 M=/tmp/plx/llama8b-q4_0.gguf
