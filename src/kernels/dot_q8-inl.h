@@ -44,6 +44,7 @@ struct ActsRow {
   const float* d;
   const float* sum;
   const int32_t* q4_bias = nullptr;
+  const int16_t* q4_hi = nullptr;
 };
 
 using RowDotQ8Fn = float (*)(const void* row, ActsRow x, int64_t n);
@@ -168,13 +169,15 @@ float DotQ8RowQ4_0(const void* row, ActsRow x, int64_t n) {
   // nibbles as stored. Integer sums, so the int32 lanes, and the result, are
   // those of the loop below, two vector subtracts cheaper per block.
   static_assert(hn::MaxLanes(D16()) == 2 * kQ4BiasLanes, "one 16-lane vector per half block");
-  if (x.q4_bias != nullptr) {
+  // The bytes as loaded are lo + 16 hi: times the low half's activations
+  // that is lo x_lo + 16 hi x_lo, and hi times (x_hi - 16 x_lo) (q4_hi)
+  // completes lo x_lo + hi x_hi, in the same lanes: no mask per block.
+  if (x.q4_bias != nullptr && x.q4_hi != nullptr) {
     return SumLegacyBlocks(blocks, x.d, n / kQK, [&](int64_t b) HWY_ATTR {
-      const int16_t* xq = x.q + b * kQK;
       auto s0 = hn::LoadU(d32, x.q4_bias + b * kQ4BiasLanes), s1 = hn::Zero(d32);
       const auto q = LoadU8As16(d16, blocks[b].qs);
-      MulAcc(hn::And(q, mask), xq, s0, s1);
-      MulAcc(hn::ShiftRight<4>(q), xq + kQK / 2, s0, s1);
+      MulAcc(q, x.q + b * kQK, s0, s1);
+      MulAcc(hn::ShiftRight<4>(q), x.q4_hi + b * (kQK / 2), s0, s1);
       return ToFloat(s0, s1);
     });
   }

@@ -23,6 +23,7 @@ void QuantizeActs(const float* x, int64_t rows, int64_t cols, QuantizedActs* out
   out->d.resize(static_cast<size_t>(n_blocks));
   out->sum.resize(static_cast<size_t>(n_blocks));
   out->q4_bias.resize(static_cast<size_t>(n_blocks * kQ4BiasLanes));
+  out->q4_hi.resize(static_cast<size_t>(n_blocks * kActBlock / 2));
   for (int64_t b = 0; b < n_blocks; ++b) {
     const float* xb = x + b * kActBlock;
     int16_t* qb = out->q.data() + b * kActBlock;
@@ -42,6 +43,8 @@ void QuantizeActs(const float* x, int64_t rows, int64_t cols, QuantizedActs* out
     out->sum[b] = d * static_cast<float>(sum);
     int32_t* bias = out->q4_bias.data() + b * kQ4BiasLanes;
     for (int p = 0; p < kQ4BiasLanes; ++p) bias[p] = -8 * (qb[2 * p] + qb[2 * p + 1] + qb[16 + 2 * p] + qb[17 + 2 * p]);
+    int16_t* hi = out->q4_hi.data() + b * kActBlock / 2;
+    for (int j = 0; j < kActBlock / 2; ++j) hi[j] = static_cast<int16_t>(qb[16 + j] - 16 * qb[j]);
   }
 }
 

@@ -30,6 +30,7 @@ struct QuantizedActs {
   std::vector<float> d;          // [rows, cols / 32]
   std::vector<float> sum;        // [rows, cols / 32]
   std::vector<int32_t> q4_bias;  // [rows, cols / 32, kQ4BiasLanes]
+  std::vector<int16_t> q4_hi;    // [rows, cols / 32, 16]: q[16 + j] - 16 q[j] of each block
 };
 constexpr int kActBlock = 32;
 constexpr int kQ4BiasLanes = 8;
