@@ -7,7 +7,7 @@
 // multiply-adds per instruction, no float conversion per element. Each
 // 32-element activation block leaves one int32 vector that is converted once
 // and scaled by (weight scale * activation scale). K-type mins meet the
-// activation block sums (QuantizedActs::sum) in a scalar term.
+// activation block sums (QuantizedActs::sum) in a vector of their own.
 // Scalar twins: dot_q8_scalar.cc.
 
 #if defined(PLEXUS_KERNELS_DOT_Q8_INL_H_) == defined(HWY_TARGET_TOGGLE)
@@ -116,15 +116,14 @@ HWY_INLINE void LegacyScales8(const Block* blocks, const float* x_d, float* out)
   MemoryBarrier();
 }
 
-// out[k] = d * scale_k * x_d[k] for a Q4_K/Q5_K super-block's 8 sub-blocks:
+// out[k] = d * scale_k * x_d[k] for a Q4_K/Q5_K super-block's 8 sub-blocks
+// (scales: their 6-bit scales, byte k for sub-block k, UnpackScaleMinsK):
 // (d * scale) * x_d as the scalar form rounds it, one vector each instead of
 // a scalar convert, two multiplies and a register broadcast per sub-block.
-HWY_INLINE void KScales8(const uint8_t* packed, float d, const float* x_d, float* out) {
+HWY_INLINE void KScales8(uint64_t scales, float d, const float* x_d, float* out) {
   const DF32 df;
   const hn::Rebind<int32_t, DF32> di;
   const hn::Repartition<uint64_t, DF32> d64;
-  uint64_t scales = 0;
-  for (int k = 0; k < 8; ++k) scales |= uint64_t{GetScaleMinK(packed, k).scale} << (8 * k);
   KeepInRegister(scales);
   const auto bytes = hn::LowerHalf(hn::LowerHalf(hn::BitCast(hn::Repartition<uint8_t, DF32>(), hn::Set(d64, scales))));
   const auto sc = hn::ConvertTo(df, hn::PromoteTo(di, bytes));
@@ -156,6 +155,32 @@ HWY_INLINE float SumLegacyBlocks(const Block* blocks, const float* x_d, int64_t 
   return hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
 }
 #endif
+
+// m[k] = min k of a Q4_K/Q5_K super-block as float (mins: byte k, from
+// UnpackScaleMinsK), k < 8. One vector conversion on x86; exact either way.
+HWY_INLINE void KMinsAsFloat(uint64_t mins, float* m) {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  const DF32 df;
+  const hn::Rebind<int32_t, DF32> di;
+  const hn::Repartition<uint64_t, DF32> d64;
+  KeepInRegister(mins);
+  const auto bytes = hn::LowerHalf(hn::LowerHalf(hn::BitCast(hn::Repartition<uint8_t, DF32>(), hn::Set(d64, mins))));
+  hn::Store(hn::ConvertTo(df, hn::PromoteTo(di, bytes)), df, m);
+#else
+  for (int k = 0; k < 8; ++k) m[k] = static_cast<float>((mins >> (8 * k)) & 0xFF);
+#endif
+}
+
+// acc += dmin * (m[k] * x_sum[k]) for a super-block's 8 sub-blocks, lane k
+// mod Lanes: the K types' mins term, in vectors (subtracted after the
+// row's dot), where a scalar per sub-block cost as much as the dot's own
+// vector work. m: KMinsAsFloat, HWY_ALIGN.
+HWY_INLINE void AccumulateKMins(const float* m, float dmin, const float* x_sum, hn::Vec<DF32>& acc) {
+  const DF32 df;
+  const auto vdmin = hn::Set(df, dmin);
+  for (size_t k = 0; k < 8; k += hn::Lanes(df))
+    acc = hn::MulAdd(vdmin, hn::Mul(hn::Load(df, m + k), hn::LoadU(df, x_sum + k)), acc);
+}
 
 float DotQ8RowQ4_0(const void* row, ActsRow x, int64_t n) {
   const D16 d16;
@@ -225,13 +250,18 @@ float DotQ8RowK45(const void* row, ActsRow x, int64_t n) {
   const auto* blocks = static_cast<const Block*>(row);
   const auto mask = hn::Set(d16, 0xF), one = hn::Set(d16, 1);
   auto acc = hn::Zero(df), acc_hi = hn::Zero(df);  // two FMA chains
-  float mins = 0.0f;
+  auto mins = hn::Zero(df);
   for (int64_t b = 0; b < n / kQKK; ++b) {
     const Block& blk = blocks[b];
     const float d = HalfBitsToF32(&blk.d), dmin = HalfBitsToF32(&blk.dmin);
+    uint64_t scale_bytes, min_bytes;
+    UnpackScaleMinsK(blk.scales, &scale_bytes, &min_bytes);
+    HWY_ALIGN float m[8];
+    KMinsAsFloat(min_bytes, m);
+    AccumulateKMins(m, dmin, x.sum + b * 8, mins);
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
     HWY_ALIGN float scale[8];  // d * sub-block scale * activation scale, as LegacyScales8
-    KScales8(blk.scales, d, x.d + b * 8, scale);
+    KScales8(scale_bytes, d, x.d + b * 8, scale);
 #endif
     for (int c = 0; c < 4; ++c) {
       const int64_t ab = b * 8 + 2 * c;  // activation block of the low sub-block
@@ -248,18 +278,17 @@ float DotQ8RowK45(const void* row, ActsRow x, int64_t n) {
         MulAcc(q_lo, xq + l, lo0, lo1);
         MulAcc(q_hi, xq + 32 + l, hi0, hi1);
       }
-      const ScaleMin a = GetScaleMinK(blk.scales, 2 * c), h = GetScaleMinK(blk.scales, 2 * c + 1);
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
       acc = hn::MulAdd(ToFloat(lo0, lo1), hn::Set(df, scale[2 * c]), acc);
       acc_hi = hn::MulAdd(ToFloat(hi0, hi1), hn::Set(df, scale[2 * c + 1]), acc_hi);
 #else
+      const ScaleMin a = GetScaleMinK(blk.scales, 2 * c), h = GetScaleMinK(blk.scales, 2 * c + 1);
       acc = hn::MulAdd(ToFloat(lo0, lo1), hn::Set(df, d * a.scale * x.d[ab]), acc);
       acc_hi = hn::MulAdd(ToFloat(hi0, hi1), hn::Set(df, d * h.scale * x.d[ab + 1]), acc_hi);
 #endif
-      mins += dmin * (a.min * x.sum[ab] + h.min * x.sum[ab + 1]);
     }
   }
-  return hn::GetLane(hn::SumOfLanes(df, hn::Add(acc, acc_hi))) - mins;
+  return hn::GetLane(hn::SumOfLanes(df, hn::Add(acc, acc_hi))) - hn::GetLane(hn::SumOfLanes(df, mins));
 }
 
 // Q6_K: 16 sub-blocks of 16 with int8 scales; the scale multiplies the

@@ -13,8 +13,8 @@
 // - the same float scale products ((weight scale * sub-scale) * act scale);
 // - the same FMA chains, fed in the same order (legacy types: even blocks
 //   chain 0, odd blocks chain 1; K types: as their row kernels);
-// - the same final SumOfLanes(chain0 + chain1) and, for Q4_K/Q5_K, the same
-//   scalar mins term dmin * (min_lo * sum_lo + min_hi * sum_hi) per chunk.
+// - the same final SumOfLanes(chain0 + chain1) and, for Q4_K/Q5_K, minus the
+//   same mins vector (AccumulateKMins per super-block), summed the same way.
 // Any change to a row kernel's arithmetic in dot_q8-inl.h must be mirrored
 // here; tests/kernels/matvec_batch_test.cc compares them bit for bit.
 //
@@ -76,18 +76,15 @@ HWY_INLINE hn::Vec<DF32> BlockDot(const hn::Vec<D16>* w, const int16_t* x) {
   return ToFloat(s0, s1);
 }
 
-// Per token: two FMA chains and (Q4_K/Q5_K) the scalar mins.
+// Per token: two FMA chains and (Q4_K/Q5_K) the mins vector.
 template <int kTok>
 struct TokenSink {
   const ActsTile& x;
-  hn::Vec<DF32> acc0[kTok], acc1[kTok];
-  float mins[kTok];
+  hn::Vec<DF32> acc0[kTok], acc1[kTok], mins[kTok];
+  bool has_mins = false;
 
   explicit TokenSink(const ActsTile& tile) : x(tile) {
-    for (int t = 0; t < kTok; ++t) {
-      acc0[t] = acc1[t] = hn::Zero(DF32());
-      mins[t] = 0.0f;
-    }
+    for (int t = 0; t < kTok; ++t) acc0[t] = acc1[t] = mins[t] = hn::Zero(DF32());
   }
 
   // chain kChain += dot(w, block ab of token t) * (scale * d_t[ab]).
@@ -101,17 +98,18 @@ struct TokenSink {
     }
   }
 
-  // Q4_K/Q5_K chunk at activation blocks (ab, ab + 1), as DotQ8RowK45.
-  HWY_INLINE void Mins(int64_t ab, float dmin, float min_lo, float min_hi) {
-    for (int t = 0; t < kTok; ++t) {
-      const ActsRow& a = x.tok[t];
-      mins[t] += dmin * (min_lo * a.sum[ab] + min_hi * a.sum[ab + 1]);
-    }
+  // Q4_K/Q5_K super-block b's mins (m: KMinsAsFloat), as DotQ8RowK45.
+  HWY_INLINE void Mins(int64_t b, float dmin, const float* m) {
+    has_mins = true;
+    for (int t = 0; t < kTok; ++t) AccumulateKMins(m, dmin, x.tok[t].sum + b * 8, mins[t]);
   }
 
   HWY_INLINE void Finish(float* out) {
     const DF32 df;
-    for (int t = 0; t < kTok; ++t) out[t] = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0[t], acc1[t]))) - mins[t];
+    for (int t = 0; t < kTok; ++t) {
+      out[t] = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0[t], acc1[t])));
+      if (has_mins) out[t] -= hn::GetLane(hn::SumOfLanes(df, mins[t]));
+    }
   }
 };
 
@@ -166,7 +164,7 @@ struct Q8_0Rows {
 
 // As DotQ8RowK45 (Q4_K: kHighBits = false; Q5_K): chunk c of 64 elements is
 // sub-blocks 2c (low nibbles, chain 0) and 2c+1 (high nibbles, chain 1),
-// each one activation block; then the chunk's mins.
+// each one activation block; each super-block's mins first.
 template <class BlockK, bool kHighBits>
 struct K45Rows {
   template <class Sink>
@@ -177,6 +175,11 @@ struct K45Rows {
     for (int64_t b = 0; b < n / kQKK; ++b) {
       const BlockK& blk = blocks[b];
       const float d = HalfBitsToF32(&blk.d), dmin = HalfBitsToF32(&blk.dmin);
+      uint64_t scale_bytes, min_bytes;
+      UnpackScaleMinsK(blk.scales, &scale_bytes, &min_bytes);
+      HWY_ALIGN float m[8];
+      KMinsAsFloat(min_bytes, m);
+      sink.Mins(b, dmin, m);
       for (int c = 0; c < 4; ++c) {
         const int64_t ab = b * 8 + 2 * c;  // activation block of the low sub-block
         const ScaleMin a = GetScaleMinK(blk.scales, 2 * c), h = GetScaleMinK(blk.scales, 2 * c + 1);
@@ -197,7 +200,6 @@ struct K45Rows {
           }
         }
         sink.template Block<1>(ab + 1, w, d * h.scale);
-        sink.Mins(ab, dmin, a.min, h.min);
       }
     }
   }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "tensor/blocks.h"
 
@@ -21,6 +22,21 @@ inline ScaleMin GetScaleMinK(const uint8_t* scales, int k) {
   if (k < 4) return {static_cast<uint8_t>(scales[k] & 63), static_cast<uint8_t>(scales[k + 4] & 63)};
   return {static_cast<uint8_t>((scales[k + 4] & 0xF) | ((scales[k - 4] >> 6) << 4)),
           static_cast<uint8_t>((scales[k + 4] >> 4) | ((scales[k] >> 6) << 4))};
+}
+
+// All 8 sub-blocks at once: byte k of *scales is GetScaleMinK(scales, k).scale,
+// byte k of *mins its min (byte 0 in the lowest bits). Four sub-blocks per
+// 32-bit word, no branch per sub-block.
+inline void UnpackScaleMinsK(const uint8_t* packed, uint64_t* scales, uint64_t* mins) {
+  uint32_t a, b, c;  // bytes 0..3, 4..7, 8..11, little-endian
+  std::memcpy(&a, packed, 4);
+  std::memcpy(&b, packed + 4, 4);
+  std::memcpy(&c, packed + 8, 4);
+  const uint32_t sc_lo = a & 0x3F3F3F3Fu, mn_lo = b & 0x3F3F3F3Fu;
+  const uint32_t sc_hi = (c & 0x0F0F0F0Fu) | ((a >> 2) & 0x30303030u);
+  const uint32_t mn_hi = ((c >> 4) & 0x0F0F0F0Fu) | ((b >> 2) & 0x30303030u);
+  *scales = uint64_t{sc_lo} | uint64_t{sc_hi} << 32;
+  *mins = uint64_t{mn_lo} | uint64_t{mn_hi} << 32;
 }
 
 // Packs sub-block k; `scales` must start zeroed and each k be set once.

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <random>
 #include <vector>
 
 #include "tensor/blocks.h"
@@ -95,6 +96,24 @@ void HandPackedScales(uint8_t* s) {
   s[4] = 2;
   s[5] = 1 | (1 << 6);  // m1, and the top bits of m5
   s[9] = 0xA | (3 << 4);  // low bits of sc5 and m5
+}
+
+// UnpackScaleMinsK reads all 8 sub-blocks as GetScaleMinK reads each one,
+// on every value of each of the 12 bytes (the others random).
+TEST(QuantBlocksTest, UnpackScaleMinsKMatchesGetScaleMinK) {
+  std::mt19937 rng(77);
+  for (int byte = 0; byte < kKScaleBytes; ++byte)
+    for (int value = 0; value < 256; ++value) {
+      uint8_t s[kKScaleBytes];
+      for (uint8_t& b : s) b = static_cast<uint8_t>(rng());
+      s[byte] = static_cast<uint8_t>(value);
+      uint64_t scales = 0, mins = 0;
+      UnpackScaleMinsK(s, &scales, &mins);
+      for (int k = 0; k < 8; ++k) {
+        ASSERT_EQ((scales >> (8 * k)) & 0xFF, GetScaleMinK(s, k).scale) << "byte " << byte << " value " << value;
+        ASSERT_EQ((mins >> (8 * k)) & 0xFF, GetScaleMinK(s, k).min) << "byte " << byte << " value " << value;
+      }
+    }
 }
 
 TEST(QuantBlocksTest, KScalePacking) {
