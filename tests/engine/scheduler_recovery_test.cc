@@ -26,15 +26,21 @@ namespace {
 // sequences outside the failed batch), moves placement() on and fails.
 class ReplacingExecutor final : public Executor {
  public:
-  ReplacingExecutor(Executor& inner, int fail_at, int max_seq) : inner_(inner), fail_at_(fail_at), max_seq_(max_seq) {}
+  // Fails the fail_at-th forward (counting only batches of at least
+  // min_seqs sequences: the scheduler may step the first request alone
+  // before the test thread has submitted the others, more so under load).
+  ReplacingExecutor(Executor& inner, int fail_at, int max_seq, int min_seqs = 0)
+      : inner_(inner), fail_at_(fail_at), max_seq_(max_seq), min_seqs_(min_seqs) {}
   Status Forward(std::span<const BatchEntry> batch, std::vector<float>* logits) override {
-    if (++forwards_ == fail_at_) {
+    ++forwards_;
+    if (!failed_ && Sequences(batch) >= min_seqs_ && ++counted_ == fail_at_) {
+      failed_ = true;
       for (int32_t seq = 0; seq <= max_seq_; ++seq) inner_.DropSequence(seq);
       ++placement_;
       return Status::Errorf("test", "node X lost; re-placed on 1 rank (split 1) in 0.0 s");
     }
     // After the failure: the first position each sequence runs at.
-    if (forwards_ > fail_at_ && fail_at_ > 0)
+    if (failed_)
       for (const BatchEntry& e : batch) {
         if (restarted_.size() <= static_cast<size_t>(e.seq)) restarted_.resize(static_cast<size_t>(e.seq) + 1, -1);
         if (restarted_[static_cast<size_t>(e.seq)] < 0) restarted_[static_cast<size_t>(e.seq)] = e.pos;
@@ -52,8 +58,17 @@ class ReplacingExecutor final : public Executor {
   std::vector<int32_t> restarted() const { return restarted_; }
 
  private:
+  static int Sequences(std::span<const BatchEntry> batch) {
+    std::vector<int32_t> seqs;
+    for (const BatchEntry& e : batch)
+      if (std::find(seqs.begin(), seqs.end(), e.seq) == seqs.end()) seqs.push_back(e.seq);
+    return static_cast<int>(seqs.size());
+  }
+
   Executor& inner_;
-  int fail_at_, max_seq_;
+  int fail_at_, max_seq_, min_seqs_;
+  int counted_ = 0;
+  bool failed_ = false;
   std::atomic<int> forwards_{0};
   std::atomic<uint64_t> placement_{0};
   std::vector<int32_t> restarted_;
@@ -147,8 +162,9 @@ TEST_F(RecoveryTest, GreedyRequestsResumeMidDecodeWithTheSameTokens) {
   const std::vector<GenerateOptions> options = {Greedy(60), Greedy(45), Greedy(70)};
   ReplacingExecutor clean(engine_->executor(), -1, 8);
   const Outcome want = RunAll(clean, options, 64);
-  // Forward 20: every request is decoding (the prompts fit one step).
-  ReplacingExecutor failing(engine_->executor(), 20, 8);
+  // The 15th forward of all three: every request is decoding (the prompts
+  // fit one step, and the shortest has 45 tokens to go).
+  ReplacingExecutor failing(engine_->executor(), 15, 8, /*min_seqs=*/3);
   const Outcome got = RunAll(failing, options, 64);
   ExpectSame(got, want);
   for (size_t i = 0; i < got.tokens.size(); ++i) EXPECT_EQ(got.tokens[i].size(), options[i].max_tokens);
