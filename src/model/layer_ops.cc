@@ -51,11 +51,10 @@ void Activations::Resize(const ModelConfig& c, const ShardSpec& s, size_t batch,
   gate.resize(batch * f);
   up.resize(batch * f);
   // Per thread: Attend's scratch for one run of queries of one GQA group
-  // (kernels::AttendKvHead), or MlaAttend's scores of one head and tile.
+  // (kernels::AttendKvHead), or MlaAttend's scores of one (token, head).
   const int64_t group = c.heads_per_kv();
-  const size_t mla_scratch = static_cast<size_t>(group * max_len + kAttendTile * c.head_dim);
   const size_t attend_scratch = kernels::AttendScratchFloats(group, QueriesPerRun(group, max_len), max_len, c.head_dim);
-  scores.resize(static_cast<size_t>(n_threads) * std::max(mla_scratch, attend_scratch));
+  scores.resize(static_cast<size_t>(n_threads) * std::max(static_cast<size_t>(max_len), attend_scratch));
   if (c.is_moe()) {
     const size_t e = static_cast<size_t>(c.n_experts), k = static_cast<size_t>(c.n_experts_used);
     const size_t fe = std::max(static_cast<size_t>(c.n_ff_expert), static_cast<size_t>(s.shexp.size()));

@@ -49,8 +49,6 @@ struct SoloExperts {
   std::vector<kernels::MatVecJob> jobs;  // [2m] the current dispatch
 };
 
-// Positions per tile of MlaAttend's decoded latent rows.
-inline constexpr int64_t kAttendTile = 32;
 // Attend runs up to this many consecutive queries of a prompt together,
 // while their scores ([queries, group, context]) fit kAttendScoreFloats.
 inline constexpr int64_t kAttendMaxQueries = 16;
