@@ -79,6 +79,24 @@ void ScoreKeyTile(const float* kt, int64_t dh, const float* const* q, int64_t n_
 
 namespace {
 
+}  // namespace
+
+const float* RowsAsFloat(const TensorView& rows, int64_t r0, int64_t m, float* scratch, int64_t* stride) {
+  if (rows.type == DType::kF32) {
+    *stride = static_cast<int64_t>(rows.row_bytes / sizeof(float));
+    return reinterpret_cast<const float*>(rows.row(r0));
+  }
+  *stride = rows.cols;
+  if (rows.type == DType::kF16 && rows.row_bytes == static_cast<size_t>(rows.cols) * sizeof(uint16_t)) {
+    HalfToFloat(reinterpret_cast<const uint16_t*>(rows.row(r0)), scratch, m * rows.cols);  // packed: one call
+  } else {
+    WeightRowsToFloat(rows, r0, r0 + m, scratch);
+  }
+  return scratch;
+}
+
+namespace {
+
 int64_t RoundUpToTile(int64_t n) { return (n + kKeyTile - 1) / kKeyTile * kKeyTile; }
 
 // The scratch of AttendKvHead, carved in order.
@@ -96,19 +114,8 @@ AttendScratch CarveScratch(const KvHeadAttention& a, float* scratch) {
 
 // Rows [t0, t0 + m) of `values` as f32 rows [m, dh], decoded into tile if f16.
 const float* ValueRows(const KvHeadAttention& a, int64_t t0, int64_t m, float* tile, int64_t* stride) {
-  if (a.type == DType::kF32) {
-    *stride = static_cast<int64_t>(a.value_row_bytes / sizeof(float));
-    return reinterpret_cast<const float*>(a.values + static_cast<size_t>(t0) * a.value_row_bytes);
-  }
-  const auto* first = reinterpret_cast<const uint16_t*>(a.values + static_cast<size_t>(t0) * a.value_row_bytes);
-  if (a.value_row_bytes == static_cast<size_t>(a.dh) * sizeof(uint16_t)) {
-    HalfToFloat(first, tile, m * a.dh);  // packed rows: one call for the tile
-  } else {
-    for (int64_t t = 0; t < m; ++t)
-      HalfToFloat(first + t * static_cast<int64_t>(a.value_row_bytes / sizeof(uint16_t)), tile + t * a.dh, a.dh);
-  }
-  *stride = a.dh;
-  return tile;
+  const TensorView values{a.type, a.dh, t0 + m, a.values, a.value_row_bytes};
+  return RowsAsFloat(values, t0, m, tile, stride);
 }
 
 // Key tile k as f32 [dh][kKeyTile], decoded into tile if f16.

@@ -99,6 +99,11 @@ void DotRows(const TensorView& w, const float* x, float* out);
 // Rows [r0, r1) of w decoded to float: out [(r1 - r0), w.cols], row-major.
 void WeightRowsToFloat(const TensorView& w, int64_t r0, int64_t r1, float* out);
 
+// Rows [r0, r0 + m) of a cache table as f32 rows, *stride floats apart: the
+// f32 rows in place, any other type decoded into scratch [m, rows.cols]
+// (packed f16 rows in one conversion). attention.cc.
+const float* RowsAsFloat(const TensorView& rows, int64_t r0, int64_t m, float* scratch, int64_t* stride);
+
 // out = x / sqrt(mean(x^2) + eps) * weight. out may alias x. All [n].
 void RmsNorm(const float* x, const float* weight, float* out, int64_t n, float eps);
 

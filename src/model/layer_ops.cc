@@ -134,16 +134,6 @@ void LayerRun::StoreKv() {
     kv_.Store(batch_[b].seq, layer_, batch_[b].pos, a_.k.data() + b * w, a_.v.data() + b * w);
 }
 
-const float* CacheRowsAsFloat(const TensorView& rows, int64_t t0, int64_t m, float* scratch, int64_t* stride) {
-  if (rows.type == DType::kF32) {
-    *stride = static_cast<int64_t>(rows.row_bytes / sizeof(float));
-    return reinterpret_cast<const float*>(rows.row(t0));
-  }
-  kernels::WeightRowsToFloat(rows, t0, t0 + m, scratch);
-  *stride = rows.cols;
-  return scratch;
-}
-
 // Entries that attend as one run: consecutive positions of one sequence
 // (a prompt chunk), at most max_queries of them; a decode entry is a run of one.
 std::vector<QueryRun> QueryRuns(std::span<const BatchEntry> batch, int64_t max_queries) {

@@ -103,11 +103,6 @@ int64_t LeadingLoneTokens(std::span<const BatchEntry> batch);
 // reference tests bound. n == 1 is MatVec either way.
 void ProjectRows(const TensorView& w, const float* in, int64_t n, int64_t lone, float* out, ThreadPool& pool);
 
-// Rows [t0, t0 + m) of a KV-cache view as floats, *stride floats apart: the
-// cache itself when it holds f32, else its rows decoded into scratch ([m,
-// rows.cols], exact conversions) and scratch returned.
-const float* CacheRowsAsFloat(const TensorView& rows, int64_t t0, int64_t m, float* scratch, int64_t* stride);
-
 // In place: gate = silu(gate) * up, row by row (gate, up: [n, f]): each
 // row's vector lanes and tail are those of a one-token forward.
 void SiluMulRows(float* gate, const float* up, int64_t n, int64_t f);

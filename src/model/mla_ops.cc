@@ -102,7 +102,7 @@ void LayerRun::MlaAttendOne(size_t b, int64_t head, float* scores, float* scratc
     // Each o_lat element adds its rows in position order, as one Axpy per row did.
     const int64_t t1 = std::min(len, t0 + kMlaDecodeTile);
     int64_t stride = 0;
-    const float* tile = CacheRowsAsFloat(c_kv, t0, t1 - t0, rows, &stride);
+    const float* tile = kernels::RowsAsFloat(c_kv, t0, t1 - t0, rows, &stride);
     kernels::AxpyRows(scores + t0, t1 - t0, tile, stride, o_lat, m.kv_lora);
   }
   const TensorView& v_b = w_.v_b[head];  // [v rows, kv_lora cols]
@@ -192,7 +192,7 @@ void WeightedLatentSum(const TensorView& cache, int64_t kv_lora, const float* sc
     TensorView c_kv_rows = cache;  // the c_kv part of each row
     c_kv_rows.cols = kv_lora;
     int64_t stride = 0;
-    const float* c_kv = CacheRowsAsFloat(c_kv_rows, t0, t1 - t0, tile, &stride);
+    const float* c_kv = kernels::RowsAsFloat(c_kv_rows, t0, t1 - t0, tile, &stride);
     for (int64_t j = 0; j < tb; ++j) {
       const int64_t end = std::min<int64_t>(t1, block[j].pos + 1);
       if (end > t0) kernels::AxpyRows(scores + j * len + t0, end - t0, c_kv, stride, o_lat + j * kv_lora, kv_lora);
