@@ -73,10 +73,11 @@ def write_secret(directory, value):
 
 
 def generate(plexus, model, prompt, n, peers=(), secret_file=None, split=None, shares=None, extra=(),
-             timeout=300, netns=None):
-    """Runs `plexus generate --output json`; returns (json or None, stderr, returncode, seconds)."""
+             timeout=300, netns=None, top_logprobs=2):
+    """Runs `plexus generate --output json`; returns (json or None, stderr, returncode, seconds).
+    top_logprobs: the N most likely tokens per step, recorded for same_greedy."""
     cmd = [plexus, "generate", "-m", model, "-p", prompt, "-n", str(n), "--output", "json", "--threads", "1",
-           "--ignore-eos"]
+           "--ignore-eos", "--top-logprobs", str(top_logprobs)]
     if peers:
         cmd += ["--peers", ",".join(peers), "--secret-file", secret_file, "--split", split]
     if shares:
@@ -89,6 +90,38 @@ def generate(plexus, model, prompt, n, peers=(), secret_file=None, split=None, s
     seconds = time.monotonic() - start
     result = json.loads(proc.stdout) if proc.returncode == 0 and proc.stdout.strip() else None
     return result, proc.stderr, proc.returncode, seconds
+
+
+# Greedy runs agree token for token except where the reference's two best
+# tokens are this close (log-probability, nats). A split sums in another
+# order, and with int8 activations a sum on a rounding edge quantizes to the
+# neighbouring step; on the sharp models that moves a logit by up to ~0.1.
+# Where two tokens are closer than that, either is a correct greedy choice.
+NEAR_TIE_NATS = 0.3
+# Mixtures of experts amplify such a step: where two experts' router scores
+# nearly tie, it picks the other expert, and the sharp tiny models' next
+# log-probabilities move by up to ~0.6 nats (tiny-deepseek2 q8_0 over tp3
+# on AVX-512: -0.29 -> -0.68 two steps before the tokens parted).
+MOE_NEAR_TIE_NATS = 1.0
+
+
+def same_greedy(reference, got, near_tie=NEAR_TIE_NATS):
+    """(ok, note): got's tokens equal the reference's, or equal up to the
+    first step where they part and, at that step, the reference rated got's
+    token within near_tie nats of its own choice (both runs from generate(),
+    the reference with top_logprobs >= 2). From there on the contexts differ,
+    so nothing later is compared."""
+    want, have = reference["tokens"], got["tokens"]
+    if want == have:
+        return True, f"{len(have)} tokens identical"
+    step = next((i for i, (a, b) in enumerate(zip(want, have)) if a != b), min(len(want), len(have)))
+    if step >= min(len(want), len(have)):
+        return False, f"lengths differ ({len(want)} vs {len(have)})"
+    top = dict((tok, lp) for tok, lp in reference["top_logprobs"][step])
+    gap = top[want[step]] - top[have[step]] if have[step] in top else float("inf")
+    if gap <= near_tie:
+        return True, f"{step} tokens identical, then a near-tie (gap {gap:.3f} nats) went the other way"
+    return False, f"tokens differ at step {step} (gap {gap:.3f} nats)\n  single {want}\n  split  {have}"
 
 
 def synth(plexus, directory, preset, type_, seed=5, sharp=True, extra=()):

@@ -8,6 +8,7 @@
 // same logits, and one gather over that group brings them together.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <thread>
@@ -162,9 +163,29 @@ void ExpectHeadRowsTile(const std::vector<Rank>& ranks, int64_t n_vocab) {
   EXPECT_EQ(next, n_vocab);
 }
 
+// got's greedy token is the reference's, or one the reference rates within
+// 2 * tolerance (of its largest logit) of its own: a near-tie either split
+// may break either way.
+void ExpectSameGreedy(const std::vector<float>& got, const std::vector<float>& want, double tolerance) {
+  const auto best = [](const std::vector<float>& v) { return std::max_element(v.begin(), v.end()) - v.begin(); };
+  const auto g = best(got), w = best(want);
+  if (g == w) return;
+  double max_ref = 0;
+  for (float x : want) max_ref = std::max(max_ref, std::abs(static_cast<double>(x)));
+  EXPECT_LE(want[static_cast<size_t>(w)] - want[static_cast<size_t>(g)], 2 * tolerance * max_ref)
+      << "greedy token " << g << " where one node picks " << w;
+}
+
+// f32 weights: within 1e-5 of one node. Quantized weights quantize their
+// activations to int8 per block of 32, and a split sums the ranks' parts in
+// another order: where an activation sits on a rounding edge, the two round
+// it to neighbouring steps (1/127 of its block's largest), and some logits
+// move by up to ~1e-2 of the largest (up to 1.6e-2 measured over seeds
+// 13-20 on AVX2 and AVX-512; which seeds do it depends on the SIMD target).
 void ExpectSameAsOneNode(const std::string& preset, const std::string& type, const std::string& split_text,
                          bool tied = false) {
   SCOPED_TRACE(preset + " " + split_text + (tied ? " tied" : ""));
+  const double tolerance = type == "f32" ? 1e-5 : 2e-2;
   auto file = TinyModel(preset, type, tied);
   ASSERT_NE(file, nullptr);
   auto config = ReadModelConfig(*file);
@@ -190,7 +211,8 @@ void ExpectSameAsOneNode(const std::string& preset, const std::string& type, con
     ASSERT_EQ(rank.logits.size(), steps.size());
     const Rank& leader = ranks[static_cast<size_t>(LastStageLeader(*split))];
     for (size_t s = 0; s < steps.size(); ++s) {
-      EXPECT_LE(RelativeError(rank.logits[s], single[0].logits[s]), 1e-5) << "rank " << r << " step " << s;
+      EXPECT_LE(RelativeError(rank.logits[s], single[0].logits[s]), tolerance) << "rank " << r << " step " << s;
+      ExpectSameGreedy(rank.logits[s], single[0].logits[s], tolerance);
       EXPECT_EQ(rank.logits[s], leader.logits[s]) << "rank " << r << " step " << s << ": ranks disagree";
     }
   }

@@ -2,7 +2,7 @@
 """Expert parallelism as separate processes: greedy tokens of sharp synthetic
 mixtures of experts (tiny-qwen3moe, tiny-mixtral, tiny-deepseek2) are
 identical on 1 node, ep2, ep3, tp2xep2, ep2xpp2 and ep3 with --shares 2,1,1
-on 127.0.0.1. Each split's log must show the expert group's all-reduce, and
+on 127.0.0.1 (up to a near-tie: cluster_harness.same_greedy). Each split's log must show the expert group's all-reduce, and
 the experts placed by memory unless --shares placed them.
 
 Usage: test_cluster_ep.py --plexus BIN [--tokens N]
@@ -14,7 +14,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster_harness import Node, generate, synth, write_secret  # noqa: E402
+from cluster_harness import MOE_NEAR_TIE_NATS, Node, generate, same_greedy, synth, write_secret  # noqa: E402
 
 MODELS = [("tiny-qwen3moe", "q8_0"), ("tiny-mixtral", "q4_0"), ("tiny-deepseek2", "q8_0")]
 SPLITS = [  # (split, shares, nodes besides the coordinator)
@@ -38,8 +38,9 @@ def check(label, single, got, err, rc, secs, shares, file_bytes, first):
     if got is None:
         print(f"FAIL {label}: rc {rc}: {err.strip()[-2000:]}")
         return 1
-    if got["tokens"] != single["tokens"]:
-        print(f"FAIL {label}: tokens differ\n  single {single['tokens']}\n  split  {got['tokens']}")
+    same, note = same_greedy(single, got, MOE_NEAR_TIE_NATS)
+    if not same:
+        print(f"FAIL {label}: {note}")
         return 1
     wanted = ["expert-parallel all-reduce over"] + ([] if shares else ["experts by memory: rank 0: [0,"])
     for needed in wanted:
@@ -56,7 +57,7 @@ def check(label, single, got, err, rc, secs, shares, file_bytes, first):
         print(f"FAIL {label}: node shards are {fractions} of the file")
         return 1
     sizes = ", ".join(f"{100 * f:.0f}%" for f in fractions) or "already cached"
-    print(f"ok   {label}: {len(got['tokens'])} tokens identical ({secs:.1f} s); node shards: {sizes}")
+    print(f"ok   {label}: {note} ({secs:.1f} s); node shards: {sizes}")
     return 0
 
 

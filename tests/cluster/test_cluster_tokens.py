@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Distributed runs produce the same tokens as a single-node run.
+"""Distributed runs produce the same tokens as a single-node run (up to a
+near-tie of the single-node run's two best tokens: cluster_harness.same_greedy).
 
 Covers tp2, tp3, pp2, pp3, tp2xpp2 and uneven tp 3:1, each as separate
 processes on 127.0.0.1, on stories260K and on sharp synthetic models of each
@@ -12,7 +13,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster_harness import Node, generate, synth, write_secret  # noqa: E402
+from cluster_harness import (MOE_NEAR_TIE_NATS, NEAR_TIE_NATS, Node, generate, same_greedy, synth,  # noqa: E402
+                             write_secret)
 
 SPLITS = [  # (split, shares, nodes besides the coordinator)
     ("tp2", None, 1),
@@ -44,14 +46,14 @@ def check_transports(args, model, nodes, secret):
             if got is None:
                 print(f"FAIL {label}: rc {rc}: {err.strip()[-2000:]}")
                 failures += 1
-            elif got["tokens"] != single["tokens"]:
-                print(f"FAIL {label}: tokens differ\n  single {single['tokens']}\n  split  {got['tokens']}")
+            elif not same_greedy(single, got)[0]:
+                print(f"FAIL {label}: {same_greedy(single, got)[1]}")
                 failures += 1
             elif f"over {transport}" not in err:
                 print(f"FAIL {label}: the log does not say the all-reduce ran over {transport}:\n{err[-1500:]}")
                 failures += 1
             else:
-                print(f"ok   {label}: {len(got['tokens'])} tokens identical ({secs:.1f} s)")
+                print(f"ok   {label}: {same_greedy(single, got)[1]} ({secs:.1f} s)")
     return failures
 
 
@@ -86,11 +88,14 @@ def main():
                     if got is None:
                         print(f"FAIL {label}: rc {rc}: {err.strip()[-2000:]}")
                         failures += 1
-                    elif got["tokens"] != single["tokens"]:
-                        print(f"FAIL {label}: tokens differ\n  single {single['tokens']}\n  split  {got['tokens']}")
+                        continue
+                    moe = any(p in name for p in ("moe", "mixtral", "deepseek2"))
+                    same, note = same_greedy(single, got, MOE_NEAR_TIE_NATS if moe else NEAR_TIE_NATS)
+                    if not same:
+                        print(f"FAIL {label}: {note}")
                         failures += 1
                     else:
-                        print(f"ok   {label}: {len(got['tokens'])} tokens identical ({secs:.1f} s)")
+                        print(f"ok   {label}: {note} ({secs:.1f} s)")
             failures += check_transports(args, models[0], nodes, secret)
         finally:
             for n in nodes:

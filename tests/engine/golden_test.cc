@@ -8,6 +8,9 @@
 // attention, so most values agree to ~1e-4, but where a value sits on an f16
 // rounding boundary the two engines round differently and single logprobs
 // move by up to ~1e-2. Hence a median bound of ~1e-3 plus a per-value bound.
+// For F32 weights the median is 5e-4: which values land on such a boundary
+// depends on the SIMD target's summation order (medians: under 2.5e-4 with
+// AVX2, 2.7e-4 and 4.2e-4 with AVX-512).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -73,7 +76,7 @@ TEST_P(GoldenTest, ReproducesTokensTextAndLogprobs) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Stories, GoldenTest,
-                         ::testing::Values(GoldenSuite{"F32", "stories260K.json", "stories260K.gguf", 2.5e-4},
+                         ::testing::Values(GoldenSuite{"F32", "stories260K.json", "stories260K.gguf", 5e-4},
                                            GoldenSuite{"F16", "stories260K-F16.json", "stories260K-F16.gguf", 1.5e-3}),
                          [](const auto& info) { return std::string(info.param.name); });
 
