@@ -23,6 +23,7 @@
 #include "hwy/highway.h"
 #include "kernels/decode-inl.h"
 #include "kernels/ops.h"
+#include "kernels/stream_prefetch.h"
 #include "tensor/blocks.h"
 #include "tensor/dtype.h"
 #include "tensor/quant_k_scales.h"
@@ -141,6 +142,7 @@ HWY_INLINE float SumLegacyBlocks(const Block* blocks, const float* x_d, int64_t 
   HWY_ALIGN float scale[8];
   int64_t b = 0;
   for (; b + 8 <= n_blocks; b += 8) {
+    PrefetchStream<8 * sizeof(Block)>(blocks + b);
     LegacyScales8(blocks + b, x_d + b, scale);
     for (int i = 0; i < 8; i += 2) {
       acc0 = hn::MulAdd(block_sum(b + i), hn::Set(df, scale[i]), acc0);
@@ -209,6 +211,7 @@ float DotQ8RowQ4_0(const void* row, ActsRow x, int64_t n) {
 #endif
   return SumBlocks(n / kQK, [&](int64_t b, hn::Vec<DF32> acc) HWY_ATTR {
     const BlockQ4_0& blk = blocks[b];
+    PrefetchStream<sizeof(BlockQ4_0)>(&blk);
     const int16_t* xq = x.q + b * kQK;
     auto s0 = hn::Zero(d32), s1 = hn::Zero(d32);
     for (size_t j = 0; j < kQK / 2; j += hn::Lanes(d16)) {
@@ -235,6 +238,7 @@ float DotQ8RowQ8_0(const void* row, ActsRow x, int64_t n) {
   return SumLegacyBlocks(blocks, x.d, n / kQK, block_sum);
 #else
   return SumBlocks(n / kQK, [&](int64_t b, hn::Vec<DF32> acc) HWY_ATTR {
+    PrefetchStream<sizeof(BlockQ8_0)>(blocks + b);
     return hn::MulAdd(block_sum(b), hn::Set(df, HalfBitsToF32(&blocks[b].d) * x.d[b]), acc);
   });
 #endif
@@ -253,6 +257,7 @@ float DotQ8RowK45(const void* row, ActsRow x, int64_t n) {
   auto mins = hn::Zero(df);
   for (int64_t b = 0; b < n / kQKK; ++b) {
     const Block& blk = blocks[b];
+    PrefetchStream<sizeof(Block)>(&blk);
     const float d = HalfBitsToF32(&blk.d), dmin = HalfBitsToF32(&blk.dmin);
     uint64_t scale_bytes, min_bytes;
     UnpackScaleMinsK(blk.scales, &scale_bytes, &min_bytes);
@@ -303,6 +308,7 @@ float DotQ8RowQ6_K(const void* row, ActsRow x, int64_t n) {
   hn::Vec<DF32> acc[2] = {hn::Zero(df), hn::Zero(df)};  // two FMA chains
   for (int64_t b = 0; b < n / kQKK; ++b) {
     const BlockQ6_K& blk = blocks[b];
+    PrefetchStream<sizeof(BlockQ6_K)>(&blk);
     const float d = HalfBitsToF32(&blk.d);
     for (int half = 0; half < 2; ++half) {
       const uint8_t* ql = blk.ql + 64 * half;

@@ -139,6 +139,7 @@ struct Q4_0Rows {
     const auto mask = hn::Set(d16, 0xF), bias = hn::Set(d16, 8);
     VisitLegacy(n, sink, [&](int64_t b, hn::Vec<D16>* w) HWY_ATTR {
       const BlockQ4_0& blk = blocks[b];
+      PrefetchStream<sizeof(BlockQ4_0)>(&blk);
       for (size_t j = 0; j < kQK / 2; j += kL16) {
         const auto q = LoadU8As16(d16, blk.qs + j);
         w[j / kL16] = hn::Sub(hn::And(q, mask), bias);
@@ -156,6 +157,7 @@ struct Q8_0Rows {
     const auto* blocks = static_cast<const BlockQ8_0*>(row);
     VisitLegacy(n, sink, [&](int64_t b, hn::Vec<D16>* w) HWY_ATTR {
       const BlockQ8_0& blk = blocks[b];
+      PrefetchStream<sizeof(BlockQ8_0)>(&blk);
       for (size_t v = 0; v < kV32; ++v) w[v] = LoadI8As16(d16, blk.qs + v * kL16);
       return HalfBitsToF32(&blk.d);
     });
@@ -174,6 +176,7 @@ struct K45Rows {
     const auto mask = hn::Set(d16, 0xF), one = hn::Set(d16, 1);
     for (int64_t b = 0; b < n / kQKK; ++b) {
       const BlockK& blk = blocks[b];
+      PrefetchStream<sizeof(BlockK)>(&blk);
       const float d = HalfBitsToF32(&blk.d), dmin = HalfBitsToF32(&blk.dmin);
       uint64_t scale_bytes, min_bytes;
       UnpackScaleMinsK(blk.scales, &scale_bytes, &min_bytes);
@@ -235,6 +238,7 @@ struct Q6_KRows {
   static HWY_INLINE void Visit(const void* row, int64_t n, Sink& sink) {
     const auto* blocks = static_cast<const BlockQ6_K*>(row);
     for (int64_t b = 0; b < n / kQKK; ++b) {
+      PrefetchStream<sizeof(BlockQ6_K)>(&blocks[b]);
       const float d = HalfBitsToF32(&blocks[b].d);
       for (int half = 0; half < 2; ++half) {
         Pass<0>(blocks[b], half, d, b * 8 + 4 * half, sink);

@@ -14,6 +14,7 @@
 #include "base/status.h"
 #include "hwy/highway.h"
 #include "kernels/decode-inl.h"
+#include "kernels/stream_prefetch.h"
 #include "tensor/dtype.h"
 #include "tensor/fp16.h"
 
@@ -116,6 +117,7 @@ HWY_INLINE float DotPlainRow(const void* row, const float* x, int64_t n) {
   auto acc0 = hn::Zero(d), acc1 = hn::Zero(d), acc2 = hn::Zero(d), acc3 = hn::Zero(d);
   int64_t i = 0;
   for (; i + 4 * N <= n; i += 4 * N) {
+    PrefetchStream<4 * hn::MaxLanes(d) * sizeof(T)>(w + i);
     acc0 = hn::MulAdd(LoadF32(d, w + i), hn::LoadU(d, x + i), acc0);
     acc1 = hn::MulAdd(LoadF32(d, w + i + N), hn::LoadU(d, x + i + N), acc1);
     acc2 = hn::MulAdd(LoadF32(d, w + i + 2 * N), hn::LoadU(d, x + i + 2 * N), acc2);
