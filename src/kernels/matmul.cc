@@ -19,6 +19,7 @@
 #include "kernels/matmul_q8-inl.h"
 #include "kernels/ops.h"
 #include "kernels/row_ops-inl.h"
+#include "kernels/stream_prefetch.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace plexus::kernels::HWY_NAMESPACE {
@@ -53,6 +54,7 @@ void MatVecImpl(const TensorView& w, const float* x, float* y, ThreadPool& pool)
     QuantizeActs(x, 1, w.cols, &acts);
     const ActsRow xq = ActsRowOf(acts, 0);
     pool.ParallelFor(static_cast<size_t>(w.rows), MatVecGrain(w), [&](size_t begin, size_t end) {
+      PrefetchStreamHead(w.row(static_cast<int64_t>(begin)), (end - begin) * w.row_bytes);
       for (size_t r = begin; r < end; ++r) y[r] = dot_q8(w.row(static_cast<int64_t>(r)), xq, w.cols);
     });
     return;
@@ -131,6 +133,7 @@ struct ManyRun {
       const MatVecJob& job = jobs[chunk.job];
       const JobDot& dot = dots[chunk.job];
       const TensorView& w = job.w;
+      PrefetchStreamHead(w.row(chunk.r0), static_cast<size_t>(chunk.r1 - chunk.r0) * w.row_bytes);
       if (dot.q8 != nullptr) {
         for (int64_t r = chunk.r0; r < chunk.r1; ++r) job.y[r] = dot.q8(w.row(r), dot.acts, w.cols);
       } else {
@@ -185,6 +188,7 @@ void MatVecBatchImpl(const TensorView& w, const float* x, int64_t n_tokens, floa
     QuantizeActs(x, n_tokens, w.cols, &acts);
     const QuantizedActs& xq = acts;
     pool.ParallelFor(static_cast<size_t>(w.rows), MatVecGrain(w), [&](size_t begin, size_t end) {
+      PrefetchStreamHead(w.row(static_cast<int64_t>(begin)), (end - begin) * w.row_bytes);
       MatVecBatchQ8Rows(w, xq, y, begin, end);
     });
     return;

@@ -31,6 +31,15 @@ HWY_INLINE void PrefetchStream(const void* p) {
   for (size_t offset = 0; offset < kBytes; offset += 64) hwy::Prefetch(at + offset);
 }
 
+// Requests the first kStreamPrefetchBytes of a run of rows about to be read
+// (the row kernels' own prefetches start that far in): a thread's chunk of a
+// matrix, or of a mixture's expert, starts cold otherwise.
+inline void PrefetchStreamHead(const void* p, size_t bytes) {
+  const auto* at = static_cast<const uint8_t*>(p);
+  const size_t n = bytes < kStreamPrefetchBytes ? bytes : kStreamPrefetchBytes;
+  for (size_t offset = 0; offset < n; offset += 64) hwy::Prefetch(at + offset);
+}
+
 }  // namespace plexus::kernels
 
 #endif  // PLEXUS_KERNELS_STREAM_PREFETCH_H_
