@@ -142,7 +142,10 @@ HWY_INLINE float SumLegacyBlocks(const Block* blocks, const float* x_d, int64_t 
   HWY_ALIGN float scale[8];
   int64_t b = 0;
   for (; b + 8 <= n_blocks; b += 8) {
-    PrefetchStream<8 * sizeof(Block)>(blocks + b);
+    // Q8_0 (272 bytes per 8 blocks): every other line, the adjacent-line
+    // prefetcher fetching its pair: tg128 +1.4-2.9% against every line.
+    // Q4_0 (144 bytes) lost 11% that way, f16 rows 7-10%.
+    PrefetchStream<8 * sizeof(Block), (8 * sizeof(Block) > 256 ? 128 : 64)>(blocks + b);
     LegacyScales8(blocks + b, x_d + b, scale);
     for (int i = 0; i < 8; i += 2) {
       acc0 = hn::MulAdd(block_sum(b + i), hn::Set(df, scale[i]), acc0);

@@ -24,11 +24,12 @@ namespace plexus::kernels {
 inline constexpr size_t kStreamPrefetchBytes = 2048;
 
 // Requests the cache lines of [p + ahead, p + ahead + kBytes): called once per
-// kBytes the caller consumes, so each line ahead is asked for about once.
-template <size_t kBytes>
+// kBytes the caller consumes, so each line ahead is asked for about once
+// (every other line with kStride 128).
+template <size_t kBytes, size_t kStride = 64>
 HWY_INLINE void PrefetchStream(const void* p) {
   const auto* at = static_cast<const uint8_t*>(p) + kStreamPrefetchBytes;
-  for (size_t offset = 0; offset < kBytes; offset += 64) hwy::Prefetch(at + offset);
+  for (size_t offset = 0; offset < kBytes; offset += kStride) hwy::Prefetch(at + offset);
 }
 
 // Requests the first kStreamPrefetchBytes of a run of rows about to be read
