@@ -16,12 +16,17 @@ namespace plexus::kernels {
 
 namespace {
 
+// Panels hold kMinPanelRows rows or more, all of one size: up to
+// kMaxPanelRows while each thread still gets two panels, never more than
+// kMaxPanelFloats decoded floats per thread. On the AVX2 Zen 1 machine kind
 // OpenBLAS 0.3.21's sgemm ran 3-4x slower with panels of 320 rows or fewer
-// (1 thread, 2048 columns, 512 tokens, on this AVX2 Zen 1: ~4 against
-// 13-19 G multiply-adds/s from 384 rows up), so panels hold kMinPanelRows or
-// more, all of one size. Up to kMaxPanelRows while each thread still gets
-// two panels; never more than kMaxPanelFloats decoded floats per thread.
-constexpr int64_t kMinPanelRows = 512, kMaxPanelRows = 1024;
+// (1 thread, 2048 columns, 512 tokens), so the minimum was 512 rows there.
+// On the AVX-512 kind (its SKYLAKEX kernels) a minimum of 256 measured
+// better end to end: 512-row K/V projections and 768-row expert matrices
+// then take sgemm (two or three panels) instead of the own MatMul, pp512
+// +3-14% (1B Q4_0, Q8_0, Q4_K_M and Qwen3-30B-A3B-shaped Q4_0, alternating
+// builds in one run; 128 was no better than 256).
+constexpr int64_t kMinPanelRows = 256, kMaxPanelRows = 1024;
 constexpr int64_t kMaxPanelFloats = int64_t{4} << 20;  // 16 MiB of floats
 
 // Rows per panel for w on `threads` threads; 0 when sgemm would not pay:
