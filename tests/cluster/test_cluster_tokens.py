@@ -46,14 +46,16 @@ def check_transports(args, model, nodes, secret):
             if got is None:
                 print(f"FAIL {label}: rc {rc}: {err.strip()[-2000:]}")
                 failures += 1
-            elif not same_greedy(single, got)[0]:
-                print(f"FAIL {label}: {same_greedy(single, got)[1]}")
+                continue
+            same, note = same_greedy(single, got)
+            if not same:
+                print(f"FAIL {label}: {note}")
                 failures += 1
             elif f"over {transport}" not in err:
                 print(f"FAIL {label}: the log does not say the all-reduce ran over {transport}:\n{err[-1500:]}")
                 failures += 1
             else:
-                print(f"ok   {label}: {same_greedy(single, got)[1]} ({secs:.1f} s)")
+                print(f"ok   {label}: {note} ({secs:.1f} s)")
     return failures
 
 
