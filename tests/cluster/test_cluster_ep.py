@@ -2,8 +2,9 @@
 """Expert parallelism as separate processes: greedy tokens of sharp synthetic
 mixtures of experts (tiny-qwen3moe, tiny-mixtral, tiny-deepseek2) are
 identical on 1 node, ep2, ep3, tp2xep2, ep2xpp2 and ep3 with --shares 2,1,1
-on 127.0.0.1 (up to a near-tie: cluster_harness.same_greedy). Each split's log must show the expert group's all-reduce, and
-the experts placed by memory unless --shares placed them.
+on 127.0.0.1 (up to a near-tie: cluster_harness.same_greedy). Each split's
+log must show the expert group's all-reduce, and the experts placed by
+memory unless --shares placed them.
 
 Usage: test_cluster_ep.py --plexus BIN [--tokens N]
 """
