@@ -32,6 +32,13 @@ class ReplacingExecutor final : public Executor {
   ReplacingExecutor(Executor& inner, int fail_at, int max_seq, int min_seqs = 0)
       : inner_(inner), fail_at_(fail_at), max_seq_(max_seq), min_seqs_(min_seqs) {}
   Status Forward(std::span<const BatchEntry> batch, std::vector<float>* logits) override {
+    {
+      // Held (min_seqs > 0) until RunAll has submitted every request: on a
+      // loaded machine the first request could otherwise finish before the
+      // others arrive, and no batch would ever hold min_seqs sequences.
+      std::unique_lock lock(hold_mu_);
+      hold_cv_.wait_for(lock, std::chrono::seconds(10), [&] { return released_; });
+    }
     ++forwards_;
     if (!failed_ && Sequences(batch) >= min_seqs_ && ++counted_ == fail_at_) {
       failed_ = true;
@@ -53,6 +60,13 @@ class ReplacingExecutor final : public Executor {
   ClusterView Describe() const override { return inner_.Describe(); }
   uint64_t placement() const override { return placement_; }
 
+  // Lets Forward run (RunAll calls it once every request is submitted).
+  void Release() {
+    std::lock_guard lock(hold_mu_);
+    released_ = true;
+    hold_cv_.notify_all();
+  }
+
   int forwards() const { return forwards_; }
   // The first position each sequence ran at after the failure (-1: none ran).
   std::vector<int32_t> restarted() const { return restarted_; }
@@ -69,6 +83,9 @@ class ReplacingExecutor final : public Executor {
   int fail_at_, max_seq_, min_seqs_;
   int counted_ = 0;
   bool failed_ = false;
+  std::mutex hold_mu_;
+  std::condition_variable hold_cv_;
+  bool released_ = min_seqs_ == 0;
   std::atomic<int> forwards_{0};
   std::atomic<uint64_t> placement_{0};
   std::vector<int32_t> restarted_;
@@ -99,7 +116,7 @@ class RecoveryTest : public ::testing::Test {
   }
 
   // Runs the prompts together through a scheduler over `executor`.
-  static Outcome RunAll(Executor& executor, const std::vector<GenerateOptions>& options, int step_tokens) {
+  static Outcome RunAll(ReplacingExecutor& executor, const std::vector<GenerateOptions>& options, int step_tokens) {
     Outcome run;
     std::mutex mu;
     SchedulerOptions so{.max_active = 4, .max_queue = 4, .step_tokens = step_tokens};
@@ -123,6 +140,7 @@ class RecoveryTest : public ::testing::Test {
       EXPECT_TRUE(h.ok()) << h.status().message();
       handles.push_back(*h);
     }
+    executor.Release();
     for (auto& h : handles) {
       auto r = h->Wait();
       EXPECT_TRUE(r.ok()) << r.status().message();
