@@ -44,16 +44,23 @@ HWY_INLINE hn::Vec<hn::RebindToSigned<DF>> LoadBytes(DF df, const uint8_t* p) {
   return hn::PromoteTo(di, hn::LoadU(du8, p));
 }
 
+// A Q4_0 block from its half scale and its 16 nibble bytes, wherever they
+// are (a BlockQ4_0, or a kQ4_0R row's scale and quant arrays).
 template <class DF, class Sink>
-HWY_INLINE void DecodeBlock(DF df, const BlockQ4_0& b, Sink& sink) {
+HWY_INLINE void DecodeQ4_0(DF df, const uint16_t* d_bits, const uint8_t* qs, Sink& sink) {
   const hn::RebindToSigned<DF> di;
-  const auto d = hn::Set(df, HalfBitsToF32(&b.d));
+  const auto d = hn::Set(df, HalfBitsToF32(d_bits));
   const auto mask = hn::Set(di, 0xF), bias = hn::Set(di, 8);
   for (size_t j = 0; j < kQK / 2; j += hn::Lanes(df)) {
-    const auto q = LoadBytes(df, b.qs + j);
+    const auto q = LoadBytes(df, qs + j);
     sink.template Put<0>(j, hn::Mul(hn::ConvertTo(df, hn::Sub(hn::And(q, mask), bias)), d));
     sink.template Put<1>(j + kQK / 2, hn::Mul(hn::ConvertTo(df, hn::Sub(hn::ShiftRight<4>(q), bias)), d));
   }
+}
+
+template <class DF, class Sink>
+HWY_INLINE void DecodeBlock(DF df, const BlockQ4_0& b, Sink& sink) {
+  DecodeQ4_0(df, &b.d, b.qs, sink);
 }
 
 template <class DF, class Sink>

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "hwy/highway.h"
 #include "kernels/decode-inl.h"
@@ -27,6 +28,7 @@
 #include "kernels/stream_prefetch.h"
 #include "tensor/blocks.h"
 #include "tensor/dtype.h"
+#include "tensor/q4_0_repack.h"
 #include "tensor/quant_k_scales.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -47,6 +49,7 @@ struct ActsRow {
   const float* sum;
   const int32_t* q4_bias = nullptr;
   const int16_t* q4_hi = nullptr;
+  const int16_t* q4_lo = nullptr;
 };
 
 using RowDotQ8Fn = float (*)(const void* row, ActsRow x, int64_t n);
@@ -141,33 +144,77 @@ HWY_INLINE void KScales8(uint64_t scales, float d, const float* x_d, float* out)
 }
 
 // As SumBlocks (even blocks on chain 0, odd on chain 1, the same FMAs) for
-// legacy blocks, each 8 blocks' scales made by LegacyScales8 and broadcast
+// legacy blocks, each 8 blocks' scales made by blocks.Scales8 and broadcast
 // from memory. block_sum(b): block b's int32 dot, as float lanes.
-template <class Block, class BlockSum>
-HWY_INLINE float SumLegacyBlocks(const Block* blocks, const float* x_d, int64_t n_blocks, const BlockSum& block_sum) {
+template <class Blocks, class BlockSum>
+HWY_INLINE float SumLegacyBlocks(const Blocks& blocks, const float* x_d, int64_t n_blocks, const BlockSum& block_sum) {
   const DF32 df;
   auto acc0 = hn::Zero(df), acc1 = hn::Zero(df);
   HWY_ALIGN float scale[8];
   int64_t b = 0;
   for (; b + 8 <= n_blocks; b += 8) {
-    // Q8_0 (272 bytes per 8 blocks): every other line, the adjacent-line
-    // prefetcher fetching its pair: tg128 +1.4-2.9% against every line.
-    // Q4_0 (144 bytes) lost 11% that way, f16 rows 7-10%.
-    PrefetchStream<8 * sizeof(Block), (8 * sizeof(Block) > 256 ? 128 : 64)>(blocks + b);
-    LegacyScales8(blocks + b, x_d + b, scale);
+    blocks.Prefetch8(b);
+    blocks.Scales8(b, x_d + b, scale);
     for (int i = 0; i < 8; i += 2) {
       acc0 = hn::MulAdd(block_sum(b + i), hn::Set(df, scale[i]), acc0);
       acc1 = hn::MulAdd(block_sum(b + i + 1), hn::Set(df, scale[i + 1]), acc1);
     }
   }
   for (; b < n_blocks; ++b) {
-    const auto s = hn::Set(df, HalfBitsToF32(&blocks[b].d) * x_d[b]);
+    const auto s = hn::Set(df, HalfBitsToF32(blocks.Scale(b)) * x_d[b]);
     if (b % 2 == 0) acc0 = hn::MulAdd(block_sum(b), s, acc0);
     else acc1 = hn::MulAdd(block_sum(b), s, acc1);
   }
   return hn::GetLane(hn::SumOfLanes(df, hn::Add(acc0, acc1)));
 }
 #endif
+
+// Where block b of a legacy-type row keeps its half scale and its quants:
+// blocks side by side as in the file (LegacyBlocks), or a kQ4_0R row's scale
+// and quant arrays (Q4_0RBlocks, tensor/q4_0_repack.h). The kernels take
+// either and do the same arithmetic, so both layouts give the same bits.
+template <class Block>
+struct LegacyBlocks {
+  const Block* blocks;
+  LegacyBlocks(const void* row, int64_t /*n_blocks*/) : blocks(static_cast<const Block*>(row)) {}
+  const uint16_t* Scale(int64_t b) const { return &blocks[b].d; }
+  const auto* Quants(int64_t b) const { return blocks[b].qs; }
+  HWY_INLINE void Prefetch(int64_t b) const { PrefetchStream<sizeof(Block)>(blocks + b); }
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  // Q8_0 (272 bytes per 8 blocks): every other line, the adjacent-line
+  // prefetcher fetching its pair: tg128 +1.4-2.9% against every line.
+  // Q4_0 (144 bytes) lost 11% that way, f16 rows 7-10%.
+  HWY_INLINE void Prefetch8(int64_t b) const {
+    PrefetchStream<8 * sizeof(Block), (8 * sizeof(Block) > 256 ? 128 : 64)>(blocks + b);
+  }
+  // out[i] = d_w(b + i) * x_d[i], i < 8.
+  HWY_INLINE void Scales8(int64_t b, const float* x_d, float* out) const { LegacyScales8(blocks + b, x_d, out); }
+#endif
+};
+using Q4_0Blocks = LegacyBlocks<BlockQ4_0>;
+
+struct Q4_0RBlocks {
+  const uint16_t* scales;
+  const uint8_t* quants;
+  Q4_0RBlocks(const void* row, int64_t n_blocks) : scales(Q4_0RScales(row)), quants(Q4_0RQuants(row, n_blocks)) {}
+  const uint16_t* Scale(int64_t b) const { return scales + b; }
+  const uint8_t* Quants(int64_t b) const { return quants + b * (kQK / 2); }
+  // The quant stream only: the row's scales sit just before its quants, and
+  // the next row's just after them, so a stream 2 KiB ahead of the quants
+  // covers both (a chunk's first row: PrefetchStreamHead).
+  HWY_INLINE void Prefetch(int64_t b) const { PrefetchStream<kQK / 2>(Quants(b)); }
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
+  HWY_INLINE void Prefetch8(int64_t b) const { PrefetchStream<8 * (kQK / 2)>(Quants(b)); }
+  // As LegacyScales8 (the same products), from one 16-byte load.
+  HWY_INLINE void Scales8(int64_t b, const float* x_d, float* out) const {
+    const DF32 df;
+    const hn::Rebind<hwy::float16_t, DF32> dh;
+    const auto d_w = hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(scales + b)));
+    hn::Store(hn::Mul(d_w, hn::LoadU(df, x_d)), df, out);
+    MemoryBarrier();
+  }
+#endif
+};
 
 // m[k] = min k of a Q4_K/Q5_K super-block as float (mins: byte k, from
 // UnpackScaleMinsK), k < 8. One vector conversion on x86; exact either way.
@@ -195,11 +242,70 @@ HWY_INLINE void AccumulateKMins(const float* m, float dmin, const float* x_sum, 
     acc = hn::MulAdd(vdmin, hn::Mul(hn::Load(df, m + k), hn::LoadU(df, x_sum + k)), acc);
 }
 
+#if HWY_TARGET <= HWY_AVX3
+// kQ4_0R on AVX-512: two blocks per 512-bit vector (their 32 nibble bytes
+// are contiguous). Lanes 0-7 of every vector belong to the even block, 8-15
+// to the odd one, so the accumulator's low half is SumLegacyBlocks' chain 0
+// and its high half chain 1: the same int32 lanes (q4_lo: the low
+// activations of consecutive blocks side by side), the same scale products,
+// the same FMAs in the same order, so the same bits.
+HWY_INLINE float DotQ4_0RPairs(const Q4_0RBlocks& blocks, ActsRow x, int64_t n_blocks) {
+  const hn::Full512<int16_t> d16;
+  const hn::Full512<int32_t> d32;
+  const hn::Full512<float> df;
+  const hn::Full512<uint16_t> du16;
+  const hn::Full256<uint8_t> d8;
+  const hn::Full256<float> df8;
+  const hn::Rebind<hwy::float16_t, decltype(df8)> dh;
+  // kIdx[p]: scale 2p in lanes 0-7, 2p + 1 in lanes 8-15.
+  HWY_ALIGN static constexpr int32_t kIdx[4][16] = {
+      {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1}, {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3},
+      {4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5}, {6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7}};
+  const auto idx0 = hn::SetTableIndices(df, kIdx[0]), idx1 = hn::SetTableIndices(df, kIdx[1]);
+  const auto idx2 = hn::SetTableIndices(df, kIdx[2]), idx3 = hn::SetTableIndices(df, kIdx[3]);
+  auto acc = hn::Zero(df);
+  const auto pair = [&](int64_t b, hn::Vec<decltype(df)> scales, hn::Indices512<float> idx) HWY_ATTR {
+    const auto q = hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(d8, blocks.Quants(b))));
+    auto s0 = hn::LoadU(d32, x.q4_bias + b * kQ4BiasLanes), s1 = hn::Zero(d32);
+    s0 = hn::ReorderWidenMulAccumulate(d32, q, hn::LoadU(d16, x.q4_lo + b * (kQK / 2)), s0, s1);
+    s0 = hn::ReorderWidenMulAccumulate(d32, hn::ShiftRight<4>(q), hn::LoadU(d16, x.q4_hi + b * (kQK / 2)), s0, s1);
+    const auto sum = hn::ConvertTo(df, hn::RearrangeToOddPlusEven(s0, s1));
+    acc = hn::MulAdd(sum, hn::TableLookupLanes(scales, idx), acc);
+  };
+  int64_t b = 0;
+  for (; b + 8 <= n_blocks; b += 8) {
+    blocks.Prefetch8(b);
+    const auto d_w = hn::PromoteTo(df8, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(blocks.Scale(b))));
+    const auto scales = hn::ZeroExtendVector(df, hn::Mul(d_w, hn::LoadU(df8, x.d + b)));
+    pair(b, scales, idx0);
+    pair(b + 2, scales, idx1);
+    pair(b + 4, scales, idx2);
+    pair(b + 6, scales, idx3);
+  }
+  // The rest one block at a time on the 256-bit chains, as SumLegacyBlocks.
+  auto acc0 = hn::LowerHalf(df8, acc), acc1 = hn::UpperHalf(df8, acc);
+  for (; b < n_blocks; ++b) {
+    const D16 d16h;
+    const D32 d32h;
+    auto s0 = hn::LoadU(d32h, x.q4_bias + b * kQ4BiasLanes), s1 = hn::Zero(d32h);
+    const auto q = LoadU8As16(d16h, blocks.Quants(b));
+    MulAcc(q, x.q4_lo + b * (kQK / 2), s0, s1);
+    MulAcc(hn::ShiftRight<4>(q), x.q4_hi + b * (kQK / 2), s0, s1);
+    const auto s = hn::Set(df8, HalfBitsToF32(blocks.Scale(b)) * x.d[b]);
+    if (b % 2 == 0) acc0 = hn::MulAdd(ToFloat(s0, s1), s, acc0);
+    else acc1 = hn::MulAdd(ToFloat(s0, s1), s, acc1);
+  }
+  return hn::GetLane(hn::SumOfLanes(df8, hn::Add(acc0, acc1)));
+}
+#endif
+
+// Blocks: Q4_0Blocks (kQ4_0) or Q4_0RBlocks (kQ4_0R).
+template <class Blocks>
 float DotQ8RowQ4_0(const void* row, ActsRow x, int64_t n) {
   const D16 d16;
   const D32 d32;
   const DF32 df;
-  const auto* blocks = static_cast<const BlockQ4_0*>(row);
+  const Blocks blocks(row, n / kQK);
   const auto mask = hn::Set(d16, 0xF), bias = hn::Set(d16, 8);
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
   // pmaddwd (and VNNI's dpwssd) lane i sums elements 2i, 2i+1 of each
@@ -210,10 +316,15 @@ float DotQ8RowQ4_0(const void* row, ActsRow x, int64_t n) {
   // The bytes as loaded are lo + 16 hi: times the low half's activations
   // that is lo x_lo + 16 hi x_lo, and hi times (x_hi - 16 x_lo) (q4_hi)
   // completes lo x_lo + hi x_hi, in the same lanes: no mask per block.
+#if HWY_TARGET <= HWY_AVX3
+  if constexpr (std::is_same_v<Blocks, Q4_0RBlocks>) {
+    if (x.q4_bias != nullptr && x.q4_hi != nullptr && x.q4_lo != nullptr) return DotQ4_0RPairs(blocks, x, n / kQK);
+  }
+#endif
   if (x.q4_bias != nullptr && x.q4_hi != nullptr) {
     return SumLegacyBlocks(blocks, x.d, n / kQK, [&](int64_t b) HWY_ATTR {
       auto s0 = hn::LoadU(d32, x.q4_bias + b * kQ4BiasLanes), s1 = hn::Zero(d32);
-      const auto q = LoadU8As16(d16, blocks[b].qs);
+      const auto q = LoadU8As16(d16, blocks.Quants(b));
       MulAcc(q, x.q + b * kQK, s0, s1);
       MulAcc(hn::ShiftRight<4>(q), x.q4_hi + b * (kQK / 2), s0, s1);
       return ToFloat(s0, s1);
@@ -221,16 +332,16 @@ float DotQ8RowQ4_0(const void* row, ActsRow x, int64_t n) {
   }
 #endif
   return SumBlocks(n / kQK, [&](int64_t b, hn::Vec<DF32> acc) HWY_ATTR {
-    const BlockQ4_0& blk = blocks[b];
-    PrefetchStream<sizeof(BlockQ4_0)>(&blk);
+    blocks.Prefetch(b);
+    const uint8_t* qs = blocks.Quants(b);
     const int16_t* xq = x.q + b * kQK;
     auto s0 = hn::Zero(d32), s1 = hn::Zero(d32);
     for (size_t j = 0; j < kQK / 2; j += hn::Lanes(d16)) {
-      const auto q = LoadU8As16(d16, blk.qs + j);
+      const auto q = LoadU8As16(d16, qs + j);
       MulAcc(hn::Sub(hn::And(q, mask), bias), xq + j, s0, s1);
       MulAcc(hn::Sub(hn::ShiftRight<4>(q), bias), xq + kQK / 2 + j, s0, s1);
     }
-    return hn::MulAdd(ToFloat(s0, s1), hn::Set(df, HalfBitsToF32(&blk.d) * x.d[b]), acc);
+    return hn::MulAdd(ToFloat(s0, s1), hn::Set(df, HalfBitsToF32(blocks.Scale(b)) * x.d[b]), acc);
   });
 }
 
@@ -246,7 +357,7 @@ float DotQ8RowQ8_0(const void* row, ActsRow x, int64_t n) {
     return ToFloat(s0, s1);
   };
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
-  return SumLegacyBlocks(blocks, x.d, n / kQK, block_sum);
+  return SumLegacyBlocks(LegacyBlocks<BlockQ8_0>(row, n / kQK), x.d, n / kQK, block_sum);
 #else
   return SumBlocks(n / kQK, [&](int64_t b, hn::Vec<DF32> acc) HWY_ATTR {
     PrefetchStream<sizeof(BlockQ8_0)>(blocks + b);
@@ -352,7 +463,8 @@ float DotQ8RowQ6_K(const void* row, ActsRow x, int64_t n) {
 // float activations (f32, f16, bf16 and the rarer legacy types).
 HWY_INLINE RowDotQ8Fn GetRowDotQ8(DType type) {
   switch (type) {
-    case DType::kQ4_0: return &DotQ8RowQ4_0;
+    case DType::kQ4_0: return &DotQ8RowQ4_0<Q4_0Blocks>;
+    case DType::kQ4_0R: return &DotQ8RowQ4_0<Q4_0RBlocks>;
     case DType::kQ8_0: return &DotQ8RowQ8_0;
     case DType::kQ4_K: return &DotQ8RowK45<BlockQ4_K, false>;
     case DType::kQ5_K: return &DotQ8RowK45<BlockQ5_K, true>;

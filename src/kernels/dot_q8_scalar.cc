@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
+#include <vector>
 
 #include "base/status.h"
 #include "kernels/ops.h"
 #include "kernels/ops_scalar.h"
 #include "tensor/blocks.h"
 #include "tensor/fp16.h"
+#include "tensor/q4_0_repack.h"
 #include "tensor/quant_blocks.h"
 #include "tensor/quant_k_scales.h"
 
@@ -24,6 +26,7 @@ void QuantizeActs(const float* x, int64_t rows, int64_t cols, QuantizedActs* out
   out->sum.resize(static_cast<size_t>(n_blocks));
   out->q4_bias.resize(static_cast<size_t>(n_blocks * kQ4BiasLanes));
   out->q4_hi.resize(static_cast<size_t>(n_blocks * kActBlock / 2));
+  out->q4_lo.resize(static_cast<size_t>(n_blocks * kActBlock / 2));
   for (int64_t b = 0; b < n_blocks; ++b) {
     const float* xb = x + b * kActBlock;
     int16_t* qb = out->q.data() + b * kActBlock;
@@ -45,12 +48,14 @@ void QuantizeActs(const float* x, int64_t rows, int64_t cols, QuantizedActs* out
     for (int p = 0; p < kQ4BiasLanes; ++p) bias[p] = -8 * (qb[2 * p] + qb[2 * p + 1] + qb[16 + 2 * p] + qb[17 + 2 * p]);
     int16_t* hi = out->q4_hi.data() + b * kActBlock / 2;
     for (int j = 0; j < kActBlock / 2; ++j) hi[j] = static_cast<int16_t>(qb[16 + j] - 16 * qb[j]);
+    std::copy(qb, qb + kActBlock / 2, out->q4_lo.data() + b * kActBlock / 2);
   }
 }
 
 bool UsesQuantizedActs(DType type) {
   switch (type) {
     case DType::kQ4_0:
+    case DType::kQ4_0R:
     case DType::kQ8_0:
     case DType::kQ4_K:
     case DType::kQ5_K:
@@ -170,6 +175,11 @@ float DotQ8(DType type, const void* row, const QuantizedActs& x, int64_t x_row) 
   const float* s = x.sum.data() + x_row * nb;
   switch (type) {
     case DType::kQ4_0: return DotQ4_0(static_cast<const BlockQ4_0*>(row), q, d, n);
+    case DType::kQ4_0R: {
+      std::vector<BlockQ4_0> blocks(static_cast<size_t>(nb));
+      UnpackQ4_0RRow(row, blocks.data(), n);
+      return DotQ4_0(blocks.data(), q, d, n);
+    }
     case DType::kQ8_0: return DotQ8_0(static_cast<const BlockQ8_0*>(row), q, d, n);
     case DType::kQ4_K: return DotK45(static_cast<const BlockQ4_K*>(row), q, d, s, n);
     case DType::kQ5_K: return DotK45(static_cast<const BlockQ5_K*>(row), q, d, s, n);

@@ -33,7 +33,8 @@ ActsRow ActsRowOf(const QuantizedActs& x, int64_t t) {
   const int64_t nb = x.cols / kActBlock;
   return {x.q.data() + t * x.cols, x.d.data() + t * nb, x.sum.data() + t * nb,
           x.q4_bias.empty() ? nullptr : x.q4_bias.data() + t * nb * kQ4BiasLanes,
-          x.q4_hi.empty() ? nullptr : x.q4_hi.data() + t * x.cols / 2};
+          x.q4_hi.empty() ? nullptr : x.q4_hi.data() + t * x.cols / 2,
+          x.q4_lo.empty() ? nullptr : x.q4_lo.data() + t * x.cols / 2};
 }
 
 float DotQ8Impl(DType type, const void* row, const QuantizedActs& x, int64_t x_row) {

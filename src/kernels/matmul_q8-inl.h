@@ -130,22 +130,24 @@ HWY_INLINE void VisitLegacy(int64_t n, Sink& sink, const Unpack& unpack) {
   if (b < nb) sink.template Block<0>(b, w, unpack(b, w));
 }
 
-// As DotQ8RowQ4_0: element j in the low nibble of qs[j], j + 16 in the high one, minus 8.
+// As DotQ8RowQ4_0: element j in the low nibble of qs[j], j + 16 in the high
+// one, minus 8. Blocks: Q4_0Blocks or Q4_0RBlocks (dot_q8-inl.h).
+template <class Blocks>
 struct Q4_0Rows {
   template <class Sink>
   static HWY_INLINE void Visit(const void* row, int64_t n, Sink& sink) {
     const D16 d16;
-    const auto* blocks = static_cast<const BlockQ4_0*>(row);
+    const Blocks blocks(row, n / kQK);
     const auto mask = hn::Set(d16, 0xF), bias = hn::Set(d16, 8);
     VisitLegacy(n, sink, [&](int64_t b, hn::Vec<D16>* w) HWY_ATTR {
-      const BlockQ4_0& blk = blocks[b];
-      PrefetchStream<sizeof(BlockQ4_0)>(&blk);
+      blocks.Prefetch(b);
+      const uint8_t* qs = blocks.Quants(b);
       for (size_t j = 0; j < kQK / 2; j += kL16) {
-        const auto q = LoadU8As16(d16, blk.qs + j);
+        const auto q = LoadU8As16(d16, qs + j);
         w[j / kL16] = hn::Sub(hn::And(q, mask), bias);
         w[(j + kQK / 2) / kL16] = hn::Sub(hn::ShiftRight<4>(q), bias);
       }
-      return HalfBitsToF32(&blk.d);
+      return HalfBitsToF32(blocks.Scale(b));
     });
   }
 };
@@ -260,7 +262,8 @@ void TileDot(const void* row, const ActsTile& x, int64_t n, float* out) {
 template <int kTok>
 HWY_INLINE TileDotFn GetTileDotFor(DType type) {
   switch (type) {
-    case DType::kQ4_0: return &TileDot<Q4_0Rows, kTok>;
+    case DType::kQ4_0: return &TileDot<Q4_0Rows<Q4_0Blocks>, kTok>;
+    case DType::kQ4_0R: return &TileDot<Q4_0Rows<Q4_0RBlocks>, kTok>;
     case DType::kQ8_0: return &TileDot<Q8_0Rows, kTok>;
     case DType::kQ4_K: return &TileDot<K45Rows<BlockQ4_K, false>, kTok>;
     case DType::kQ5_K: return &TileDot<K45Rows<BlockQ5_K, true>, kTok>;

@@ -31,6 +31,7 @@ struct QuantizedActs {
   std::vector<float> sum;        // [rows, cols / 32]
   std::vector<int32_t> q4_bias;  // [rows, cols / 32, kQ4BiasLanes]
   std::vector<int16_t> q4_hi;    // [rows, cols / 32, 16]: q[16 + j] - 16 q[j] of each block
+  std::vector<int16_t> q4_lo;    // [rows, cols / 32, 16]: q[j], j < 16, of each block (AVX-512 kQ4_0R pairs)
 };
 constexpr int kActBlock = 32;
 constexpr int kQ4BiasLanes = 8;

@@ -17,6 +17,7 @@
 #include "kernels/stream_prefetch.h"
 #include "tensor/dtype.h"
 #include "tensor/fp16.h"
+#include "tensor/q4_0_repack.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace plexus::kernels::HWY_NAMESPACE {
@@ -80,6 +81,33 @@ void DecodeQuantRow(const void* row, float* out, int64_t n) {
   for (int64_t b = 0; b < n / kElems; ++b) {
     sink.out = out + b * kElems;
     DecodeBlock(df, blocks[b], sink);
+  }
+}
+
+// kQ4_0R rows: the Q4_0 decoder on the row's scale and quant arrays (the
+// same values, so the same bits as the row before its repacking).
+float DotQ4_0RRow(const void* row, const float* x, int64_t n) {
+  const DQ df;
+  const int64_t nb = n / kQK;
+  const uint16_t* scales = Q4_0RScales(row);
+  const uint8_t* quants = Q4_0RQuants(row, nb);
+  DotSink<DQ> sink{df, x, hn::Zero(df), hn::Zero(df)};
+  for (int64_t b = 0; b < nb; ++b) {
+    sink.x = x + b * kQK;
+    DecodeQ4_0(df, scales + b, quants + b * (kQK / 2), sink);
+  }
+  return hn::GetLane(hn::SumOfLanes(df, hn::Add(sink.acc0, sink.acc1)));
+}
+
+void DecodeQ4_0RRow(const void* row, float* out, int64_t n) {
+  const DQ df;
+  const int64_t nb = n / kQK;
+  const uint16_t* scales = Q4_0RScales(row);
+  const uint8_t* quants = Q4_0RQuants(row, nb);
+  StoreSink<DQ> sink{df, out};
+  for (int64_t b = 0; b < nb; ++b) {
+    sink.out = out + b * kQK;
+    DecodeQ4_0(df, scales + b, quants + b * (kQK / 2), sink);
   }
 }
 
@@ -153,6 +181,7 @@ HWY_INLINE const RowOps& GetRowOps(DType type) {
       {DType::kQ4_K, &DotQuantRow<BlockQ4_K, kQKK>, &DecodeQuantRow<BlockQ4_K, kQKK>},
       {DType::kQ5_K, &DotQuantRow<BlockQ5_K, kQKK>, &DecodeQuantRow<BlockQ5_K, kQKK>},
       {DType::kQ6_K, &DotQuantRow<BlockQ6_K, kQKK>, &DecodeQuantRow<BlockQ6_K, kQKK>},
+      {DType::kQ4_0R, &DotQ4_0RRow, &DecodeQ4_0RRow},
   };
   for (const RowOps& ops : kOps)
     if (ops.type == type) return ops;

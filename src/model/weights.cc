@@ -16,6 +16,7 @@
 
 #include "base/sysinfo.h"
 #include "model/arch.h"
+#include "tensor/q4_0_repack.h"
 #include "tensor/quant.h"
 
 namespace plexus {
@@ -335,6 +336,20 @@ void ReleaseFreedHeap() {
 #endif
 }
 
+// Runs work(i) for i in [0, n) on up to all cores (load-time threads, joined here).
+template <class Work>
+void ForEachOnAllCores(size_t n, const Work& work) {
+  std::atomic<size_t> next{0};
+  const auto run = [&] {
+    for (size_t i = next++; i < n; i = next++) work(i);
+  };
+  const size_t threads = std::min<size_t>({n, std::max(1u, std::thread::hardware_concurrency()), 64});
+  std::vector<std::thread> helpers;
+  for (size_t t = 1; t < threads; ++t) helpers.emplace_back(run);
+  run();
+  for (std::thread& h : helpers) h.join();
+}
+
 // One piece of a copy pass: [src, src + n) to dst. owned: the heap slice to
 // free once copied; null for mapped bytes, which are dropped from this
 // process instead.
@@ -353,20 +368,44 @@ constexpr size_t kCopyPieceBytes = size_t{16} << 20;
 // (perf, clear_page_rep). Load-time threads, joined here: the engine's
 // persistent pool is made after the weights.
 void CopyPieces(const GgufFile& f, const std::vector<CopyPiece>& pieces) {
-  std::atomic<size_t> next{0};
-  const auto work = [&] {
-    for (size_t i = next++; i < pieces.size(); i = next++) {
-      const CopyPiece& c = pieces[i];
-      std::memcpy(c.dst, c.src, c.n);
-      if (c.owned != nullptr) c.owned->reset();
-      else f.DropPages(c.src, c.n);  // the copy is what counts: the mapped pages need not stay resident
-    }
+  ForEachOnAllCores(pieces.size(), [&](size_t i) {
+    const CopyPiece& c = pieces[i];
+    std::memcpy(c.dst, c.src, c.n);
+    if (c.owned != nullptr) c.owned->reset();
+    else f.DropPages(c.src, c.n);  // the copy is what counts: the mapped pages need not stay resident
+  });
+}
+
+// Rearranges every copied Q4_0 matrix into kQ4_0R (tensor/q4_0_repack.h):
+// the decode kernels then read 8 block scales with one load (tg64 of the 1B
+// Q4_0 file +4-7%, docs/PERFORMANCE.md). The same values, so the same
+// logits as mapped weights, which keep the file's layout. Views that share a
+// start (a tied output) are repacked once, as long as the longest.
+void RepackQ4_0Matrices(const CopyPlan& plan) {
+  struct Rows {
+    uint8_t* data;
+    int64_t begin, end, cols;
+    size_t row_bytes;
   };
-  const size_t threads = std::min<size_t>({pieces.size(), std::max(1u, std::thread::hardware_concurrency()), 64});
-  std::vector<std::thread> helpers;
-  for (size_t t = 1; t < threads; ++t) helpers.emplace_back(work);
-  work();
-  for (std::thread& h : helpers) h.join();
+  std::map<const uint8_t*, Rows> matrices;
+  for (TensorView* v : plan.views) {
+    if (v->type != DType::kQ4_0) continue;
+    PLEXUS_CHECK(v->row_bytes == RowBytes(DType::kQ4_0, v->cols), "[model] q4_0 rows of {} bytes are not packed",
+                 v->row_bytes);
+    Rows& m = matrices[v->data];
+    m = {const_cast<uint8_t*>(v->data), 0, std::max(m.end, v->rows), v->cols, v->row_bytes};
+  }
+  std::vector<Rows> pieces;  // about 4 MiB each, so threads share a big matrix
+  for (const auto& [start, m] : matrices) {
+    const auto step = static_cast<int64_t>(std::max<size_t>(1, (size_t{4} << 20) / m.row_bytes));
+    for (int64_t r = 0; r < m.end; r += step) pieces.push_back({m.data, r, std::min(m.end, r + step), m.cols, m.row_bytes});
+  }
+  ForEachOnAllCores(pieces.size(), [&](size_t i) {
+    const Rows& p = pieces[i];
+    RepackQ4_0RowsInPlace(p.data + static_cast<size_t>(p.begin) * p.row_bytes, p.end - p.begin, p.cols, p.row_bytes);
+  });
+  for (TensorView* v : plan.views)
+    if (v->type == DType::kQ4_0) v->type = DType::kQ4_0R;
 }
 
 // Copies the planned matrices into one anonymous mapping with huge pages
@@ -402,6 +441,7 @@ Status CopyToAnonymous(const GgufFile& f, ModelWeights& w, const CopyPlan& plan)
     if (heap_pass) ReleaseFreedHeap();
   }
   for (TensorView* v : plan.views) v->data = base + plan.offsets.at(v->data);
+  RepackQ4_0Matrices(plan);
   mprotect(p, total, PROT_READ);
   // Column slices were copied into `owned` first; the arena now holds them.
   w.owned.clear();

@@ -24,6 +24,9 @@ constexpr std::array<DTypeInfo, 11> kTypes = {{
     {DType::kBF16, "bf16", 1, 2},
 }};
 
+// Layouts made at load, never read from or written to a file.
+constexpr DTypeInfo kQ4_0RInfo = {DType::kQ4_0R, "q4_0r", kQK, sizeof(BlockQ4_0)};
+
 }  // namespace
 
 const DTypeInfo* AllDTypes(size_t* count) {
@@ -38,6 +41,7 @@ const DTypeInfo* FindDType(uint32_t id) {
 }
 
 const DTypeInfo& GetDTypeInfo(DType type) {
+  if (type == DType::kQ4_0R) return kQ4_0RInfo;
   const DTypeInfo* info = FindDType(static_cast<uint32_t>(type));
   PLEXUS_CHECK(info != nullptr, "unknown dtype {}", static_cast<uint32_t>(type));
   return *info;

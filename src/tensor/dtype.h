@@ -19,6 +19,9 @@ enum class DType : uint32_t {
   kQ5_K = 13,
   kQ6_K = 14,
   kBF16 = 30,
+  // Internal (never in a file, unknown to FindDType): Q4_0 rows repacked at
+  // load with their scales side by side (tensor/q4_0_repack.h).
+  kQ4_0R = 0x10002,
 };
 
 struct DTypeInfo {
@@ -28,9 +31,9 @@ struct DTypeInfo {
   int block_bytes;       // bytes per block
 };
 
-// All types plexus computes with, in id order.
+// All file types plexus computes with, in id order (the internal kQ4_0R aside).
 const DTypeInfo* AllDTypes(size_t* count);
-// nullptr when `id` is not a type plexus supports (the caller reports the error).
+// nullptr when `id` is not a GGUF type plexus supports (the caller reports the error).
 const DTypeInfo* FindDType(uint32_t id);
 const DTypeInfo& GetDTypeInfo(DType type);
 // nullptr when the name is unknown; matching is case-insensitive.

@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "base/status.h"
 #include "tensor/blocks.h"
 #include "tensor/fp16.h"
+#include "tensor/q4_0_repack.h"
 #include "tensor/quant_blocks.h"
 
 namespace plexus {
@@ -49,6 +51,19 @@ void EncodeHalves(const float* src, void* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) h[i] = kFromF32(src[i]);
 }
 
+// kQ4_0R through the Q4_0 codec: the scales are not beside their blocks, so
+// only whole rows convert (DotRowScalar unpacks the row before its chunks).
+void DecodeQ4_0R(const void* src, float* dst, int64_t n) {
+  std::vector<BlockQ4_0> blocks(static_cast<size_t>(n / kQK));
+  UnpackQ4_0RRow(src, blocks.data(), n);
+  DecodeBlocks<BlockQ4_0, kQK>(blocks.data(), dst, n);
+}
+void EncodeQ4_0R(const float* src, void* dst, int64_t n) {
+  std::vector<BlockQ4_0> blocks(static_cast<size_t>(n / kQK));
+  EncodeBlocks<BlockQ4_0, kQK>(src, blocks.data(), n);
+  RepackQ4_0Row(blocks.data(), dst, n);
+}
+
 constexpr RowCodec kCodecs[] = {
     {DType::kF32, &DecodeF32, &EncodeF32},
     {DType::kF16, &DecodeHalves<F16ToF32>, &EncodeHalves<F32ToF16>},
@@ -61,6 +76,7 @@ constexpr RowCodec kCodecs[] = {
     {DType::kQ4_K, &DecodeBlocks<BlockQ4_K, kQKK>, &EncodeBlocks<BlockQ4_K, kQKK>},
     {DType::kQ5_K, &DecodeBlocks<BlockQ5_K, kQKK>, &EncodeBlocks<BlockQ5_K, kQKK>},
     {DType::kQ6_K, &DecodeBlocks<BlockQ6_K, kQKK>, &EncodeBlocks<BlockQ6_K, kQKK>},
+    {DType::kQ4_0R, &DecodeQ4_0R, &EncodeQ4_0R},
 };
 
 const RowCodec& CodecFor(DType type, int64_t n) {
@@ -79,6 +95,11 @@ void DequantizeRow(DType type, const void* src, float* dst, int64_t n) { CodecFo
 void QuantizeRow(DType type, const float* src, void* dst, int64_t n) { CodecFor(type, n).encode(src, dst, n); }
 
 float DotRowScalar(DType type, const void* row, const float* x, int64_t n) {
+  if (type == DType::kQ4_0R) {
+    std::vector<BlockQ4_0> blocks(static_cast<size_t>(n / kQK));
+    UnpackQ4_0RRow(row, blocks.data(), n);
+    return DotRowScalar(DType::kQ4_0, blocks.data(), x, n);
+  }
   const RowCodec& codec = CodecFor(type, n);
   // Decode a chunk at a time: 256 is a whole number of blocks of every type.
   constexpr int64_t kChunk = kQKK;

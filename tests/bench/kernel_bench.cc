@@ -185,10 +185,12 @@ void BM_SiluMul(benchmark::State& state) {
 
 void RegisterMatrixBenchmarks() {
   size_t count;
-  const DTypeInfo* types = AllDTypes(&count);
-  for (size_t i = 0; i < count; ++i) {
-    const DType type = types[i].type;
-    const std::string name = types[i].name;
+  const DTypeInfo* file_types = AllDTypes(&count);
+  std::vector<DTypeInfo> types(file_types, file_types + count);
+  types.push_back(GetDTypeInfo(DType::kQ4_0R));  // Q4_0 as the loader repacks it
+  for (const DTypeInfo& info : types) {
+    const DType type = info.type;
+    const std::string name = info.name;
     // 256 rows fit in L2: the kernel's arithmetic speed, apart from memory.
     for (int64_t rows : {256, 2048, 8192}) {
       for (int threads : {1, 2}) {
@@ -221,7 +223,7 @@ void RegisterMatrixBenchmarks() {
   }
   // Batched decode steps: MatVecBatch vs MatMul, side by side per type and n
   // (--benchmark_filter=DecodeStep), for MatVecBatchMaxTokens.
-  for (DType type : {DType::kQ4_0, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K, DType::kF16}) {
+  for (DType type : {DType::kQ4_0, DType::kQ4_0R, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K, DType::kF16}) {
     for (const int64_t n : {1, 2, 4, 8, 12, 16, 24}) {
       for (bool batched : {true, false}) {
         if (n == 1 && !batched) continue;  // both are MatVec

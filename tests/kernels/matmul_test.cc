@@ -13,6 +13,7 @@
 #include "kernels/ops.h"
 #include "kernels/ops_scalar.h"
 #include "test_data.h"
+#include "tensor/q4_0_repack.h"
 #include "tensor/quant.h"
 
 namespace plexus::kernels {
@@ -169,6 +170,43 @@ TEST_P(MatMulTest, Q4_0LaneBiasGivesTheBitsOfSubtractingEight) {
       const float folded = DotQ8(DType::kQ4_0, r, acts, t), subtracted = DotQ8(DType::kQ4_0, r, no_bias, t);
       EXPECT_EQ(std::memcmp(&folded, &subtracted, sizeof(float)), 0)
           << "n=" << n << " row " << t << ": " << folded << " vs " << subtracted;
+    }
+  }
+}
+
+// The loader repacks copied Q4_0 matrices into kQ4_0R (tensor/q4_0_repack.h)
+// and leaves mapped ones as they are, so a cluster may mix both: every kernel
+// must give the same bits on either layout. 11 blocks: the 8-block groups
+// and a tail; 4 tokens: a whole batched tile.
+TEST_P(MatMulTest, RepackedQ4_0GivesTheBitsOfQ4_0) {
+  uint32_t seed = 1300;
+  ThreadPool pool(2);
+  for (int64_t n : DotLengths(DType::kQ4_0)) {
+    const int64_t rows = 5, tokens = 4;
+    const std::vector<uint8_t> q4 = RandomRows(DType::kQ4_0, rows, n, seed++);
+    std::vector<uint8_t> q4r = q4;
+    const size_t row_bytes = RowBytes(DType::kQ4_0, n);
+    RepackQ4_0RowsInPlace(q4r.data(), rows, n, row_bytes);
+    if (n > kQK) ASSERT_NE(q4r, q4);  // one block: the same bytes either way
+    const std::vector<float> x = RandomFloats(static_cast<size_t>(tokens * n), seed++);
+    QuantizedActs acts;
+    QuantizeActs(x.data(), tokens, n, &acts);
+    std::vector<float> dec(static_cast<size_t>(rows * n)), dec_r(dec.size());
+    const TensorView w{DType::kQ4_0, n, rows, q4.data(), row_bytes}, w_r{DType::kQ4_0R, n, rows, q4r.data(), row_bytes};
+    WeightRowsToFloat(w, 0, rows, dec.data());
+    WeightRowsToFloat(w_r, 0, rows, dec_r.data());
+    EXPECT_EQ(dec, dec_r) << "n=" << n;
+    std::vector<float> batch(static_cast<size_t>(tokens * rows)), batch_r(batch.size());
+    MatVecBatch(w, x.data(), tokens, batch.data(), pool);
+    MatVecBatch(w_r, x.data(), tokens, batch_r.data(), pool);
+    EXPECT_EQ(batch, batch_r) << "n=" << n;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float q8 = DotQ8(DType::kQ4_0, w.row(r), acts, r % tokens);
+      const float q8_r = DotQ8(DType::kQ4_0R, w_r.row(r), acts, r % tokens);
+      const float plain = Dot(DType::kQ4_0, w.row(r), x.data(), n);
+      const float plain_r = Dot(DType::kQ4_0R, w_r.row(r), x.data(), n);
+      EXPECT_EQ(std::memcmp(&q8, &q8_r, sizeof(float)), 0) << "n=" << n << " row " << r << ": " << q8 << " vs " << q8_r;
+      EXPECT_EQ(std::memcmp(&plain, &plain_r, sizeof(float)), 0) << "n=" << n << " row " << r;
     }
   }
 }

@@ -13,16 +13,18 @@
 #include "tensor/blocks.h"
 #include "tensor/dtype.h"
 #include "tensor/fp16.h"
+#include "tensor/q4_0_repack.h"
 #include "tensor/quant.h"
 
 namespace plexus::kernels::test_data {
 
-// Every weight type plexus knows.
+// Every weight type plexus knows: the file types and the internal kQ4_0R.
 inline std::vector<DType> AllTypes() {
   size_t count;
   const DTypeInfo* infos = AllDTypes(&count);
   std::vector<DType> types;
   for (size_t i = 0; i < count; ++i) types.push_back(infos[i].type);
+  types.push_back(DType::kQ4_0R);
   return types;
 }
 
@@ -66,6 +68,11 @@ inline const HalfFields* FindHalfFields(DType type) {
 // random half scales; plain types get quantized normal floats.
 inline std::vector<uint8_t> RandomRows(DType type, int64_t rows, int64_t cols, uint32_t seed) {
   const size_t row_bytes = RowBytes(type, cols);
+  if (type == DType::kQ4_0R) {  // the Q4_0 rows of this seed, repacked
+    std::vector<uint8_t> data = RandomRows(DType::kQ4_0, rows, cols, seed);
+    RepackQ4_0RowsInPlace(data.data(), rows, cols, row_bytes);
+    return data;
+  }
   std::vector<uint8_t> data(row_bytes * static_cast<size_t>(rows));
   const HalfFields* halves = FindHalfFields(type);
   if (halves == nullptr) {

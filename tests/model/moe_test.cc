@@ -191,6 +191,30 @@ TEST(MoeWeightsTest, CopiedWeightsGiveTheSameLogits) {
   EXPECT_EQ(Logits(path, tokens, WeightLoad::kCopy), Logits(path, tokens));
 }
 
+// Copied Q4_0 matrices are repacked (kQ4_0R, experts and dense layers
+// alike); mapped ones keep the file's layout. The logits are the same bits.
+TEST(MoeWeightsTest, RepackedQ4_0GivesTheSameLogits) {
+  for (const char* preset : {"tiny-qwen3moe", "tiny-llama"}) {
+    const std::string path = Synthetic(preset, "q4_0");
+    const std::vector<int32_t> tokens = {1, 9, 200, 31};
+    EXPECT_EQ(Logits(path, tokens, WeightLoad::kCopy), Logits(path, tokens)) << preset;
+    std::shared_ptr<const GgufFile> file = Open(path);
+    auto config = ReadModelConfig(*file);
+    ASSERT_TRUE(config.ok()) << config.status().message();
+    for (WeightLoad load : {WeightLoad::kMap, WeightLoad::kCopy}) {
+      auto model = Model::Load(file, FullShard(*config), ModelOptions{.weight_load = load});
+      ASSERT_TRUE(model.ok()) << model.status().message();
+      int q4_0 = 0, q4_0r = 0;
+      for (const TensorView* m : (*model)->weights().Matrices()) {
+        q4_0 += m->type == DType::kQ4_0;
+        q4_0r += m->type == DType::kQ4_0R;
+      }
+      EXPECT_GT(load == WeightLoad::kCopy ? q4_0r : q4_0, 0) << preset << " " << WeightLoadName(load);
+      EXPECT_EQ(load == WeightLoad::kCopy ? q4_0 : q4_0r, 0) << preset << " " << WeightLoadName(load);
+    }
+  }
+}
+
 // The default (kAuto) copies a model that fits in free memory and reports it;
 // kMap and kCopy are what they say.
 TEST(MoeWeightsTest, AutoLoadCopiesWhatFitsAndSaysSo) {

@@ -8,6 +8,7 @@
 
 #include "tensor/blocks.h"
 #include "tensor/dtype.h"
+#include "tensor/q4_0_repack.h"
 #include "tensor/quant.h"
 #include "tensor/quant_k_scales.h"
 
@@ -22,6 +23,42 @@ std::vector<float> Decode(const Block& b, DType type) {
   std::vector<float> y(static_cast<size_t>(BlockSize(type)));
   DequantizeRow(type, &b, y.data(), BlockSize(type));
   return y;
+}
+
+// kQ4_0R (the loader's Q4_0 layout): the row's half scales side by side,
+// then each block's 16 nibble bytes; the same values, and back to the same bytes.
+TEST(QuantBlocksTest, Q4_0RepackedRowKeepsScalesTogether) {
+  constexpr int kBlocks = 3;
+  BlockQ4_0 blocks[kBlocks];
+  std::mt19937 rng(5);
+  for (BlockQ4_0& b : blocks)
+    for (uint8_t& q : b.qs) q = static_cast<uint8_t>(rng());
+  blocks[0].d = kHalf0_5, blocks[1].d = kHalfMinus1, blocks[2].d = kHalf2;
+  uint8_t packed[sizeof(blocks)];
+  RepackQ4_0Row(blocks, packed, kBlocks * kQK);
+  EXPECT_EQ(Q4_0RScales(packed)[1], kHalfMinus1);
+  EXPECT_EQ(Q4_0RScales(packed)[2], kHalf2);
+  EXPECT_EQ(std::memcmp(Q4_0RQuants(packed, kBlocks) + 2 * 16, blocks[2].qs, 16), 0);
+  std::vector<float> want(kBlocks * kQK), got(want.size());
+  DequantizeRow(DType::kQ4_0, blocks, want.data(), kBlocks * kQK);
+  DequantizeRow(DType::kQ4_0R, packed, got.data(), kBlocks * kQK);
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(DotRowScalar(DType::kQ4_0R, packed, want.data(), kBlocks * kQK),
+            DotRowScalar(DType::kQ4_0, blocks, want.data(), kBlocks * kQK));
+  BlockQ4_0 back[kBlocks];
+  UnpackQ4_0RRow(packed, back, kBlocks * kQK);
+  EXPECT_EQ(std::memcmp(back, blocks, sizeof(blocks)), 0);
+  // In place, row by row (two rows here), as the loader does it.
+  uint8_t rows[2 * sizeof(blocks)];
+  std::memcpy(rows, blocks, sizeof(blocks));
+  std::memcpy(rows + sizeof(blocks), blocks, sizeof(blocks));
+  RepackQ4_0RowsInPlace(rows, 2, kBlocks * kQK, sizeof(blocks));
+  EXPECT_EQ(std::memcmp(rows, packed, sizeof(packed)), 0);
+  EXPECT_EQ(std::memcmp(rows + sizeof(blocks), packed, sizeof(packed)), 0);
+  // An internal layout: no file may name it.
+  EXPECT_EQ(FindDType(static_cast<uint32_t>(DType::kQ4_0R)), nullptr);
+  EXPECT_EQ(FindDTypeByName("q4_0r"), nullptr);
+  EXPECT_EQ(RowBytes(DType::kQ4_0R, 64), RowBytes(DType::kQ4_0, 64));
 }
 
 TEST(QuantBlocksTest, Q4_0) {
