@@ -249,7 +249,12 @@ HWY_INLINE void AccumulateKMins(const float* m, float dmin, const float* x_sum, 
 // and its high half chain 1: the same int32 lanes (q4_lo: the low
 // activations of consecutive blocks side by side), the same scale products,
 // the same FMAs in the same order, so the same bits.
-HWY_INLINE float DotQ4_0RPairs(const Q4_0RBlocks& blocks, ActsRow x, int64_t n_blocks) {
+//
+// kTok tokens at once (MatVecBatch's tiles, matmul_q8-inl.h): each pair's
+// nibbles are widened and shifted once, then each token does what one token
+// alone does, so every token gets the bits of DotQ8Row (kTok = 1).
+template <int kTok>
+HWY_INLINE void DotQ4_0RPairs(const Q4_0RBlocks& blocks, const ActsRow* x, int64_t n_blocks, float* out) {
   const hn::Full512<int16_t> d16;
   const hn::Full512<int32_t> d32;
   const hn::Full512<float> df;
@@ -263,39 +268,50 @@ HWY_INLINE float DotQ4_0RPairs(const Q4_0RBlocks& blocks, ActsRow x, int64_t n_b
       {4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5}, {6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7}};
   const auto idx0 = hn::SetTableIndices(df, kIdx[0]), idx1 = hn::SetTableIndices(df, kIdx[1]);
   const auto idx2 = hn::SetTableIndices(df, kIdx[2]), idx3 = hn::SetTableIndices(df, kIdx[3]);
-  auto acc = hn::Zero(df);
-  const auto pair = [&](int64_t b, hn::Vec<decltype(df)> scales, hn::Indices512<float> idx) HWY_ATTR {
+  hn::Vec<decltype(df)> acc[kTok], scales[kTok];
+  for (int t = 0; t < kTok; ++t) acc[t] = hn::Zero(df);
+  const auto pair = [&](int64_t b, hn::Indices512<float> idx) HWY_ATTR {
     const auto q = hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(d8, blocks.Quants(b))));
-    auto s0 = hn::LoadU(d32, x.q4_bias + b * kQ4BiasLanes), s1 = hn::Zero(d32);
-    s0 = hn::ReorderWidenMulAccumulate(d32, q, hn::LoadU(d16, x.q4_lo + b * (kQK / 2)), s0, s1);
-    s0 = hn::ReorderWidenMulAccumulate(d32, hn::ShiftRight<4>(q), hn::LoadU(d16, x.q4_hi + b * (kQK / 2)), s0, s1);
-    const auto sum = hn::ConvertTo(df, hn::RearrangeToOddPlusEven(s0, s1));
-    acc = hn::MulAdd(sum, hn::TableLookupLanes(scales, idx), acc);
+    const auto q_hi = hn::ShiftRight<4>(q);
+    for (int t = 0; t < kTok; ++t) {
+      auto s0 = hn::LoadU(d32, x[t].q4_bias + b * kQ4BiasLanes), s1 = hn::Zero(d32);
+      s0 = hn::ReorderWidenMulAccumulate(d32, q, hn::LoadU(d16, x[t].q4_lo + b * (kQK / 2)), s0, s1);
+      s0 = hn::ReorderWidenMulAccumulate(d32, q_hi, hn::LoadU(d16, x[t].q4_hi + b * (kQK / 2)), s0, s1);
+      const auto sum = hn::ConvertTo(df, hn::RearrangeToOddPlusEven(s0, s1));
+      acc[t] = hn::MulAdd(sum, hn::TableLookupLanes(scales[t], idx), acc[t]);
+    }
   };
   int64_t b = 0;
   for (; b + 8 <= n_blocks; b += 8) {
     blocks.Prefetch8(b);
     const auto d_w = hn::PromoteTo(df8, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(blocks.Scale(b))));
-    const auto scales = hn::ZeroExtendVector(df, hn::Mul(d_w, hn::LoadU(df8, x.d + b)));
-    pair(b, scales, idx0);
-    pair(b + 2, scales, idx1);
-    pair(b + 4, scales, idx2);
-    pair(b + 6, scales, idx3);
+    for (int t = 0; t < kTok; ++t) scales[t] = hn::ZeroExtendVector(df, hn::Mul(d_w, hn::LoadU(df8, x[t].d + b)));
+    pair(b, idx0);
+    pair(b + 2, idx1);
+    pair(b + 4, idx2);
+    pair(b + 6, idx3);
   }
   // The rest one block at a time on the 256-bit chains, as SumLegacyBlocks.
-  auto acc0 = hn::LowerHalf(df8, acc), acc1 = hn::UpperHalf(df8, acc);
-  for (; b < n_blocks; ++b) {
-    const D16 d16h;
-    const D32 d32h;
-    auto s0 = hn::LoadU(d32h, x.q4_bias + b * kQ4BiasLanes), s1 = hn::Zero(d32h);
-    const auto q = LoadU8As16(d16h, blocks.Quants(b));
-    MulAcc(q, x.q4_lo + b * (kQK / 2), s0, s1);
-    MulAcc(hn::ShiftRight<4>(q), x.q4_hi + b * (kQK / 2), s0, s1);
-    const auto s = hn::Set(df8, HalfBitsToF32(blocks.Scale(b)) * x.d[b]);
-    if (b % 2 == 0) acc0 = hn::MulAdd(ToFloat(s0, s1), s, acc0);
-    else acc1 = hn::MulAdd(ToFloat(s0, s1), s, acc1);
+  for (int t = 0; t < kTok; ++t) {
+    auto acc0 = hn::LowerHalf(df8, acc[t]), acc1 = hn::UpperHalf(df8, acc[t]);
+    for (int64_t r = b; r < n_blocks; ++r) {
+      const D16 d16h;
+      const D32 d32h;
+      auto s0 = hn::LoadU(d32h, x[t].q4_bias + r * kQ4BiasLanes), s1 = hn::Zero(d32h);
+      const auto q = LoadU8As16(d16h, blocks.Quants(r));
+      MulAcc(q, x[t].q4_lo + r * (kQK / 2), s0, s1);
+      MulAcc(hn::ShiftRight<4>(q), x[t].q4_hi + r * (kQK / 2), s0, s1);
+      const auto s = hn::Set(df8, HalfBitsToF32(blocks.Scale(r)) * x[t].d[r]);
+      if (r % 2 == 0) acc0 = hn::MulAdd(ToFloat(s0, s1), s, acc0);
+      else acc1 = hn::MulAdd(ToFloat(s0, s1), s, acc1);
+    }
+    out[t] = hn::GetLane(hn::SumOfLanes(df8, hn::Add(acc0, acc1)));
   }
-  return hn::GetLane(hn::SumOfLanes(df8, hn::Add(acc0, acc1)));
+}
+
+// Whether the activations carry what DotQ4_0RPairs reads.
+HWY_INLINE bool HasQ4Pairs(const ActsRow& x) {
+  return x.q4_bias != nullptr && x.q4_hi != nullptr && x.q4_lo != nullptr;
 }
 #endif
 
@@ -318,7 +334,11 @@ float DotQ8RowQ4_0(const void* row, ActsRow x, int64_t n) {
   // completes lo x_lo + hi x_hi, in the same lanes: no mask per block.
 #if HWY_TARGET <= HWY_AVX3
   if constexpr (std::is_same_v<Blocks, Q4_0RBlocks>) {
-    if (x.q4_bias != nullptr && x.q4_hi != nullptr && x.q4_lo != nullptr) return DotQ4_0RPairs(blocks, x, n / kQK);
+    if (HasQ4Pairs(x)) {
+      float out;
+      DotQ4_0RPairs<1>(blocks, &x, n / kQK, &out);
+      return out;
+    }
   }
 #endif
   if (x.q4_bias != nullptr && x.q4_hi != nullptr) {
