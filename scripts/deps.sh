@@ -6,6 +6,7 @@ PLEXUS_PACKAGES=(
   build-essential cmake pkg-config ccache git iproute2
   libssl-dev libicu-dev
   libopenblas-dev  # sgemm for prefill batches (kernels/matmul_blas.h)
+  libdnnl-dev  # bf16 prefill products on AMX / AVX-512 BF16 (kernels/matmul_bf16.h)
   libhwy-dev libfmt-dev libspdlog-dev libcli11-dev nlohmann-json3-dev libpcre2-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libucx-dev ucx-utils  # UCX transport (shm, RDMA, tcp); ucx_perftest is the bench-comm floor

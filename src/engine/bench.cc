@@ -12,6 +12,7 @@
 #include "base/collective.h"
 #include "cluster/coordinator.h"
 #include "format/gguf.h"
+#include "kernels/matmul_bf16.h"
 #include "kernels/matmul_blas.h"
 #include "kernels/ops.h"
 #include "model/batch.h"
@@ -182,7 +183,8 @@ Result<BenchResult> RunBench(const BenchOptions& o) {
   BenchResult r;
   r.model = o.model_path;
   r.target = kernels::BestTargetName();
-  r.prefill_gemm = kernels::BlasAvailable() ? "openblas" : "plexus";
+  r.prefill_gemm = std::string(kernels::Bf16MatMulAvailable() ? "onednn-bf16+" : "") +
+                   (kernels::BlasAvailable() ? "openblas" : "plexus");
   r.weight_load = WeightLoadName(o.weight_load);
   r.n_prompt = o.n_prompt;
   r.n_gen = o.n_gen;

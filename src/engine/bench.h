@@ -40,7 +40,9 @@ struct BenchOptions {
 struct BenchResult {
   std::string model;
   std::string target;       // Highway target of the kernels
-  std::string prefill_gemm;  // who multiplies prefill batches of kBlasMinTokens+ tokens: "openblas" or "plexus"
+  // Who multiplies prefill batches: "onednn-bf16+" (quantized weights, kBf16MinTokens+ tokens) where
+  // available, then "openblas" or "plexus" (the rest; OpenBLAS from kBlasMinTokens tokens).
+  std::string prefill_gemm;
   std::string weight_load;  // "mmap" or "copy" (a cluster run: as asked, "auto" included)
   int threads = 0;
   int n_prompt = 0, n_gen = 0, reps = 0, depth = 0;

@@ -1,6 +1,7 @@
 // Kernels of attention over a latent cache (mla_ops.cc): the weighted sums
 // (Axpy, AxpyRows) and the f16 conversions of an f16 cache (HalfToFloat,
-// RoundToHalf). Their scalar twins are in ops_scalar.cc; the tails past the
+// RoundToHalf); and FloatToBf16, the inputs of the bf16 prefill products
+// (matmul_bf16.cc). Their scalar twins are in ops_scalar.cc; the tails past the
 // last whole vector run lane by lane.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/latent_ops.cc"
@@ -84,6 +85,26 @@ void RoundToHalfImpl(float* x, int64_t n) {
   for (; i < n; ++i) x[i] = F16ToF32(F32ToF16(x[i]));
 }
 
+// F32ToBF16 in lanes: round to nearest even on the bits (x + 0x7FFF + lsb)
+// >> 16, NaNs kept quiet. [n]
+void FloatToBf16Impl(const float* x, uint16_t* out, int64_t n) {
+  const hn::ScalableTag<uint32_t> du32;
+  const hn::Rebind<uint16_t, decltype(du32)> du16;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(du32));
+  const auto round = hn::Set(du32, 0x7FFFu), one = hn::Set(du32, 1u);
+  const auto abs_mask = hn::Set(du32, 0x7FFFFFFFu), inf = hn::Set(du32, 0x7F800000u), quiet = hn::Set(du32, 0x40u);
+  int64_t i = 0;
+  for (; i + N <= n; i += N) {
+    const auto bits = hn::LoadU(du32, reinterpret_cast<const uint32_t*>(x + i));
+    const auto rounded = hn::ShiftRight<16>(hn::Add(bits, hn::Add(round, hn::And(hn::ShiftRight<16>(bits), one))));
+    const auto nan = hn::Or(hn::ShiftRight<16>(bits), quiet);
+    const auto is_nan = hn::Gt(hn::And(bits, abs_mask), inf);
+    hn::StoreU(hn::DemoteTo(du16, hn::BitCast(hn::RebindToSigned<decltype(du32)>(), hn::IfThenElse(is_nan, nan, rounded))),
+               du16, out + i);
+  }
+  for (; i < n; ++i) out[i] = F32ToBF16(x[i]);
+}
+
 }  // namespace plexus::kernels::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -94,6 +115,7 @@ HWY_EXPORT(AxpyImpl);
 HWY_EXPORT(AxpyRowsImpl);
 HWY_EXPORT(HalfToFloatImpl);
 HWY_EXPORT(RoundToHalfImpl);
+HWY_EXPORT(FloatToBf16Impl);
 
 void Axpy(float a, const float* x, float* y, int64_t n) { HWY_DYNAMIC_DISPATCH(AxpyImpl)(a, x, y, n); }
 
@@ -104,6 +126,8 @@ void AxpyRows(const float* a, int64_t k, const float* x, int64_t x_stride, float
 void HalfToFloat(const uint16_t* h, float* out, int64_t n) { HWY_DYNAMIC_DISPATCH(HalfToFloatImpl)(h, out, n); }
 
 void RoundToHalf(float* x, int64_t n) { HWY_DYNAMIC_DISPATCH(RoundToHalfImpl)(x, n); }
+
+void FloatToBf16(const float* x, uint16_t* out, int64_t n) { HWY_DYNAMIC_DISPATCH(FloatToBf16Impl)(x, out, n); }
 
 }  // namespace plexus::kernels
 #endif  // HWY_ONCE

@@ -15,6 +15,7 @@
 
 #include "hwy/highway.h"
 #include "kernels/dot_q8-inl.h"
+#include "kernels/matmul_bf16.h"
 #include "kernels/matmul_blas.h"
 #include "kernels/matmul_q8-inl.h"
 #include "kernels/ops.h"
@@ -391,6 +392,7 @@ void MatVecBatch(const TensorView& w, const float* x, int64_t n_tokens, float* y
 
 void MatMul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
   CheckWholeBlocks(w.type, w.cols);
+  if (MatMulBf16(w, x, n_tokens, y, pool)) return;
   if (MatMulBlas(w, x, n_tokens, y, pool)) return;
   HWY_DYNAMIC_DISPATCH(MatMulImpl)(w, x, n_tokens, y, pool);
 }

@@ -138,6 +138,8 @@ void AxpyRows(const float* a, int64_t k, const float* x, int64_t x_stride, float
 void HalfToFloat(const uint16_t* h, float* out, int64_t n);
 // In place: x[i] = F16ToF32(F32ToF16(x[i])), the nearest f16 (ties to even). [n]
 void RoundToHalf(float* x, int64_t n);
+// out[i] = F32ToBF16(x[i]): the nearest bfloat16 (ties to even). [n]
+void FloatToBf16(const float* x, uint16_t* out, int64_t n);
 
 // Attention over a KV cache (attention.cc). Keys are cached transposed in
 // tiles of kKeyTile positions: tile k holds positions [k * kKeyTile, (k + 1)

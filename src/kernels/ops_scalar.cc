@@ -97,6 +97,10 @@ void RoundToHalf(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = F16ToF32(F32ToF16(x[i]));
 }
 
+void FloatToBf16(const float* x, uint16_t* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = F32ToBF16(x[i]);
+}
+
 float Sum(const float* x, int64_t n) {
   double sum = 0.0;
   for (int64_t i = 0; i < n; ++i) sum += x[i];

@@ -1,4 +1,5 @@
-// The latent-attention kernels (Axpy, AxpyRows, HalfToFloat, RoundToHalf) on
+// The latent-attention kernels (Axpy, AxpyRows, HalfToFloat, RoundToHalf) and
+// FloatToBf16 on
 // every compiled target against their scalar twins, at lengths with and
 // without a vector tail.
 #include <gtest/gtest.h>
@@ -95,6 +96,23 @@ TEST_P(LatentOpsTest, RoundToHalfMatchesTheCacheConversion) {
       ASSERT_EQ(got[i], want[i]) << "x=" << x[i] << " n=" << n;  // inf == inf
       ASSERT_EQ(std::signbit(got[i]), std::signbit(want[i])) << "x=" << x[i] << " n=" << n << " i=" << i;
     }
+  }
+}
+
+// bf16 rounding (the bf16 prefill products' inputs): to nearest, ties to
+// even, infinities kept, NaNs quiet, on every target and in the tails.
+TEST_P(LatentOpsTest, FloatToBf16MatchesScalar) {
+  std::vector<float> x = RandomFloats(4099, 950, 10.0f);
+  const float special[] = {0.0f, -0.0f, 1.0f + 1.0f / 256, 1.0f + 3.0f / 256, 1.0f + 1.0f / 512, 3.4e38f,
+                           -3.39e38f, INFINITY, -INFINITY, NAN, 1e-40f, -1e-45f, 0.1f, 257.0f, 259.0f};
+  for (size_t i = 0; i < std::size(special); ++i) x[3 * i + 1] = special[i];
+  EXPECT_EQ(F32ToBF16(1.0f + 1.0f / 256), 0x3F80);  // a tie: to the even 1.0
+  EXPECT_EQ(F32ToBF16(1.0f + 3.0f / 256), 0x3F82);  // a tie: to the even 1 + 4/256
+  for (int64_t n : kLengths) {
+    std::vector<uint16_t> got(static_cast<size_t>(n)), want(got.size());
+    FloatToBf16(x.data(), got.data(), n);
+    scalar::FloatToBf16(x.data(), want.data(), n);
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(got[i], want[i]) << "x=" << x[i] << " n=" << n << " i=" << i;
   }
 }
 

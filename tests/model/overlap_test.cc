@@ -19,6 +19,7 @@
 #include "comm/local/local_collective.h"
 #include "comm/local/local_step_transport.h"
 #include "model/model.h"
+#include "kernels/matmul_bf16.h"
 #include "model/overlap.h"
 #include "model/synth.h"
 #include "../process_temp_dir.h"
@@ -264,6 +265,17 @@ std::shared_ptr<const GgufFile> Open(const std::string& path) {
   EXPECT_TRUE(opened.ok()) << opened.status().message();
   return std::shared_ptr<const GgufFile>(std::move(opened).value());
 }
+
+// Every test here compares chunked prefills with unchunked ones, which agree
+// only while both take the same MatMul path: quantized batches of
+// kernels::kBf16MinTokens+ tokens may multiply in bf16 where a 12-row chunk
+// does not (overlap.h). So this binary keeps the bf16 products off.
+class Bf16ProductsOff : public ::testing::Environment {
+ public:
+  void SetUp() override { kernels::SetBf16MatMulEnabled(false); }
+};
+[[maybe_unused]] const ::testing::Environment* const kBf16ProductsOff =
+    ::testing::AddGlobalTestEnvironment(new Bf16ProductsOff);
 
 // Per row of [n, V] logits: the greedy token.
 std::vector<int> Greedy(const std::vector<float>& logits, size_t vocab) {
