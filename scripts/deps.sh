@@ -6,12 +6,16 @@ PLEXUS_PACKAGES=(
   build-essential cmake pkg-config ccache git iproute2
   libssl-dev libicu-dev
   libopenblas-dev  # sgemm for prefill batches (kernels/matmul_blas.h)
-  libdnnl-dev  # bf16 prefill products on AMX / AVX-512 BF16 (kernels/matmul_bf16.h)
   libhwy-dev libfmt-dev libspdlog-dev libcli11-dev nlohmann-json3-dev libpcre2-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libucx-dev ucx-utils  # UCX transport (shm, RDMA, tcp); ucx_perftest is the bench-comm floor
   python3 python3-numpy python3-jinja2
 )
+# bf16 prefill products on AMX / AVX-512 BF16 (kernels/matmul_bf16.h): x86
+# only, where those instructions exist; elsewhere the build does without.
+if [ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ]; then
+  PLEXUS_PACKAGES+=(libdnnl-dev)
+fi
 # Only the tests need these: a browser for the dashboard tests (driven by
 # playwright-core from npm) and the openssl tool for the https pull test.
 PLEXUS_TEST_PACKAGES=(chromium openssl)

@@ -54,7 +54,9 @@ TEST(MatMulBf16Test, MultipliesTheBf16RoundedInputsInF32) {
       }
     }
     EXPECT_EQ(misses, 0) << DTypeName(type);
-    if (type != DType::kBF16) EXPECT_GT(rounding_seen, 1e-5) << "the inputs were not rounded to bf16";
+    if (type != DType::kBF16) {
+      EXPECT_GT(rounding_seen, 1e-5) << "the inputs were not rounded to bf16";
+    }
   }
 }
 
