@@ -35,7 +35,7 @@ bool UsesBf16Products(DType type);
 
 // Y = X W^T as MatMul (x: [n_tokens, w.cols], y: [n_tokens, w.rows]) in bf16
 // with f32 sums when Bf16MatMulAvailable(), UsesBf16Products(w.type),
-// n_tokens >= kBf16MinTokens and w has a panel of rows per thread; returns
+// n_tokens >= kBf16MinTokens and w has 64 rows or more; returns
 // false (y untouched) otherwise. Each pool thread decodes panels of rows to
 // bf16 and runs one single-threaded oneDNN matmul per panel.
 bool MatMulBf16(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
