@@ -7,6 +7,7 @@
 
 #include "base/env_flag.h"
 #include "kernels/ops.h"
+#include "kernels/panels.h"
 
 #ifdef PLEXUS_HAVE_DNNL
 #include <omp.h>
@@ -32,22 +33,13 @@ namespace {
 
 std::atomic<bool> g_enabled{true};
 
-// Panels of kMinPanelRows rows or more, up to kMaxPanelRows while each thread
-// still gets two (one oneDNN call per panel: fewer, wider panels spread the
-// activations' packing over more rows). A matrix with fewer panels than
-// threads leaves some threads idle and still goes here: one thread's bf16
-// product outruns several threads of f32 (an MoE expert's 768 rows on 16
-// threads: 12 panels).
-constexpr int64_t kMinPanelRows = 64, kMaxPanelRows = 1024;
-constexpr int64_t kMaxPanelElems = int64_t{4} << 20;  // 8 MiB of bf16 per thread
-
-int64_t PanelRows(const TensorView& w, int threads) {
-  if (w.rows < kMinPanelRows || w.cols * kMinPanelRows > kMaxPanelElems) return 0;
-  const int64_t widest = std::min(kMaxPanelRows, kMaxPanelElems / w.cols);
-  const int64_t target = std::clamp<int64_t>(w.rows / (2 * int64_t{threads}), kMinPanelRows, widest);
-  const int64_t n_panels = std::max<int64_t>(1, w.rows / target);
-  return (w.rows + n_panels - 1) / n_panels;
-}
+// Panels of 64 rows or more, up to 1024 while each thread still gets two
+// (one oneDNN call per panel: fewer, wider panels spread the activations'
+// packing over more rows), at most 8 MiB of bf16 per thread. A matrix with
+// fewer panels than threads leaves some threads idle and still goes here:
+// one thread's bf16 product outruns several threads of f32 (an MoE expert's
+// 768 rows on 16 threads: 12 panels).
+constexpr PanelLimits kPanels = {.min_rows = 64, .max_rows = 1024, .max_elems = int64_t{4} << 20, .every_thread = false};
 
 const dnnl::engine& Engine() {
   static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
@@ -86,7 +78,7 @@ void SetBf16MatMulEnabled(bool enabled) { g_enabled.store(enabled, std::memory_o
 
 bool MatMulBf16(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
   if (n_tokens < kBf16MinTokens || !UsesBf16Products(w.type) || !Bf16MatMulAvailable()) return false;
-  const int64_t cols = w.cols, panel = PanelRows(w, pool.size());
+  const int64_t cols = w.cols, panel = PanelRows(w, pool.size(), kPanels);
   if (panel == 0) return false;
   const int64_t n_panels = (w.rows + panel - 1) / panel;
   // The activations once, on the calling thread: [n_tokens, cols] bf16.

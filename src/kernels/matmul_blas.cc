@@ -5,6 +5,7 @@
 
 #include "base/env_flag.h"
 #include "kernels/ops.h"
+#include "kernels/panels.h"
 
 #ifdef PLEXUS_HAVE_OPENBLAS
 #include <cblas.h>
@@ -16,9 +17,9 @@ namespace plexus::kernels {
 
 namespace {
 
-// Panels hold kMinPanelRows rows or more, all of one size: up to
-// kMaxPanelRows while each thread still gets two panels, never more than
-// kMaxPanelFloats decoded floats per thread. On the AVX2 Zen 1 machine kind
+// Panels hold 256 rows or more, all of one size: up to 1024 while each
+// thread still gets two panels, never more than 16 MiB of decoded floats
+// per thread (panels.h). On the AVX2 Zen 1 machine kind
 // OpenBLAS 0.3.21's sgemm ran 3-4x slower with panels of 320 rows or fewer
 // (1 thread, 2048 columns, 512 tokens), so the minimum was 512 rows there.
 // On the AVX-512 kind (its SKYLAKEX kernels) a minimum of 256 measured
@@ -26,20 +27,8 @@ namespace {
 // then take sgemm (two or three panels) instead of the own MatMul, pp512
 // +3-14% (1B Q4_0, Q8_0, Q4_K_M and Qwen3-30B-A3B-shaped Q4_0, alternating
 // builds in one run; 128 was no better than 256).
-constexpr int64_t kMinPanelRows = 256, kMaxPanelRows = 1024;
-constexpr int64_t kMaxPanelFloats = int64_t{4} << 20;  // 16 MiB of floats
-
-// Rows per panel for w on `threads` threads; 0 when sgemm would not pay:
-// fewer than kMinPanelRows rows, rows too wide to decode that many, or too
-// few panels to keep every thread busy.
-int64_t PanelRows(const TensorView& w, int threads) {
-  if (w.rows < kMinPanelRows || w.cols * kMinPanelRows > kMaxPanelFloats) return 0;
-  const int64_t widest = std::min(kMaxPanelRows, kMaxPanelFloats / w.cols);
-  const int64_t target = std::clamp<int64_t>(w.rows / (2 * int64_t{threads}), kMinPanelRows, widest);
-  const int64_t n_panels = std::max<int64_t>(1, w.rows / target);
-  if (n_panels < threads) return 0;
-  return (w.rows + n_panels - 1) / n_panels;
-}
+// Every thread gets a panel, or sgemm would not pay.
+constexpr PanelLimits kPanels = {.min_rows = 256, .max_rows = 1024, .max_elems = int64_t{4} << 20, .every_thread = true};
 
 }  // namespace
 
@@ -55,7 +44,7 @@ bool BlasAvailable() {
 
 bool MatMulBlas(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
   if (n_tokens < kBlasMinTokens || !BlasAvailable()) return false;
-  const int64_t cols = w.cols, panel = PanelRows(w, pool.size());
+  const int64_t cols = w.cols, panel = PanelRows(w, pool.size(), kPanels);
   if (panel == 0) return false;
   const int64_t n_panels = (w.rows + panel - 1) / panel;
   // F32 rows packed back to back are sgemm's B as they are.
