@@ -61,53 +61,45 @@ struct StoreSink {
   }
 };
 
+// Block b of a row of nb blocks, to a sink: a row of Blocks side by side as
+// in the file; RowBlocks<Q4_0RLayout> reads a kQ4_0R row's scale and quant
+// arrays with the Q4_0 decoder (the same values, so the same bits as the
+// row before its repacking).
+struct Q4_0RLayout {};
+
+template <class Block>
+struct RowBlocks {
+  template <class Sink>
+  static HWY_INLINE void Decode(const void* row, int64_t /*nb*/, int64_t b, Sink& sink) {
+    DecodeBlock(DQ(), static_cast<const Block*>(row)[b], sink);
+  }
+};
+
+template <>
+struct RowBlocks<Q4_0RLayout> {
+  template <class Sink>
+  static HWY_INLINE void Decode(const void* row, int64_t nb, int64_t b, Sink& sink) {
+    DecodeQ4_0(DQ(), Q4_0RScales(row) + b, Q4_0RQuants(row, nb) + b * (kQK / 2), sink);
+  }
+};
+
 template <class Block, int kElems>
 float DotQuantRow(const void* row, const float* x, int64_t n) {
   const DQ df;
-  const auto* blocks = static_cast<const Block*>(row);
   DotSink<DQ> sink{df, x, hn::Zero(df), hn::Zero(df)};
   for (int64_t b = 0; b < n / kElems; ++b) {
     sink.x = x + b * kElems;
-    DecodeBlock(df, blocks[b], sink);
+    RowBlocks<Block>::Decode(row, n / kElems, b, sink);
   }
   return hn::GetLane(hn::SumOfLanes(df, hn::Add(sink.acc0, sink.acc1)));
 }
 
 template <class Block, int kElems>
 void DecodeQuantRow(const void* row, float* out, int64_t n) {
-  const DQ df;
-  const auto* blocks = static_cast<const Block*>(row);
-  StoreSink<DQ> sink{df, out};
+  StoreSink<DQ> sink{DQ(), out};
   for (int64_t b = 0; b < n / kElems; ++b) {
     sink.out = out + b * kElems;
-    DecodeBlock(df, blocks[b], sink);
-  }
-}
-
-// kQ4_0R rows: the Q4_0 decoder on the row's scale and quant arrays (the
-// same values, so the same bits as the row before its repacking).
-float DotQ4_0RRow(const void* row, const float* x, int64_t n) {
-  const DQ df;
-  const int64_t nb = n / kQK;
-  const uint16_t* scales = Q4_0RScales(row);
-  const uint8_t* quants = Q4_0RQuants(row, nb);
-  DotSink<DQ> sink{df, x, hn::Zero(df), hn::Zero(df)};
-  for (int64_t b = 0; b < nb; ++b) {
-    sink.x = x + b * kQK;
-    DecodeQ4_0(df, scales + b, quants + b * (kQK / 2), sink);
-  }
-  return hn::GetLane(hn::SumOfLanes(df, hn::Add(sink.acc0, sink.acc1)));
-}
-
-void DecodeQ4_0RRow(const void* row, float* out, int64_t n) {
-  const DQ df;
-  const int64_t nb = n / kQK;
-  const uint16_t* scales = Q4_0RScales(row);
-  const uint8_t* quants = Q4_0RQuants(row, nb);
-  StoreSink<DQ> sink{df, out};
-  for (int64_t b = 0; b < nb; ++b) {
-    sink.out = out + b * kQK;
-    DecodeQ4_0(df, scales + b, quants + b * (kQK / 2), sink);
+    RowBlocks<Block>::Decode(row, n / kElems, b, sink);
   }
 }
 
@@ -181,7 +173,7 @@ HWY_INLINE const RowOps& GetRowOps(DType type) {
       {DType::kQ4_K, &DotQuantRow<BlockQ4_K, kQKK>, &DecodeQuantRow<BlockQ4_K, kQKK>},
       {DType::kQ5_K, &DotQuantRow<BlockQ5_K, kQKK>, &DecodeQuantRow<BlockQ5_K, kQKK>},
       {DType::kQ6_K, &DotQuantRow<BlockQ6_K, kQKK>, &DecodeQuantRow<BlockQ6_K, kQKK>},
-      {DType::kQ4_0R, &DotQ4_0RRow, &DecodeQ4_0RRow},
+      {DType::kQ4_0R, &DotQuantRow<Q4_0RLayout, kQK>, &DecodeQuantRow<Q4_0RLayout, kQK>},
   };
   for (const RowOps& ops : kOps)
     if (ops.type == type) return ops;
