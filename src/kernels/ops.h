@@ -99,6 +99,11 @@ void DotRows(const TensorView& w, const float* x, float* out);
 
 // Rows [r0, r1) of w decoded to float: out [(r1 - r0), w.cols], row-major.
 void WeightRowsToFloat(const TensorView& w, int64_t r0, int64_t r1, float* out);
+// Rows [r0, r1) of w decoded to bf16 bits: out [(r1 - r0), w.cols],
+// row-major, each value rounded half away from zero (the high half of its
+// f32 bits + 0x8000; bf16 rows are copied as they are). The weight operands
+// of the bf16 products (matmul_bf16.cc; bf16_rows.cc says why its own).
+void WeightRowsToBf16(const TensorView& w, int64_t r0, int64_t r1, uint16_t* out);
 
 // Rows [r0, r0 + m) of a cache table as f32 rows, *stride floats apart: the
 // f32 rows in place, any other type decoded into scratch [m, rows.cols]

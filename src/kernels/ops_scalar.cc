@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "kernels/rope_tables.h"
@@ -99,6 +100,24 @@ void RoundToHalf(float* x, int64_t n) {
 
 void FloatToBf16(const float* x, uint16_t* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = F32ToBF16(x[i]);
+}
+
+// Dequantized as the file's decoders do, then rounded half away from zero.
+// Q4_0 as q d - 8 d, the kernel's way: the same values, but +0 where the
+// decoder's (q - 8) d gives -0 (a negative scale).
+void WeightRowsToBf16(const TensorView& w, int64_t r0, int64_t r1, uint16_t* out) {
+  std::vector<float> row(static_cast<size_t>(w.cols));
+  for (int64_t r = r0; r < r1; ++r, out += w.cols) {
+    DequantizeRow(w.type, w.row(r), row.data(), w.cols);
+    if (w.type == DType::kQ4_0 || w.type == DType::kQ4_0R)
+      for (float& v : row)
+        if (v == 0.0f) v = 0.0f;  // +0
+    for (int64_t i = 0; i < w.cols; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, &row[static_cast<size_t>(i)], sizeof(bits));
+      out[i] = static_cast<uint16_t>((bits + 0x8000u) >> 16);
+    }
+  }
 }
 
 float Sum(const float* x, int64_t n) {

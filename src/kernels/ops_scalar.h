@@ -29,6 +29,7 @@ void AxpyRows(const float* a, int64_t k, const float* x, int64_t x_stride, float
 void HalfToFloat(const uint16_t* h, float* out, int64_t n);
 void RoundToHalf(float* x, int64_t n);
 void FloatToBf16(const float* x, uint16_t* out, int64_t n);
+void WeightRowsToBf16(const TensorView& w, int64_t r0, int64_t r1, uint16_t* out);
 float Sum(const float* x, int64_t n);
 void ScoreKeyTile(const float* kt, int64_t dh, const float* const* q, int64_t n_q, float* const* out);
 // Like kernels::AttendKvHead, from the definition: plain loops, no tiles of

@@ -5,12 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "hwy/tests/hwy_gtest.h"
 #include "kernels/ops.h"
 #include "kernels/ops_scalar.h"
 #include "tensor/fp16.h"
+#include "tensor/quant.h"
 #include "test_data.h"
 
 namespace plexus::kernels {
@@ -114,6 +116,44 @@ TEST_P(LatentOpsTest, FloatToBf16MatchesScalar) {
     scalar::FloatToBf16(x.data(), want.data(), n);
     for (int64_t i = 0; i < n; ++i) ASSERT_EQ(got[i], want[i]) << "x=" << x[i] << " n=" << n << " i=" << i;
   }
+}
+
+// Weight rows straight to bf16 (the bf16 products' weights), bit for bit
+// with the scalar twin, per type and on every target: Q4_0 and kQ4_0R through
+// their own decoder (row lengths with and without a whole group of 16
+// blocks), the rest through the row decoders. Half away from zero: a value
+// halfway between two bf16 goes to the larger magnitude.
+TEST_P(LatentOpsTest, WeightRowsToBf16MatchesScalar) {
+  uint32_t seed = 960;
+  for (DType type : {DType::kQ4_0, DType::kQ4_0R, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K, DType::kF16, DType::kBF16})
+    for (int64_t cols : {256, 32 * 19}) {
+      if (cols % BlockSize(type) != 0) continue;
+      const int64_t rows = 5;
+      const std::vector<uint8_t> data = test_data::RandomRows(type, rows, cols, seed++);
+      const TensorView w{type, cols, rows, data.data(), RowBytes(type, cols)};
+      std::vector<uint16_t> got(static_cast<size_t>(rows * cols), 0xDEAD), want(got.size());
+      WeightRowsToBf16(w, 1, rows, got.data());
+      scalar::WeightRowsToBf16(w, 1, rows, want.data());
+      for (size_t i = 0; i < want.size() - static_cast<size_t>(cols); ++i)
+        ASSERT_EQ(got[i], want[i]) << DTypeName(type) << " cols " << cols << " at " << i;
+      EXPECT_EQ(got[want.size() - 1], 0xDEAD) << "wrote past the rows asked for";
+      // The scalar twin against the row's values rounded by hand.
+      std::vector<float> row(static_cast<size_t>(cols));
+      DequantizeRow(type, w.row(1), row.data(), cols);
+      int changed = 0;
+      for (int64_t i = 0; i < cols; ++i) {
+        const float v = row[static_cast<size_t>(i)], back = BF16ToF32(want[static_cast<size_t>(i)]);
+        ASSERT_LE(std::fabs(back - v), std::fabs(v) / 256) << DTypeName(type) << " value " << v;
+        changed += back != v;
+      }
+      if (type != DType::kBF16) EXPECT_GT(changed, 0) << DTypeName(type) << ": nothing was rounded";
+    }
+  const float halfway = 1.0f + 1.0f / 256;  // between 1 and 1 + 2/256
+  std::vector<float> f32_row(37, halfway);  // a vector part and a tail
+  const TensorView w{DType::kF32, 37, 1, reinterpret_cast<const uint8_t*>(f32_row.data()), 37 * sizeof(float)};
+  std::vector<uint16_t> ties(37);
+  WeightRowsToBf16(w, 0, 1, ties.data());
+  for (uint16_t t : ties) ASSERT_EQ(t, 0x3F81);  // not 0x3F80, as ties to even would give
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // The bf16 prefill products (kernels/matmul_bf16.h), where built with oneDNN
-// on a CPU with AMX or AVX-512 BF16: Y is bf16(X) bf16(W)^T summed in f32, and
+// on a CPU with AMX or AVX-512 BF16: Y is bf16(X) bf16(W)^T summed in f32
+// (X ties to even, W half away from zero), for few tokens and many, and
 // MatMul takes that path exactly where it should.
 #include <gtest/gtest.h>
 
@@ -21,12 +22,28 @@ using test_data::RandomRows;
 
 float Bf16Round(float v) { return BF16ToF32(F32ToBF16(v)); }
 
+// WeightRowsToBf16's rounding: half away from zero.
+float Bf16RoundWeight(float v) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  return BF16ToF32(static_cast<uint16_t>((bits + 0x8000u) >> 16));
+}
+
 TEST(MatMulBf16Test, MultipliesTheBf16RoundedInputsInF32) {
   if (!Bf16MatMulAvailable()) GTEST_SKIP() << "built without oneDNN, no bf16 hardware, or PLEXUS_BF16=0";
   ThreadPool pool(2);
   uint32_t seed = 1700;
+  // Few tokens of a tall matrix (its rows as oneDNN's source), few of a
+  // short one and many (the tokens as its source); row counts that leave a
+  // short last panel.
+  struct Shape {
+    int64_t n_tokens, rows;
+  };
+  for (const Shape shape : {Shape{kBf16MinTokens + 3, kBf16FewMinRows + 8}, Shape{kBf16MinTokens, 520},
+                            Shape{kBf16ManyTokens + 7, 520}})
   for (DType type : {DType::kQ4_0, DType::kQ4_0R, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K, DType::kBF16}) {
-    const int64_t rows = 520, cols = 256, n_tokens = kBf16MinTokens + 7;  // panels with a short last one
+    SCOPED_TRACE(::testing::Message() << shape.n_tokens << " tokens, " << shape.rows << " rows");
+    const int64_t rows = shape.rows, cols = 256, n_tokens = shape.n_tokens;
     const std::vector<uint8_t> data = RandomRows(type, rows, cols, seed++);
     const TensorView w{type, cols, rows, data.data(), RowBytes(type, cols)};
     const std::vector<float> x = RandomFloats(static_cast<size_t>(n_tokens * cols), seed++);
@@ -43,7 +60,7 @@ TEST(MatMulBf16Test, MultipliesTheBf16RoundedInputsInF32) {
         double want = 0, exact = 0, magnitude = 0;
         for (int64_t k = 0; k < cols; ++k) {
           const float xv = x[static_cast<size_t>(t * cols + k)];
-          want += static_cast<double>(Bf16Round(xv)) * Bf16Round(row[k]);
+          want += static_cast<double>(Bf16Round(xv)) * Bf16RoundWeight(row[k]);
           exact += static_cast<double>(xv) * row[k];
           magnitude += std::fabs(static_cast<double>(xv) * row[k]);
         }
