@@ -73,13 +73,15 @@ bool UsesQuantizedActs(DType type) {
 // (Q4_K 0.9x), 0.8-0.95x at 12. Their cost per token is flat (MatVec's
 // per-token arithmetic, pmaddwd-bound on one pipe of that core) while the
 // float path spreads its per-row decode over more tokens. 8 keeps the
-// scheduler's default 8 streams on the bit-exact path. Float-activation
-// types (f32, f16, bf16, the rarer legacy quants) only share the row read
-// (f16: 1.2x at 2 tokens, 0.75x at 4, 0.55x at 8): 2 tokens for big ones,
-// 8 for matrices of at most 8 MiB (an MoE router, kept f32 by llama.cpp,
-// MLA's small products), whose cost is a sliver of a decode step's.
+// scheduler's default 8 streams on the bit-exact path. f32/f16/bf16 rows
+// widen each row vector once per 4 tokens (DotPlainRowTokens): 8 as well
+// (AVX-512 kind, f16 2048 x 2048, 8 tokens: ~930 us against ~2040 through
+// MatMul's tiles), and MatMul sends them 2-8 tokens too. The rarer
+// float-activation types only share the row read: 2 tokens for big ones, 8
+// for matrices of at most 8 MiB, whose cost is a sliver of a step.
 int64_t MatVecBatchMaxTokens(const TensorView& w) {
   if (UsesQuantizedActs(w.type)) return 8;
+  if (w.type == DType::kF32 || w.type == DType::kF16 || w.type == DType::kBF16) return 8;
   return static_cast<uint64_t>(w.rows) * w.row_bytes <= (uint64_t{8} << 20) ? 8 : 2;
 }
 

@@ -149,6 +149,41 @@ HWY_INLINE float DotPlainRow(const void* row, const float* x, int64_t n) {
   return sum;
 }
 
+// DotPlainRow of one row with kTok tokens (token t at x + t * x_stride): each
+// row vector is widened once for all of them, and each token's sum has the
+// bits DotPlainRow gives it alone (the same four FMA chains fed in the same
+// order, the same reduction and tail). MatVecBatch's float rows.
+template <class T, int kTok>
+HWY_INLINE void DotPlainRowTokens(const void* row, const float* x, int64_t x_stride, int64_t n, float* out) {
+  const hn::ScalableTag<float> d;
+  const auto* w = static_cast<const T*>(row);
+  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
+  hn::Vec<decltype(d)> acc[kTok][4];
+  for (int t = 0; t < kTok; ++t) acc[t][0] = acc[t][1] = acc[t][2] = acc[t][3] = hn::Zero(d);
+  int64_t i = 0;
+  for (; i + 4 * N <= n; i += 4 * N) {
+    PrefetchStream<4 * hn::MaxLanes(d) * sizeof(T)>(w + i);
+    const auto w0 = LoadF32(d, w + i), w1 = LoadF32(d, w + i + N);
+    const auto w2 = LoadF32(d, w + i + 2 * N), w3 = LoadF32(d, w + i + 3 * N);
+    for (int t = 0; t < kTok; ++t) {
+      const float* xt = x + t * x_stride + i;
+      acc[t][0] = hn::MulAdd(w0, hn::LoadU(d, xt), acc[t][0]);
+      acc[t][1] = hn::MulAdd(w1, hn::LoadU(d, xt + N), acc[t][1]);
+      acc[t][2] = hn::MulAdd(w2, hn::LoadU(d, xt + 2 * N), acc[t][2]);
+      acc[t][3] = hn::MulAdd(w3, hn::LoadU(d, xt + 3 * N), acc[t][3]);
+    }
+  }
+  for (; i + N <= n; i += N) {
+    const auto wv = LoadF32(d, w + i);
+    for (int t = 0; t < kTok; ++t) acc[t][0] = hn::MulAdd(wv, hn::LoadU(d, x + t * x_stride + i), acc[t][0]);
+  }
+  for (int t = 0; t < kTok; ++t) {
+    float sum = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(acc[t][0], acc[t][1]), hn::Add(acc[t][2], acc[t][3]))));
+    for (int64_t k = i; k < n; ++k) sum += ToF32(w[k]) * x[t * x_stride + k];
+    out[t] = sum;
+  }
+}
+
 template <class T>
 void DecodePlainRow(const void* row, float* out, int64_t n) {
   const hn::ScalableTag<float> d;

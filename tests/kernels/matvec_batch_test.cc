@@ -102,6 +102,24 @@ TEST_P(MatVecBatchTest, MatchesScalarTwin) {
   }
 }
 
+// MatMul sends 2-8 tokens of f32/f16/bf16 rows here (a short prompt of a
+// float model: each row vector widened once per 4 tokens), and keeps the
+// quantized types on its own path.
+TEST_P(MatVecBatchTest, MatMulSendsFewTokensOfFloatRowsHere) {
+  ThreadPool pool(2);
+  uint32_t seed = 1300;
+  for (DType type : {DType::kF32, DType::kF16, DType::kBF16}) {
+    for (int64_t n : {2, 5, 8}) {
+      const Problem p(type, 29, 100, n, seed += 2);
+      std::vector<float> batch(static_cast<size_t>(n * p.w.rows), NAN), matmul(batch.size(), NAN);
+      MatVecBatch(p.w, p.x.data(), n, batch.data(), pool);
+      MatMul(p.w, p.x.data(), n, matmul.data(), pool);
+      EXPECT_EQ(0, std::memcmp(batch.data(), matmul.data(), batch.size() * sizeof(float)))
+          << DTypeName(type) << " tokens " << n;
+    }
+  }
+}
+
 TEST_P(MatVecBatchTest, OneTokenIsMatVecAndZeroTokensWriteNothing) {
   ThreadPool pool(2);
   const Problem p(DType::kQ4_K, 7, 512, 1, 77);
@@ -116,14 +134,17 @@ TEST_P(MatVecBatchTest, OneTokenIsMatVecAndZeroTokensWriteNothing) {
 
 // The model layer uses MatVecBatch for decode steps of up to this many
 // sequences: at least the scheduler's default 8 streams for the int8 types
-// and for small float matrices (an MoE router), 2 for big float ones.
+// and f32/f16/bf16 rows, 2 for big matrices of the rarer float-activation
+// types.
 TEST(MatVecBatchMaxTokensTest, CoversEightStreamsOnTheInt8Types) {
   const TensorView q4{DType::kQ4_0, 8192, 8192, nullptr, RowBytes(DType::kQ4_0, 8192)};
   const TensorView router{DType::kF32, 2048, 128, nullptr, RowBytes(DType::kF32, 2048)};
   const TensorView big_f16{DType::kF16, 2048, 8192, nullptr, RowBytes(DType::kF16, 2048)};
   EXPECT_GE(MatVecBatchMaxTokens(q4), 8);
   EXPECT_GE(MatVecBatchMaxTokens(router), 8);
-  EXPECT_EQ(MatVecBatchMaxTokens(big_f16), 2);
+  EXPECT_GE(MatVecBatchMaxTokens(big_f16), 8);
+  const TensorView big_q5_1{DType::kQ5_1, 2048, 8192, nullptr, RowBytes(DType::kQ5_1, 2048)};
+  if (!UsesQuantizedActs(DType::kQ5_1)) EXPECT_EQ(MatVecBatchMaxTokens(big_q5_1), 2);
 }
 
 }  // namespace
