@@ -88,7 +88,9 @@ int64_t MatVecBatchMaxTokens(const TensorView& w);
 // Each weight row is decoded once and reused for every token (prefill), with
 // float activations; n_tokens == 1 is MatVec. From kBlasMinTokens tokens on,
 // OpenBLAS's sgemm does the multiplying where plexus was built with it
-// (matmul_blas.h).
+// (matmul_blas.h); quantized and bf16 rows from kBf16MinTokens on in bf16
+// (matmul_bf16.h); f32/f16/bf16 rows short of those as MatVecBatch, each
+// token with MatVec's bits.
 void MatMul(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
 
 // out[r] = Dot(w.type, w.row(r), x, w.cols) for every row, on the calling
