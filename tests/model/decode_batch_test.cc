@@ -3,7 +3,8 @@
 // kernels::MatVecBatch) give every sequence exactly the logits, and so the
 // greedy tokens, that it gets as the only sequence, step after step; and a
 // prompt chunk that joins a decode step leaves the decode rows' bits alone.
-// Synthetic dense, MoE and MLA models in the quant types with int8 kernels.
+// Synthetic dense, MoE and MLA models in the quant types with int8 kernels,
+// and in f16 and bf16 (MatVecBatch's float rows).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -155,7 +156,7 @@ TEST_P(DecodeBatchTest, DenseLlama) { ExpectSameBits("tiny-llama", GetParam()); 
 TEST_P(DecodeBatchTest, MixtureOfExperts) { ExpectSameBits("tiny-qwen3moe", GetParam()); }
 TEST_P(DecodeBatchTest, LatentAttention) { ExpectSameBits("tiny-deepseek2", GetParam()); }
 
-INSTANTIATE_TEST_SUITE_P(Types, DecodeBatchTest, ::testing::Values("q4_0", "q8_0", "q4_k", "q6_k"));
+INSTANTIATE_TEST_SUITE_P(Types, DecodeBatchTest, ::testing::Values("q4_0", "q8_0", "q4_k", "q6_k", "f16", "bf16"));
 
 }  // namespace
 }  // namespace plexus
