@@ -41,7 +41,7 @@ struct BenchResult {
   std::string model;
   std::string target;       // Highway target of the kernels
   // Who multiplies prefill batches: "onednn-bf16+" (quantized weights, kBf16MinTokens+ tokens) where
-  // available, then "openblas" or "plexus" (the rest; OpenBLAS from kBlasMinTokens tokens).
+  // available, then "openblas" or "plexus" (the rest; OpenBLAS from kernels::BlasMinTokens tokens).
   std::string prefill_gemm;
   std::string weight_load;  // "mmap" or "copy" (a cluster run: as asked, "auto" included)
   int threads = 0;

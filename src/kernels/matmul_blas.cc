@@ -1,5 +1,7 @@
 #include "kernels/matmul_blas.h"
 
+#include <atomic>
+
 #include <algorithm>
 #include <vector>
 
@@ -12,6 +14,11 @@
 #endif
 
 namespace plexus::kernels {
+
+int64_t BlasMinTokens(DType type) {
+  const bool plain = type == DType::kF32 || type == DType::kF16 || type == DType::kBF16;
+  return plain ? kBlasMinTokensFloat : kBlasMinTokens;
+}
 
 #ifdef PLEXUS_HAVE_OPENBLAS
 
@@ -32,6 +39,8 @@ constexpr PanelLimits kPanels = {.min_rows = 256, .max_rows = 1024, .max_elems =
 
 }  // namespace
 
+std::atomic<bool> g_blas_enabled{true};
+
 bool BlasAvailable() {
   static const bool available = [] {
     if (!EnvFlag("PLEXUS_BLAS", true)) return false;
@@ -39,11 +48,13 @@ bool BlasAvailable() {
     openblas_set_num_threads(1);
     return true;
   }();
-  return available;
+  return available && g_blas_enabled.load(std::memory_order_relaxed);
 }
 
+void SetBlasMatMulEnabled(bool enabled) { g_blas_enabled.store(enabled, std::memory_order_relaxed); }
+
 bool MatMulBlas(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
-  if (n_tokens < kBlasMinTokens || !BlasAvailable()) return false;
+  if (n_tokens < BlasMinTokens(w.type) || !BlasAvailable()) return false;
   const int64_t cols = w.cols, panel = PanelRows(w, pool.size(), kPanels);
   if (panel == 0) return false;
   const int64_t n_panels = (w.rows + panel - 1) / panel;
@@ -71,6 +82,8 @@ bool MatMulBlas(const TensorView& w, const float* x, int64_t n_tokens, float* y,
 #else  // built without OpenBLAS: MatMul keeps its own tiled path
 
 bool BlasAvailable() { return false; }
+
+void SetBlasMatMulEnabled(bool) {}
 
 bool MatMulBlas(const TensorView&, const float*, int64_t, float*, ThreadPool&) { return false; }
 

@@ -18,8 +18,8 @@
 // last bit from the unchunked run, but never between ranks. That holds while
 // the chunks and the whole batch take the same MatMul path: a batch of
 // kernels::kBf16MinTokens+ tokens of quantized weights multiplies in bf16
-// where the CPU can (kernels/matmul_bf16.h), and of kBlasMinTokens+ through
-// sgemm, so a chunked batch that big may differ from the unchunked one by
+// where the CPU can (kernels/matmul_bf16.h), and of BlasMinTokens+ (48 for
+// float weights, 256 for quantized ones) through sgemm, so a chunked batch that big may differ from the unchunked one by
 // that rounding (bf16: ~5e-3 of the largest logit), again never between ranks.
 #pragma once
 

@@ -305,15 +305,17 @@ TEST(MatMulBlasTest, MatchesScalarWhereAvailable) {
   if (!BlasAvailable()) GTEST_SKIP() << "built without OpenBLAS, or PLEXUS_BLAS=0";
   ThreadPool pool(2);
   uint32_t seed = 900;
+  EXPECT_EQ(BlasMinTokens(DType::kF16), kBlasMinTokensFloat);
+  EXPECT_EQ(BlasMinTokens(DType::kQ4_0), kBlasMinTokens);
   for (DType type : {DType::kF32, DType::kF16, DType::kQ4_0, DType::kQ4_K}) {
-    const int64_t rows = 1024, cols = 256, n_tokens = kBlasMinTokens + 3;
+    const int64_t rows = 1024, cols = 256, n_tokens = BlasMinTokens(type) + 3;
     const std::vector<uint8_t> data = RandomRows(type, rows, cols, seed++);
     const TensorView w{type, cols, rows, data.data(), RowBytes(type, cols)};
     const std::vector<float> x = RandomFloats(static_cast<size_t>(n_tokens * cols), seed++);
     std::vector<float> y(static_cast<size_t>(n_tokens * rows), NAN);
     ASSERT_TRUE(MatMulBlas(w, x.data(), n_tokens, y.data(), pool)) << DTypeName(type);
     ExpectMatchesScalar(w, x.data(), n_tokens, y.data());
-    EXPECT_FALSE(MatMulBlas(w, x.data(), kBlasMinTokens - 1, y.data(), pool)) << "below kBlasMinTokens";
+    EXPECT_FALSE(MatMulBlas(w, x.data(), BlasMinTokens(type) - 1, y.data(), pool)) << "below BlasMinTokens";
   }
 }
 

@@ -20,6 +20,7 @@
 #include "comm/local/local_step_transport.h"
 #include "model/model.h"
 #include "kernels/matmul_bf16.h"
+#include "kernels/matmul_blas.h"
 #include "model/overlap.h"
 #include "model/synth.h"
 #include "../process_temp_dir.h"
@@ -268,11 +269,15 @@ std::shared_ptr<const GgufFile> Open(const std::string& path) {
 
 // Every test here compares chunked prefills with unchunked ones, which agree
 // only while both take the same MatMul path: quantized batches of
-// kernels::kBf16MinTokens+ tokens may multiply in bf16 where a 12-row chunk
-// does not (overlap.h). So this binary keeps the bf16 products off.
+// kernels::kBf16MinTokens+ tokens may multiply in bf16, and float ones of
+// kernels::BlasMinTokens+ through sgemm, where a 12-row chunk does not
+// (overlap.h). So this binary keeps both off.
 class Bf16ProductsOff : public ::testing::Environment {
  public:
-  void SetUp() override { kernels::SetBf16MatMulEnabled(false); }
+  void SetUp() override {
+    kernels::SetBf16MatMulEnabled(false);
+    kernels::SetBlasMatMulEnabled(false);
+  }
 };
 [[maybe_unused]] const ::testing::Environment* const kBf16ProductsOff =
     ::testing::AddGlobalTestEnvironment(new Bf16ProductsOff);
