@@ -304,18 +304,14 @@ MatMulTiling ChooseTiling(int64_t cols) {
   return {rows, tokens};
 }
 
-// y[:, r0..r1) for all tokens. `scratch` holds the decoded rows (unused for f32).
+// y[:, r0..r1) for all tokens. `scratch` holds the decoded rows. (f32/f16/bf16
+// rows never come here: MatMul sends them to MatVecBatch's plain rows or sgemm.)
 void MatMulRowTile(const TensorView& w, const RowOps& ops, const float* x, int64_t n_tokens, float* y,
                    int64_t r0, int64_t r1, int64_t tokens_per_tile, std::vector<float>& scratch) {
   const int64_t cols = w.cols;
-  const bool decode = w.type != DType::kF32;
-  if (decode) {
-    scratch.resize(static_cast<size_t>((r1 - r0) * cols));
-    for (int64_t r = r0; r < r1; ++r) ops.decode(w.row(r), scratch.data() + (r - r0) * cols, cols);
-  }
-  const auto row_f32 = [&](int64_t r) {
-    return decode ? scratch.data() + (r - r0) * cols : reinterpret_cast<const float*>(w.row(r));
-  };
+  scratch.resize(static_cast<size_t>((r1 - r0) * cols));
+  for (int64_t r = r0; r < r1; ++r) ops.decode(w.row(r), scratch.data() + (r - r0) * cols, cols);
+  const auto row_f32 = [&](int64_t r) { return scratch.data() + (r - r0) * cols; };
   for (int64_t t0 = 0; t0 < n_tokens; t0 += tokens_per_tile) {
     const int64_t t1 = std::min(n_tokens, t0 + tokens_per_tile);
     for (int64_t r = r0; r < r1; r += 2) {
@@ -433,7 +429,7 @@ void MatMul(const TensorView& w, const float* x, int64_t n_tokens, float* y, Thr
   if (MatMulBlas(w, x, n_tokens, y, pool)) return;
   // f32/f16/bf16 rows short of those: each row vector widened once per 4
   // tokens, a chunk's rows kept in L1/L2 while the token groups pass
-  // (MatVecBatch's float path; 1B f16 pp8 26.7 -> 48.5 t/s, pp64 39 -> 57).
+  // (MatVecBatch's float path; 1B f16 pp8 26.7 -> 48.5 t/s, pp16 35 -> 54).
   const bool plain = w.type == DType::kF32 || w.type == DType::kF16 || w.type == DType::kBF16;
   if (plain && n_tokens >= 2) return HWY_DYNAMIC_DISPATCH(MatVecBatchImpl)(w, x, n_tokens, y, pool);
   HWY_DYNAMIC_DISPATCH(MatMulImpl)(w, x, n_tokens, y, pool);
