@@ -81,7 +81,7 @@ bool UsesQuantizedActs(DType type) {
 // for matrices of at most 8 MiB, whose cost is a sliver of a step.
 int64_t MatVecBatchMaxTokens(const TensorView& w) {
   if (UsesQuantizedActs(w.type)) return 8;
-  if (w.type == DType::kF32 || w.type == DType::kF16 || w.type == DType::kBF16) return 8;
+  if (IsPlainFloat(w.type)) return 8;
   return static_cast<uint64_t>(w.rows) * w.row_bytes <= (uint64_t{8} << 20) ? 8 : 2;
 }
 

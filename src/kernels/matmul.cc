@@ -430,8 +430,7 @@ void MatMul(const TensorView& w, const float* x, int64_t n_tokens, float* y, Thr
   // f32/f16/bf16 rows short of those: each row vector widened once per 4
   // tokens, a chunk's rows kept in L1/L2 while the token groups pass
   // (MatVecBatch's float path; 1B f16 pp8 26.7 -> 48.5 t/s, pp16 35 -> 54).
-  const bool plain = w.type == DType::kF32 || w.type == DType::kF16 || w.type == DType::kBF16;
-  if (plain && n_tokens >= 2) return HWY_DYNAMIC_DISPATCH(MatVecBatchImpl)(w, x, n_tokens, y, pool);
+  if (IsPlainFloat(w.type) && n_tokens >= 2) return HWY_DYNAMIC_DISPATCH(MatVecBatchImpl)(w, x, n_tokens, y, pool);
   HWY_DYNAMIC_DISPATCH(MatMulImpl)(w, x, n_tokens, y, pool);
 }
 

@@ -16,8 +16,7 @@
 namespace plexus::kernels {
 
 int64_t BlasMinTokens(DType type) {
-  const bool plain = type == DType::kF32 || type == DType::kF16 || type == DType::kBF16;
-  return plain ? kBlasMinTokensFloat : kBlasMinTokens;
+  return IsPlainFloat(type) ? kBlasMinTokensFloat : kBlasMinTokens;
 }
 
 #ifdef PLEXUS_HAVE_OPENBLAS

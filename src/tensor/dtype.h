@@ -43,5 +43,7 @@ const DTypeInfo* FindDTypeByName(std::string_view name);
 size_t RowBytes(DType type, int64_t n);
 inline int BlockSize(DType type) { return GetDTypeInfo(type).block_size; }
 inline const char* DTypeName(DType type) { return GetDTypeInfo(type).name; }
+// f32, f16 and bf16: rows of plain floats, no blocks or scales.
+inline bool IsPlainFloat(DType type) { return type == DType::kF32 || type == DType::kF16 || type == DType::kBF16; }
 
 }  // namespace plexus
