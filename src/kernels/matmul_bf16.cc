@@ -125,9 +125,11 @@ void ManyTokenProduct(const TensorView& w, const float* x, int64_t n_tokens, flo
 // swap. A panel of kFewPanelRows decoded rows is oneDNN's source A, row-major
 // as decoded (AMX loads its tiles as they lie); the tokens are its B, put
 // once per call into the layout the primitive chose. Measured on the AVX-512
-// machine kind, 8 tokens by 64 rows of 2048: 3.8 us this way, 6-10 us with
-// the tokens as the source (oneDNN re-lays the weight panel out per call)
-// and 10-20 us with 128-256-row panels (out of L2 with the rest).
+// machine kind (standalone oneDNN test, one thread), 8 tokens by 64 rows of
+// 2048: 3.8-4.4 us this way, 6.3 us with oneDNN laying the tokens out per
+// call, 13-17 us with the tokens as the source (it re-lays the weight panel
+// out per call); 128-row panels ran 1.5-2x slower per row. (Prefetching the
+// next panel into L2 before each call measured no faster.)
 constexpr int64_t kFewPanelRows = 64;
 
 struct FewTokenProduct {
@@ -157,16 +159,6 @@ const FewTokenProduct& FewTokenProductFor(int64_t k, int64_t n) {
   slot = std::make_unique<FewTokenProduct>(
       FewTokenProduct{dnnl::matmul(pd), dnnl::reorder(reorder_pd), tokens_md, pd.weights_desc(), pd.scratchpad_desc()});
   return *slot;
-}
-
-// Asks for the bytes of panel p's rows (contiguous in a weight matrix) into
-// L2 (prefetcht1: the decode reads them once, L1 keeps the tokens).
-void PrefetchPanelToL2(const TensorView& w, int64_t p) {
-  const int64_t r0 = p * kFewPanelRows, r1 = std::min(w.rows, r0 + kFewPanelRows);
-  if (r0 >= r1) return;
-  const auto* begin = static_cast<const uint8_t*>(w.row(r0));
-  const auto* end = static_cast<const uint8_t*>(w.row(r1 - 1)) + w.row_bytes;
-  for (const uint8_t* at = begin; at < end; at += 64) __builtin_prefetch(at, 0, 2);
 }
 
 void FewTokenProductRun(const TensorView& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
@@ -200,13 +192,9 @@ void FewTokenProductRun(const TensorView& w, const float* x, int64_t n_tokens, f
                                           dnnl::memory::dims{n_tokens, 1}),
                        Engine(), c.data());
     dnnl::memory scratch_mem(fp.scratch_md, Engine(), scratch.data());
-    PrefetchPanelToL2(w, static_cast<int64_t>(begin));
     for (size_t p = begin; p < end; ++p) {
       const int64_t r0 = static_cast<int64_t>(p) * kFewPanelRows, r1 = std::min(w.rows, r0 + kFewPanelRows);
       WeightRowsToBf16(w, r0, r1, a_rows.data());
-      // The next panel's weights come in from memory while AMX multiplies
-      // this one: the decode of a panel read cold ran at ~8 GB/s.
-      if (p + 1 < end) PrefetchPanelToL2(w, static_cast<int64_t>(p + 1));
       // The last panel's missing rows: zeros, their results unread.
       std::fill(a_rows.begin() + (r1 - r0) * cols, a_rows.end(), uint16_t{0});
       fp.product.execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c_mem},
