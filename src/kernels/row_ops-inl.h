@@ -129,30 +129,10 @@ HWY_INLINE float ToF32(float v) { return v; }
 HWY_INLINE float ToF32(hwy::float16_t v) { return F16ToF32(Bits16(v)); }
 HWY_INLINE float ToF32(hwy::bfloat16_t v) { return BF16ToF32(Bits16(v)); }
 
-template <class T>
-HWY_INLINE float DotPlainRow(const void* row, const float* x, int64_t n) {
-  const hn::ScalableTag<float> d;
-  const auto* w = static_cast<const T*>(row);
-  const int64_t N = static_cast<int64_t>(hn::Lanes(d));
-  auto acc0 = hn::Zero(d), acc1 = hn::Zero(d), acc2 = hn::Zero(d), acc3 = hn::Zero(d);
-  int64_t i = 0;
-  for (; i + 4 * N <= n; i += 4 * N) {
-    PrefetchStream<4 * hn::MaxLanes(d) * sizeof(T)>(w + i);
-    acc0 = hn::MulAdd(LoadF32(d, w + i), hn::LoadU(d, x + i), acc0);
-    acc1 = hn::MulAdd(LoadF32(d, w + i + N), hn::LoadU(d, x + i + N), acc1);
-    acc2 = hn::MulAdd(LoadF32(d, w + i + 2 * N), hn::LoadU(d, x + i + 2 * N), acc2);
-    acc3 = hn::MulAdd(LoadF32(d, w + i + 3 * N), hn::LoadU(d, x + i + 3 * N), acc3);
-  }
-  for (; i + N <= n; i += N) acc0 = hn::MulAdd(LoadF32(d, w + i), hn::LoadU(d, x + i), acc0);
-  float sum = hn::GetLane(hn::SumOfLanes(d, hn::Add(hn::Add(acc0, acc1), hn::Add(acc2, acc3))));
-  for (; i < n; ++i) sum += ToF32(w[i]) * x[i];
-  return sum;
-}
-
-// DotPlainRow of one row with kTok tokens (token t at x + t * x_stride): each
-// row vector is widened once for all of them, and each token's sum has the
-// bits DotPlainRow gives it alone (the same four FMA chains fed in the same
-// order, the same reduction and tail). MatVecBatch's float rows.
+// Dots of one f32/f16/bf16 row with kTok tokens (token t at x + t * x_stride):
+// four FMA chains per token, each row vector widened once for all of them.
+// A token's sum does not depend on kTok, so MatVecBatch's float rows (kTok up
+// to 4) give each token the bits of MatVec's DotPlainRow (kTok = 1).
 template <class T, int kTok>
 HWY_INLINE void DotPlainRowTokens(const void* row, const float* x, int64_t x_stride, int64_t n, float* out) {
   const hn::ScalableTag<float> d;
@@ -182,6 +162,13 @@ HWY_INLINE void DotPlainRowTokens(const void* row, const float* x, int64_t x_str
     for (int64_t k = i; k < n; ++k) sum += ToF32(w[k]) * x[t * x_stride + k];
     out[t] = sum;
   }
+}
+
+template <class T>
+HWY_INLINE float DotPlainRow(const void* row, const float* x, int64_t n) {
+  float out;
+  DotPlainRowTokens<T, 1>(row, x, n, n, &out);
+  return out;
 }
 
 template <class T>
