@@ -50,6 +50,8 @@ struct ActsRow {
   const int32_t* q4_bias = nullptr;
   const int16_t* q4_hi = nullptr;
   const int16_t* q4_lo = nullptr;
+  const float* dsum = nullptr;  // (d, sum) per block, side by side (QuantizedActs::dsum)
+  const float* sum16 = nullptr;  // per 16 elements, the quants' sum (QuantizedActs::sum16)
 };
 
 using RowDotQ8Fn = float (*)(const void* row, ActsRow x, int64_t n);
@@ -477,20 +479,6 @@ float DotQ8RowQ6_K(const void* row, ActsRow x, int64_t n) {
     }
   }
   return hn::GetLane(hn::SumOfLanes(df, hn::Add(acc[0], acc[1])));
-}
-
-// The integer-dot kernel of `type`, or nullptr when rows of that type meet
-// float activations (f32, f16, bf16 and the rarer legacy types).
-HWY_INLINE RowDotQ8Fn GetRowDotQ8(DType type) {
-  switch (type) {
-    case DType::kQ4_0: return &DotQ8RowQ4_0<Q4_0Blocks>;
-    case DType::kQ4_0R: return &DotQ8RowQ4_0<Q4_0RBlocks>;
-    case DType::kQ8_0: return &DotQ8RowQ8_0;
-    case DType::kQ4_K: return &DotQ8RowK45<BlockQ4_K, false>;
-    case DType::kQ5_K: return &DotQ8RowK45<BlockQ5_K, true>;
-    case DType::kQ6_K: return &DotQ8RowQ6_K;
-    default: return nullptr;
-  }
 }
 
 }  // namespace plexus::kernels::HWY_NAMESPACE

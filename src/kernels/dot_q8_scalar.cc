@@ -27,6 +27,8 @@ void QuantizeActs(const float* x, int64_t rows, int64_t cols, QuantizedActs* out
   out->q4_bias.resize(static_cast<size_t>(n_blocks * kQ4BiasLanes));
   out->q4_hi.resize(static_cast<size_t>(n_blocks * kActBlock / 2));
   out->q4_lo.resize(static_cast<size_t>(n_blocks * kActBlock / 2));
+  out->dsum.resize(static_cast<size_t>(n_blocks * 2));
+  out->sum16.resize(static_cast<size_t>(n_blocks * 2));
   for (int64_t b = 0; b < n_blocks; ++b) {
     const float* xb = x + b * kActBlock;
     int16_t* qb = out->q.data() + b * kActBlock;
@@ -44,6 +46,13 @@ void QuantizeActs(const float* x, int64_t rows, int64_t cols, QuantizedActs* out
     }
     out->d[b] = d;
     out->sum[b] = d * static_cast<float>(sum);
+    out->dsum[2 * b] = out->d[b];
+    out->dsum[2 * b + 1] = out->sum[b];
+    for (int half = 0; half < 2; ++half) {
+      int half_sum = 0;
+      for (int i = 0; i < kActBlock / 2; ++i) half_sum += qb[half * kActBlock / 2 + i];
+      out->sum16[2 * b + half] = static_cast<float>(half_sum);
+    }
     int32_t* bias = out->q4_bias.data() + b * kQ4BiasLanes;
     for (int p = 0; p < kQ4BiasLanes; ++p) bias[p] = -8 * (qb[2 * p] + qb[2 * p + 1] + qb[16 + 2 * p] + qb[17 + 2 * p]);
     int16_t* hi = out->q4_hi.data() + b * kActBlock / 2;

@@ -14,7 +14,7 @@
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 
 #include "hwy/highway.h"
-#include "kernels/dot_q8-inl.h"
+#include "kernels/dot_k_wide-inl.h"
 #include "kernels/matmul_bf16.h"
 #include "kernels/matmul_blas.h"
 #include "kernels/matmul_q8-inl.h"
@@ -35,7 +35,9 @@ ActsRow ActsRowOf(const QuantizedActs& x, int64_t t) {
   return {x.q.data() + t * x.cols, x.d.data() + t * nb, x.sum.data() + t * nb,
           x.q4_bias.empty() ? nullptr : x.q4_bias.data() + t * nb * kQ4BiasLanes,
           x.q4_hi.empty() ? nullptr : x.q4_hi.data() + t * x.cols / 2,
-          x.q4_lo.empty() ? nullptr : x.q4_lo.data() + t * x.cols / 2};
+          x.q4_lo.empty() ? nullptr : x.q4_lo.data() + t * x.cols / 2,
+          x.dsum.empty() ? nullptr : x.dsum.data() + t * nb * 2,
+          x.sum16.empty() ? nullptr : x.sum16.data() + t * nb * 2};
 }
 
 float DotQ8Impl(DType type, const void* row, const QuantizedActs& x, int64_t x_row) {

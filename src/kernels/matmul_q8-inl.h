@@ -40,7 +40,7 @@
 
 #include "hwy/highway.h"
 #include "kernels/decode-inl.h"
-#include "kernels/dot_q8-inl.h"
+#include "kernels/dot_k_wide-inl.h"
 #include "tensor/blocks.h"
 #include "tensor/dtype.h"
 #include "tensor/quant_k_scales.h"
@@ -271,6 +271,29 @@ void TileDotQ4_0R(const void* row, const ActsTile& x, int64_t n, float* out) {
   TileDot<Q4_0Rows<Q4_0RBlocks>, kTok>(row, x, n, out);
 }
 
+// kQ4_K: on AVX-512 the row kernel's own wide loop over the tile's tokens
+// (dot_k_wide-inl.h), as TileDotQ4_0R.
+template <int kTok>
+void TileDotQ4_K(const void* row, const ActsTile& x, int64_t n, float* out) {
+#if HWY_TARGET <= HWY_AVX3
+  bool wide = true;
+  for (int t = 0; t < kTok; ++t) wide = wide && x.tok[t].dsum != nullptr;
+  if (wide) return DotQ4_KWide<kTok>(static_cast<const BlockQ4_K*>(row), x.tok, n, out);
+#endif
+  TileDot<K45Rows<BlockQ4_K, false>, kTok>(row, x, n, out);
+}
+
+// kQ6_K: as TileDotQ4_K, with DotQ6_KWide.
+template <int kTok>
+void TileDotQ6_K(const void* row, const ActsTile& x, int64_t n, float* out) {
+#if HWY_TARGET <= HWY_AVX3
+  bool wide = true;
+  for (int t = 0; t < kTok; ++t) wide = wide && x.tok[t].sum16 != nullptr;
+  if (wide) return DotQ6_KWide<kTok>(static_cast<const BlockQ6_K*>(row), x.tok, n, out);
+#endif
+  TileDot<Q6_KRows, kTok>(row, x, n, out);
+}
+
 // The tile kernel of `type` for kTok tokens, or nullptr when rows of that
 // type meet float activations (GetRowDotQ8 is nullptr).
 template <int kTok>
@@ -279,9 +302,9 @@ HWY_INLINE TileDotFn GetTileDotFor(DType type) {
     case DType::kQ4_0: return &TileDot<Q4_0Rows<Q4_0Blocks>, kTok>;
     case DType::kQ4_0R: return &TileDotQ4_0R<kTok>;
     case DType::kQ8_0: return &TileDot<Q8_0Rows, kTok>;
-    case DType::kQ4_K: return &TileDot<K45Rows<BlockQ4_K, false>, kTok>;
+    case DType::kQ4_K: return &TileDotQ4_K<kTok>;
     case DType::kQ5_K: return &TileDot<K45Rows<BlockQ5_K, true>, kTok>;
-    case DType::kQ6_K: return &TileDot<Q6_KRows, kTok>;
+    case DType::kQ6_K: return &TileDotQ6_K<kTok>;
     default: return nullptr;
   }
 }

@@ -32,6 +32,8 @@ struct QuantizedActs {
   std::vector<int32_t> q4_bias;  // [rows, cols / 32, kQ4BiasLanes]
   std::vector<int16_t> q4_hi;    // [rows, cols / 32, 16]: q[16 + j] - 16 q[j] of each block
   std::vector<int16_t> q4_lo;    // [rows, cols / 32, 16]: q[j], j < 16, of each block (AVX-512 kQ4_0R pairs)
+  std::vector<float> dsum;       // [rows, cols / 32, 2]: (d, sum) of each block, side by side (AVX-512 Q4_K)
+  std::vector<float> sum16;      // [rows, cols / 16]: sum of the quants of each 16 elements, exact (AVX-512 Q6_K)
 };
 constexpr int kActBlock = 32;
 constexpr int kQ4BiasLanes = 8;

@@ -1,0 +1,209 @@
+// Per-target AVX-512 kernels for the K quant types, 512-bit vectors with
+// each super-block's scales made once in a 16-lane vector, and
+// GetRowDotQ8, the integer-dot row kernel of each type (Highway -inl
+// header, included once per target by foreach_target.h; what it builds on:
+// dot_q8-inl.h).
+//
+// Why wide: the 256-bit row kernels spent about a third of their time
+// making one sub-block scale at a time (scalar converts, broadcasts and
+// stores per super-block), and the vector ports were not the limit. Measured
+// one row in L1, one core (4 GHz): Q4_K 34-37 -> 29-32 cycles per
+// super-block; Q6_K 59-61 -> see DotQ6_KWide. Both kernels take kTok tokens
+// (MatVecBatch's tiles, matmul_q8-inl.h): the weight work is shared and each
+// token does what one token alone does, so every token of a batched step
+// gets the bits of its lone MatVec. Scalar twins: dot_q8_scalar.cc (the
+// same integer sums; these round the float scale products differently, well
+// inside the kernel tests' tolerance).
+
+#if defined(PLEXUS_KERNELS_DOT_K_WIDE_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef PLEXUS_KERNELS_DOT_K_WIDE_INL_H_
+#undef PLEXUS_KERNELS_DOT_K_WIDE_INL_H_
+#else
+#define PLEXUS_KERNELS_DOT_K_WIDE_INL_H_
+#endif
+
+#include <cstdint>
+#include <cstring>
+
+#include "hwy/highway.h"
+#include "kernels/dot_q8-inl.h"
+#include "kernels/stream_prefetch.h"
+#include "tensor/blocks.h"
+#include "tensor/dtype.h"
+#include "tensor/quant_k_scales.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace plexus::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+#if HWY_TARGET <= HWY_AVX3
+// Q4_K on AVX-512: one pmaddwd per 32-element sub-block, and a super-block's
+// 8 scales and 8 mins in one 16-lane vector, lane 2k sub-block k's scale and
+// 2k + 1 its min: (sc, m) widened and converted once, times (d, dmin) from
+// one broadcast of the block's two halves, times the activations' (d, sum)
+// pairs (QuantizedActs::dsum). The 256-bit kernel spent ~11 of its ~35
+// cycles per super-block making these one sub-block at a time (one row in
+// L1, 1 core); this one ~29 cycles. Lane 2k is (sc * d) * x_d as there; the
+// mins are m * dmin * x_sum (there dmin * (m * x_sum)), summed per lane
+// across super-blocks and over the odd lanes at the end.
+//
+// kTok tokens at once (MatVecBatch's tiles, matmul_q8-inl.h): the quants
+// are widened and the (sc, m) vector made once; each token then does what
+// one token alone does, so every token gets the bits of DotQ8Row.
+template <int kTok>
+HWY_INLINE void DotQ4_KWide(const BlockQ4_K* blocks, const ActsRow* x, int64_t n, float* out) {
+  const hn::Full512<int16_t> d16;
+  const hn::Full512<uint16_t> du16;
+  const hn::Full512<int32_t> d32;
+  const hn::Full512<float> df;
+  const hn::Full256<uint8_t> d8;
+  const hn::Full128<uint8_t> d8q;
+  const hn::Full128<uint64_t> d64q;
+  const hn::Full256<uint32_t> du32h;
+  const hn::Full256<hwy::float16_t> dh;
+  const auto mask = hn::Set(d16, 0xF);
+  hn::Vec<decltype(df)> acc[kTok], acc_hi[kTok], acc_m[kTok];
+  for (int t = 0; t < kTok; ++t) acc[t] = acc_hi[t] = acc_m[t] = hn::Zero(df);
+  HWY_ALIGN float scale_min[kTok][16];  // per token: the lanes above, read back as broadcasts
+  for (int64_t b = 0; b < n / kQKK; ++b) {
+    const BlockQ4_K& blk = blocks[b];
+    PrefetchStream<sizeof(BlockQ4_K)>(&blk);
+    uint32_t d_dmin;  // the two halves d, dmin
+    std::memcpy(&d_dmin, &blk.d, sizeof(d_dmin));
+    const auto dd = hn::PromoteTo(df, hn::BitCast(dh, hn::Set(du32h, d_dmin)));
+    uint64_t scale_bytes, min_bytes;
+    UnpackScaleMinsK(blk.scales, &scale_bytes, &min_bytes);
+    const auto sc_m = hn::InterleaveLower(d8q, hn::BitCast(d8q, hn::Set(d64q, scale_bytes)),
+                                          hn::BitCast(d8q, hn::Set(d64q, min_bytes)));
+    const auto weight_part = hn::Mul(hn::ConvertTo(df, hn::PromoteTo(d32, sc_m)), dd);
+    for (int t = 0; t < kTok; ++t) {
+      const auto prod = hn::Mul(weight_part, hn::LoadU(df, x[t].dsum + b * 16));
+      hn::Store(prod, df, scale_min[t]);
+      acc_m[t] = hn::Add(acc_m[t], prod);
+    }
+    MemoryBarrier();  // as LegacyScales8: broadcasts from memory, not shuffles
+    for (int c = 0; c < 4; ++c) {
+      const auto v = hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(d8, blk.qs + 32 * c)));
+      const auto lo = hn::And(v, mask), hi = hn::ShiftRight<4>(v);
+      for (int t = 0; t < kTok; ++t) {
+        const int16_t* xq = x[t].q + (b * 8 + 2 * c) * kQK;
+        auto unused_lo = hn::Zero(d32), unused_hi = hn::Zero(d32);  // pmaddwd leaves nothing there
+        const auto sum_lo = hn::ReorderWidenMulAccumulate(d32, lo, hn::LoadU(d16, xq), hn::Zero(d32), unused_lo);
+        const auto sum_hi = hn::ReorderWidenMulAccumulate(d32, hi, hn::LoadU(d16, xq + kQK), hn::Zero(d32), unused_hi);
+        acc[t] = hn::MulAdd(hn::ConvertTo(df, sum_lo), hn::Set(df, scale_min[t][4 * c]), acc[t]);
+        acc_hi[t] = hn::MulAdd(hn::ConvertTo(df, sum_hi), hn::Set(df, scale_min[t][4 * c + 2]), acc_hi[t]);
+      }
+    }
+  }
+  for (int t = 0; t < kTok; ++t) {
+    out[t] = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc[t], acc_hi[t]))) -
+             hn::GetLane(hn::SumOfLanes(df, hn::OddEven(acc_m[t], hn::Zero(df))));
+  }
+}
+
+// Q6_K on AVX-512. Half h of a super-block (128 elements) is four 32-lane
+// int16 vectors q[m], activation block 4h + m each (low nibbles of ql[0,32)
+// and ql[32,64), then their high nibbles; bits 4..5 from qh). One pmaddwd
+// per activation block leaves sub-block 8h + 2m in int32 lanes 0-7 and
+// 8h + 2m + 1 in lanes 8-15, so the int8 sub-block scales go into the float
+// scale (d * sc) * x_d, one 16-lane vector per super-block, instead of into
+// the int16 quants (vpmullw and a broadcast per 16 elements before). The
+// quants' -32 is not subtracted per element either: 32 * sum over
+// sub-blocks of scale * (sum of the sub-block's 16 activation quants,
+// QuantizedActs::sum16) is taken off once at the end.
+template <int kTok>
+HWY_INLINE void DotQ6_KWide(const BlockQ6_K* blocks, const ActsRow* x, int64_t n, float* out) {
+  const hn::Full512<int16_t> d16;
+  const hn::Full512<uint16_t> du16;
+  const hn::Full512<int32_t> d32;
+  const hn::Full512<float> df;
+  const hn::Full256<uint8_t> d8;
+  const hn::Full256<float> df8;
+  const hn::Full128<int8_t> di8;
+  const auto low4 = hn::Set(d16, 0xF), top2 = hn::Set(d16, 0x30);
+  // kPair[p]: lanes 0-7 scale 2p, lanes 8-15 scale 2p + 1; kTwice: lane k block k / 2.
+  HWY_ALIGN static constexpr int32_t kPair[8][16] = {
+      {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1},         {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3},
+      {4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5},         {6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7},
+      {8, 8, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9},         {10, 10, 10, 10, 10, 10, 10, 10, 11, 11, 11, 11, 11, 11, 11, 11},
+      {12, 12, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13},
+      {14, 14, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15, 15}};
+  HWY_ALIGN static constexpr int32_t kTwice[16] = {0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7};
+  const auto twice = hn::SetTableIndices(df, kTwice);
+  hn::Vec<decltype(df)> acc[kTok][2], offset[kTok], scale[kTok];
+  for (int t = 0; t < kTok; ++t) acc[t][0] = acc[t][1] = offset[t] = hn::Zero(df);
+  for (int64_t b = 0; b < n / kQKK; ++b) {
+    const BlockQ6_K& blk = blocks[b];
+    PrefetchStream<sizeof(BlockQ6_K)>(&blk);
+    // (d * sc_k) for the 16 sub-blocks, then per token times x_d of block k / 2.
+    const auto sc = hn::ConvertTo(df, hn::PromoteTo(d32, hn::LoadU(di8, blk.scales)));
+    const auto d_sc = hn::Mul(hn::Set(df, HalfBitsToF32(&blk.d)), sc);
+    for (int t = 0; t < kTok; ++t) {
+      const auto x_d = hn::TableLookupLanes(hn::ZeroExtendVector(df, hn::LoadU(df8, x[t].d + b * 8)), twice);
+      scale[t] = hn::Mul(d_sc, x_d);
+      offset[t] = hn::MulAdd(scale[t], hn::LoadU(df, x[t].sum16 + b * 16), offset[t]);
+    }
+    for (int half = 0; half < 2; ++half) {
+      const auto widen = [&](const uint8_t* p) HWY_ATTR { return hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(d8, p))); };
+      const auto a = widen(blk.ql + 64 * half), c = widen(blk.ql + 64 * half + 32), h = widen(blk.qh + 32 * half);
+      const hn::Vec<decltype(d16)> q[4] = {
+          hn::Or(hn::And(a, low4), hn::And(hn::ShiftLeft<4>(h), top2)),
+          hn::Or(hn::And(c, low4), hn::And(hn::ShiftLeft<2>(h), top2)),
+          hn::Or(hn::ShiftRight<4>(a), hn::And(h, top2)),
+          hn::Or(hn::ShiftRight<4>(c), hn::And(hn::ShiftRight<2>(h), top2))};
+      for (int m = 0; m < 4; ++m) {
+        const auto pair = hn::SetTableIndices(df, kPair[4 * half + m]);
+        for (int t = 0; t < kTok; ++t) {
+          auto unused = hn::Zero(d32);  // pmaddwd leaves nothing there
+          const auto sum = hn::ReorderWidenMulAccumulate(
+              d32, q[m], hn::LoadU(d16, x[t].q + (b * 8 + 4 * half + m) * kQK), hn::Zero(d32), unused);
+          acc[t][m & 1] = hn::MulAdd(hn::ConvertTo(df, sum), hn::TableLookupLanes(scale[t], pair), acc[t][m & 1]);
+        }
+      }
+    }
+  }
+  for (int t = 0; t < kTok; ++t) {
+    out[t] = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc[t][0], acc[t][1]))) -
+             32.0f * hn::GetLane(hn::SumOfLanes(df, offset[t]));
+  }
+}
+
+// Row kernels for GetRowDotQ8: the wide loops when the activations carry
+// what they read (QuantizeActs always makes it).
+float DotQ8RowQ4_KWide(const void* row, ActsRow x, int64_t n) {
+  if (x.dsum == nullptr) return DotQ8RowK45<BlockQ4_K, false>(row, x, n);
+  float out;
+  DotQ4_KWide<1>(static_cast<const BlockQ4_K*>(row), &x, n, &out);
+  return out;
+}
+float DotQ8RowQ6_KWide(const void* row, ActsRow x, int64_t n) {
+  if (x.sum16 == nullptr) return DotQ8RowQ6_K(row, x, n);
+  float out;
+  DotQ6_KWide<1>(static_cast<const BlockQ6_K*>(row), &x, n, &out);
+  return out;
+}
+#endif  // HWY_TARGET <= HWY_AVX3
+
+// The integer-dot kernel of `type`, or nullptr when rows of that type meet
+// float activations (f32, f16, bf16 and the rarer legacy types).
+HWY_INLINE RowDotQ8Fn GetRowDotQ8(DType type) {
+  switch (type) {
+    case DType::kQ4_0: return &DotQ8RowQ4_0<Q4_0Blocks>;
+    case DType::kQ4_0R: return &DotQ8RowQ4_0<Q4_0RBlocks>;
+    case DType::kQ8_0: return &DotQ8RowQ8_0;
+#if HWY_TARGET <= HWY_AVX3
+    case DType::kQ4_K: return &DotQ8RowQ4_KWide;
+    case DType::kQ6_K: return &DotQ8RowQ6_KWide;
+#else
+    case DType::kQ4_K: return &DotQ8RowK45<BlockQ4_K, false>;
+    case DType::kQ6_K: return &DotQ8RowQ6_K;
+#endif
+    case DType::kQ5_K: return &DotQ8RowK45<BlockQ5_K, true>;
+    default: return nullptr;
+  }
+}
+
+}  // namespace plexus::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // PLEXUS_KERNELS_DOT_K_WIDE_INL_H_
