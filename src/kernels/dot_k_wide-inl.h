@@ -1,18 +1,19 @@
-// Per-target AVX-512 kernels for the K quant types, 512-bit vectors with
-// each super-block's scales made once in a 16-lane vector, and
-// GetRowDotQ8, the integer-dot row kernel of each type (Highway -inl
-// header, included once per target by foreach_target.h; what it builds on:
+// Per-target AVX-512 kernels for the K quant types (Q4_K, Q5_K, Q6_K):
+// 512-bit vectors, each super-block's scales made once in a 16-lane vector;
+// and GetRowDotQ8, the integer-dot row kernel of each type (Highway -inl
+// header, included once per target by foreach_target.h; it builds on
 // dot_q8-inl.h).
 //
 // Why wide: the 256-bit row kernels spent about a third of their time
 // making one sub-block scale at a time (scalar converts, broadcasts and
-// stores per super-block), and the vector ports were not the limit. Measured
-// one row in L1, one core (4 GHz): Q4_K 34-37 -> 29-32 cycles per
-// super-block; Q6_K 59-61 -> see DotQ6_KWide. Both kernels take kTok tokens
+// stores per super-block; for Q6_K also a vpmullw and a broadcast per 16
+// elements), and the vector ports were not their limit. Measured on one row
+// in L1, one core (~4 GHz), cycles per super-block: Q4_K 35 -> 31-33, Q5_K
+// 59-61 -> 43-45, Q6_K 59-60 -> 40. Each kernel takes kTok tokens
 // (MatVecBatch's tiles, matmul_q8-inl.h): the weight work is shared and each
 // token does what one token alone does, so every token of a batched step
-// gets the bits of its lone MatVec. Scalar twins: dot_q8_scalar.cc (the
-// same integer sums; these round the float scale products differently, well
+// gets the bits of its lone MatVec. Scalar twins: dot_q8_scalar.cc (the same
+// integer sums; these round the float scale products differently, well
 // inside the kernel tests' tolerance).
 
 #if defined(PLEXUS_KERNELS_DOT_K_WIDE_INL_H_) == defined(HWY_TARGET_TOGGLE)
@@ -37,21 +38,23 @@ namespace plexus::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 #if HWY_TARGET <= HWY_AVX3
-// Q4_K on AVX-512: one pmaddwd per 32-element sub-block, and a super-block's
-// 8 scales and 8 mins in one 16-lane vector, lane 2k sub-block k's scale and
-// 2k + 1 its min: (sc, m) widened and converted once, times (d, dmin) from
-// one broadcast of the block's two halves, times the activations' (d, sum)
-// pairs (QuantizedActs::dsum). The 256-bit kernel spent ~11 of its ~35
-// cycles per super-block making these one sub-block at a time (one row in
-// L1, 1 core); this one ~29 cycles. Lane 2k is (sc * d) * x_d as there; the
-// mins are m * dmin * x_sum (there dmin * (m * x_sum)), summed per lane
-// across super-blocks and over the odd lanes at the end.
+// Q4_K and Q5_K (kHighBits: bits 2c and 2c + 1 of qh[l] are bit 4 of chunk
+// c's low and high quant l) on AVX-512: one pmaddwd per 32-element
+// sub-block, and a super-block's 8 scales and 8 mins in one 16-lane vector,
+// lane 2k sub-block k's scale and 2k + 1 its min: (sc, m) widened and
+// converted once, times (d, dmin) from one broadcast of the block's two
+// halves, times the activations' (d, sum) pairs (QuantizedActs::dsum). A
+// 512-bit loop with the scales made the old way ran ~35 cycles per
+// super-block, as the 256-bit one, and ~23 without them (a timing-only
+// build): that part is what this saves on. Lane 2k is (sc * d) * x_d as in
+// the 256-bit kernel; the mins are m * dmin * x_sum (there dmin * (m *
+// x_sum)), summed per lane across super-blocks, over the odd lanes at the end.
 //
 // kTok tokens at once (MatVecBatch's tiles, matmul_q8-inl.h): the quants
 // are widened and the (sc, m) vector made once; each token then does what
 // one token alone does, so every token gets the bits of DotQ8Row.
-template <int kTok>
-HWY_INLINE void DotQ4_KWide(const BlockQ4_K* blocks, const ActsRow* x, int64_t n, float* out) {
+template <class BlockK, bool kHighBits, int kTok>
+HWY_INLINE void DotK45Wide(const BlockK* blocks, const ActsRow* x, int64_t n, float* out) {
   const hn::Full512<int16_t> d16;
   const hn::Full512<uint16_t> du16;
   const hn::Full512<int32_t> d32;
@@ -61,13 +64,13 @@ HWY_INLINE void DotQ4_KWide(const BlockQ4_K* blocks, const ActsRow* x, int64_t n
   const hn::Full128<uint64_t> d64q;
   const hn::Full256<uint32_t> du32h;
   const hn::Full256<hwy::float16_t> dh;
-  const auto mask = hn::Set(d16, 0xF);
+  const auto mask = hn::Set(d16, 0xF), bit4 = hn::Set(d16, 0x10);
   hn::Vec<decltype(df)> acc[kTok], acc_hi[kTok], acc_m[kTok];
   for (int t = 0; t < kTok; ++t) acc[t] = acc_hi[t] = acc_m[t] = hn::Zero(df);
   HWY_ALIGN float scale_min[kTok][16];  // per token: the lanes above, read back as broadcasts
   for (int64_t b = 0; b < n / kQKK; ++b) {
-    const BlockQ4_K& blk = blocks[b];
-    PrefetchStream<sizeof(BlockQ4_K)>(&blk);
+    const BlockK& blk = blocks[b];
+    PrefetchStream<sizeof(BlockK)>(&blk);
     uint32_t d_dmin;  // the two halves d, dmin
     std::memcpy(&d_dmin, &blk.d, sizeof(d_dmin));
     const auto dd = hn::PromoteTo(df, hn::BitCast(dh, hn::Set(du32h, d_dmin)));
@@ -82,9 +85,15 @@ HWY_INLINE void DotQ4_KWide(const BlockQ4_K* blocks, const ActsRow* x, int64_t n
       acc_m[t] = hn::Add(acc_m[t], prod);
     }
     MemoryBarrier();  // as LegacyScales8: broadcasts from memory, not shuffles
+    hn::Vec<decltype(d16)> high4;  // kHighBits: qh[l] << 4
+    if constexpr (kHighBits) high4 = hn::ShiftLeft<4>(hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(d8, blk.qh))));
     for (int c = 0; c < 4; ++c) {
       const auto v = hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(d8, blk.qs + 32 * c)));
-      const auto lo = hn::And(v, mask), hi = hn::ShiftRight<4>(v);
+      auto lo = hn::And(v, mask), hi = hn::ShiftRight<4>(v);
+      if constexpr (kHighBits) {
+        lo = hn::Or(lo, hn::And(hn::ShiftRightSame(high4, 2 * c), bit4));
+        hi = hn::Or(hi, hn::And(hn::ShiftRightSame(high4, 2 * c + 1), bit4));
+      }
       for (int t = 0; t < kTok; ++t) {
         const int16_t* xq = x[t].q + (b * 8 + 2 * c) * kQK;
         auto unused_lo = hn::Zero(d32), unused_hi = hn::Zero(d32);  // pmaddwd leaves nothing there
@@ -170,10 +179,11 @@ HWY_INLINE void DotQ6_KWide(const BlockQ6_K* blocks, const ActsRow* x, int64_t n
 
 // Row kernels for GetRowDotQ8: the wide loops when the activations carry
 // what they read (QuantizeActs always makes it).
-float DotQ8RowQ4_KWide(const void* row, ActsRow x, int64_t n) {
-  if (x.dsum == nullptr) return DotQ8RowK45<BlockQ4_K, false>(row, x, n);
+template <class BlockK, bool kHighBits>
+float DotQ8RowK45Wide(const void* row, ActsRow x, int64_t n) {
+  if (x.dsum == nullptr) return DotQ8RowK45<BlockK, kHighBits>(row, x, n);
   float out;
-  DotQ4_KWide<1>(static_cast<const BlockQ4_K*>(row), &x, n, &out);
+  DotK45Wide<BlockK, kHighBits, 1>(static_cast<const BlockK*>(row), &x, n, &out);
   return out;
 }
 float DotQ8RowQ6_KWide(const void* row, ActsRow x, int64_t n) {
@@ -192,13 +202,14 @@ HWY_INLINE RowDotQ8Fn GetRowDotQ8(DType type) {
     case DType::kQ4_0R: return &DotQ8RowQ4_0<Q4_0RBlocks>;
     case DType::kQ8_0: return &DotQ8RowQ8_0;
 #if HWY_TARGET <= HWY_AVX3
-    case DType::kQ4_K: return &DotQ8RowQ4_KWide;
+    case DType::kQ4_K: return &DotQ8RowK45Wide<BlockQ4_K, false>;
+    case DType::kQ5_K: return &DotQ8RowK45Wide<BlockQ5_K, true>;
     case DType::kQ6_K: return &DotQ8RowQ6_KWide;
 #else
     case DType::kQ4_K: return &DotQ8RowK45<BlockQ4_K, false>;
+    case DType::kQ5_K: return &DotQ8RowK45<BlockQ5_K, true>;
     case DType::kQ6_K: return &DotQ8RowQ6_K;
 #endif
-    case DType::kQ5_K: return &DotQ8RowK45<BlockQ5_K, true>;
     default: return nullptr;
   }
 }

@@ -271,19 +271,19 @@ void TileDotQ4_0R(const void* row, const ActsTile& x, int64_t n, float* out) {
   TileDot<Q4_0Rows<Q4_0RBlocks>, kTok>(row, x, n, out);
 }
 
-// kQ4_K: on AVX-512 the row kernel's own wide loop over the tile's tokens
-// (dot_k_wide-inl.h), as TileDotQ4_0R.
-template <int kTok>
-void TileDotQ4_K(const void* row, const ActsTile& x, int64_t n, float* out) {
+// kQ4_K, kQ5_K: on AVX-512 the row kernel's own wide loop over the tile's
+// tokens (dot_k_wide-inl.h), as TileDotQ4_0R.
+template <class BlockK, bool kHighBits, int kTok>
+void TileDotK45(const void* row, const ActsTile& x, int64_t n, float* out) {
 #if HWY_TARGET <= HWY_AVX3
   bool wide = true;
   for (int t = 0; t < kTok; ++t) wide = wide && x.tok[t].dsum != nullptr;
-  if (wide) return DotQ4_KWide<kTok>(static_cast<const BlockQ4_K*>(row), x.tok, n, out);
+  if (wide) return DotK45Wide<BlockK, kHighBits, kTok>(static_cast<const BlockK*>(row), x.tok, n, out);
 #endif
-  TileDot<K45Rows<BlockQ4_K, false>, kTok>(row, x, n, out);
+  TileDot<K45Rows<BlockK, kHighBits>, kTok>(row, x, n, out);
 }
 
-// kQ6_K: as TileDotQ4_K, with DotQ6_KWide.
+// kQ6_K: as TileDotK45, with DotQ6_KWide.
 template <int kTok>
 void TileDotQ6_K(const void* row, const ActsTile& x, int64_t n, float* out) {
 #if HWY_TARGET <= HWY_AVX3
@@ -302,8 +302,8 @@ HWY_INLINE TileDotFn GetTileDotFor(DType type) {
     case DType::kQ4_0: return &TileDot<Q4_0Rows<Q4_0Blocks>, kTok>;
     case DType::kQ4_0R: return &TileDotQ4_0R<kTok>;
     case DType::kQ8_0: return &TileDot<Q8_0Rows, kTok>;
-    case DType::kQ4_K: return &TileDotQ4_K<kTok>;
-    case DType::kQ5_K: return &TileDot<K45Rows<BlockQ5_K, true>, kTok>;
+    case DType::kQ4_K: return &TileDotK45<BlockQ4_K, false, kTok>;
+    case DType::kQ5_K: return &TileDotK45<BlockQ5_K, true, kTok>;
     case DType::kQ6_K: return &TileDotQ6_K<kTok>;
     default: return nullptr;
   }
