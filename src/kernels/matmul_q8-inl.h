@@ -257,22 +257,22 @@ void TileDot(const void* row, const ActsTile& x, int64_t n, float* out) {
   sink.Finish(out);
 }
 
-// kQ4_0R: on AVX-512 DotQ8Row's own pair loop over the tile's tokens (the
-// bits of DotQ4_0RPairs), where the per-block visitor above costs each token
+// Q4_0, kQ4_0R: on AVX-512 DotQ8Row's own pair loop over the tile's tokens
+// (the bits of DotQ4_0Pairs), where the per-block visitor above costs each token
 // more than a lone MatVec does (2048x2048, 1 thread: 8 tokens 1052 us
 // against 117 us for one).
-template <int kTok>
-void TileDotQ4_0R(const void* row, const ActsTile& x, int64_t n, float* out) {
+template <class Blocks, int kTok>
+void TileDotQ4_0(const void* row, const ActsTile& x, int64_t n, float* out) {
 #if HWY_TARGET <= HWY_AVX3
   bool pairs = true;
   for (int t = 0; t < kTok; ++t) pairs = pairs && HasQ4Pairs(x.tok[t]);
-  if (pairs) return DotQ4_0RPairs<kTok>(Q4_0RBlocks(row, n / kQK), x.tok, n / kQK, out);
+  if (pairs) return DotQ4_0Pairs<Blocks, kTok>(Blocks(row, n / kQK), x.tok, n / kQK, out);
 #endif
-  TileDot<Q4_0Rows<Q4_0RBlocks>, kTok>(row, x, n, out);
+  TileDot<Q4_0Rows<Blocks>, kTok>(row, x, n, out);
 }
 
 // kQ4_K, kQ5_K: on AVX-512 the row kernel's own wide loop over the tile's
-// tokens (dot_k_wide-inl.h), as TileDotQ4_0R.
+// tokens (dot_k_wide-inl.h), as TileDotQ4_0.
 template <class BlockK, bool kHighBits, int kTok>
 void TileDotK45(const void* row, const ActsTile& x, int64_t n, float* out) {
 #if HWY_TARGET <= HWY_AVX3
@@ -299,8 +299,8 @@ void TileDotQ6_K(const void* row, const ActsTile& x, int64_t n, float* out) {
 template <int kTok>
 HWY_INLINE TileDotFn GetTileDotFor(DType type) {
   switch (type) {
-    case DType::kQ4_0: return &TileDot<Q4_0Rows<Q4_0Blocks>, kTok>;
-    case DType::kQ4_0R: return &TileDotQ4_0R<kTok>;
+    case DType::kQ4_0: return &TileDotQ4_0<Q4_0Blocks, kTok>;
+    case DType::kQ4_0R: return &TileDotQ4_0<Q4_0RBlocks, kTok>;
     case DType::kQ8_0: return &TileDot<Q8_0Rows, kTok>;
     case DType::kQ4_K: return &TileDotK45<BlockQ4_K, false, kTok>;
     case DType::kQ5_K: return &TileDotK45<BlockQ5_K, true, kTok>;
