@@ -16,7 +16,10 @@
 // - the same final SumOfLanes(chain0 + chain1) and, for Q4_K/Q5_K, minus the
 //   same mins vector (AccumulateKMins per super-block), summed the same way.
 // Any change to a row kernel's arithmetic in dot_q8-inl.h must be mirrored
-// here; tests/kernels/matvec_batch_test.cc compares them bit for bit.
+// here; tests/kernels/matvec_batch_test.cc compares them bit for bit. On
+// AVX-512, Q4_0, kQ4_0R and the K types instead run their row kernels' own
+// kTok templates (DotQ4_0Pairs, DotK45Wide, DotQ6_KWide), so there the
+// identity holds by construction; the visitors below serve the rest.
 //
 // Structure: a row visitor (Q4_0Rows, ...) walks the row's activation blocks
 // of 32 in the row kernel's order; for each it unpacks and widens the weight
