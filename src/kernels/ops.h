@@ -7,6 +7,7 @@
 #include <span>
 #include <vector>
 
+#include "base/aligned_vector.h"
 #include "base/thread_pool.h"
 #include "tensor/dtype.h"
 #include "tensor/tensor_view.h"
@@ -23,17 +24,19 @@ float Dot(DType type, const void* row, const float* x, int64_t n);
 // block is -8 * (q[2p] + q[2p+1] + q[16+2p] + q[17+2p]): the Q4_0 offset of
 // the elements that one int32 lane of a 16-lane pmaddwd pair sums, so the
 // x86 kernel starts that lane there and multiplies the nibbles as stored.
+// Arrays start on a cache line (AlignedVector): the AVX-512 kernels load them
+// 64 bytes at a time.
 struct QuantizedActs {
   int64_t rows = 0;
   int64_t cols = 0;
-  std::vector<int16_t> q;        // [rows, cols]
-  std::vector<float> d;          // [rows, cols / 32]
-  std::vector<float> sum;        // [rows, cols / 32]
-  std::vector<int32_t> q4_bias;  // [rows, cols / 32, kQ4BiasLanes]
-  std::vector<int16_t> q4_hi;    // [rows, cols / 32, 16]: q[16 + j] - 16 q[j] of each block
-  std::vector<int16_t> q4_lo;    // [rows, cols / 32, 16]: q[j], j < 16, of each block (AVX-512 kQ4_0R pairs)
-  std::vector<float> dsum;       // [rows, cols / 32, 2]: (d, sum) of each block, side by side (AVX-512 Q4_K)
-  std::vector<float> sum16;      // [rows, cols / 16]: sum of the quants of each 16 elements, exact (AVX-512 Q6_K)
+  AlignedVector<int16_t> q;        // [rows, cols]
+  AlignedVector<float> d;          // [rows, cols / 32]
+  AlignedVector<float> sum;        // [rows, cols / 32]
+  AlignedVector<int32_t> q4_bias;  // [rows, cols / 32, kQ4BiasLanes]
+  AlignedVector<int16_t> q4_hi;    // [rows, cols / 32, 16]: q[16 + j] - 16 q[j] of each block
+  AlignedVector<int16_t> q4_lo;    // [rows, cols / 32, 16]: q[j], j < 16, of each block (AVX-512 kQ4_0R pairs)
+  AlignedVector<float> dsum;       // [rows, cols / 32, 2]: (d, sum) of each block, side by side (AVX-512 Q4_K)
+  AlignedVector<float> sum16;      // [rows, cols / 16]: sum of the quants of each 16 elements, exact (AVX-512 Q6_K)
 };
 constexpr int kActBlock = 32;
 constexpr int kQ4BiasLanes = 8;
