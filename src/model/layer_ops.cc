@@ -74,7 +74,7 @@ void Activations::Resize(const ModelConfig& c, const ShardSpec& s, size_t batch,
   }
 }
 
-void LayerRun::MatMul(const TensorView& w, const std::vector<float>& in, std::vector<float>& out) {
+void LayerRun::MatMul(const TensorView& w, const AlignedVector<float>& in, AlignedVector<float>& out) {
   MatMulRows(w, in.data(), 0, static_cast<int64_t>(batch_.size()), out.data());
 }
 

@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "base/aligned_vector.h"
 #include "base/collective.h"
 #include "base/thread_pool.h"
 #include "kernels/ops.h"
@@ -23,13 +24,13 @@ class AsyncReducer;
 
 // Multi-head latent attention buffers (deepseek2; see mla_ops.cc).
 struct MlaActivations {
-  std::vector<float> q_lat;     // [B, q_lora]          q LoRA activations
-  std::vector<float> latent;    // [B, kv_lora + rope]  c_kv (normalised) | k_pe (rotated): what the cache keeps
+  AlignedVector<float> q_lat;     // [B, q_lora]          q LoRA activations
+  AlignedVector<float> latent;    // [B, kv_lora + rope]  c_kv (normalised) | k_pe (rotated): what the cache keeps
   // Prefill (B > 1), for a group of G local heads (mla_ops.cc MlaAttendBatch):
-  std::vector<float> q_abs;     // [G, B, kv_lora + rope] k_b_h^T q_nope | q_pe per head
-  std::vector<float> o_lat;     // [G, B, kv_lora]        sum_t p(t) c_kv(t) per head
-  std::vector<float> head_in;   // [B, nope]              one head's q_nope, gathered
-  std::vector<float> head_out;  // [B, max(kv_lora, v)]   one head's product before scattering
+  AlignedVector<float> q_abs;     // [G, B, kv_lora + rope] k_b_h^T q_nope | q_pe per head
+  AlignedVector<float> o_lat;     // [G, B, kv_lora]        sum_t p(t) c_kv(t) per head
+  AlignedVector<float> head_in;   // [B, nope]              one head's q_nope, gathered
+  AlignedVector<float> head_out;  // [B, max(kv_lora, v)]   one head's product before scattering
   void Resize(const ModelConfig& c, size_t batch);
 };
 
@@ -42,10 +43,10 @@ struct SoloExperts {
   std::vector<int32_t> slot;    // [local E] its index i below when count == 1
   std::vector<int32_t> expert;  // [m] expert id of solo expert i
   std::vector<int32_t> row;     // [m] the batch row that chose it
-  std::vector<float> weight;    // [m] that row's gate weight for it
-  std::vector<float> gate;      // [m, f_e]
-  std::vector<float> up;        // [m, f_e]
-  std::vector<float> out;       // [m, d]
+  AlignedVector<float> weight;    // [m] that row's gate weight for it
+  AlignedVector<float> gate;      // [m, f_e]
+  AlignedVector<float> up;        // [m, f_e]
+  AlignedVector<float> out;       // [m, d]
   std::vector<kernels::MatVecJob> jobs;  // [2m] the current dispatch
 };
 
@@ -63,28 +64,29 @@ std::vector<QueryRun> QueryRuns(std::span<const BatchEntry> batch, int64_t max_q
 // Queries per run for a GQA group of `group` heads over max_len positions.
 int64_t QueriesPerRun(int64_t group, int64_t max_len);
 
-// Activation buffers for one batch of B entries, all row-major.
+// Activation buffers for one batch of B entries, all row-major, each starting
+// on a cache line (the kernels read rows in 64-byte vectors).
 struct Activations {
-  std::vector<float> x;     // [B, d]      residual stream (whole on every TP rank)
-  std::vector<float> xn;    // [B, d]      normalised input of the current block
-  std::vector<float> q;     // [B, hq*dh]  local query heads
-  std::vector<float> k;     // [B, hkv*dh] local KV heads
-  std::vector<float> v;     // [B, hkv*dh]
-  std::vector<float> attn;  // [B, hq*dh]  attention output per local head
-  std::vector<float> proj;  // [B, d]      partial block output before the all-reduce
-  std::vector<float> gate;  // [B, f]      local FFN rows
-  std::vector<float> up;    // [B, f]
-  std::vector<float> scores;  // [threads, kernels::AttendScratchFloats(...)] attention scratch
+  AlignedVector<float> x;     // [B, d]      residual stream (whole on every TP rank)
+  AlignedVector<float> xn;    // [B, d]      normalised input of the current block
+  AlignedVector<float> q;     // [B, hq*dh]  local query heads
+  AlignedVector<float> k;     // [B, hkv*dh] local KV heads
+  AlignedVector<float> v;     // [B, hkv*dh]
+  AlignedVector<float> attn;  // [B, hq*dh]  attention output per local head
+  AlignedVector<float> proj;  // [B, d]      partial block output before the all-reduce
+  AlignedVector<float> gate;  // [B, f]      local FFN rows
+  AlignedVector<float> up;    // [B, f]
+  AlignedVector<float> scores;  // [threads, kernels::AttendScratchFloats(...)] attention scratch
   // Mixture of experts (n = tokens routed to one expert, n <= B).
-  std::vector<float> router;       // [B, E]   router logits
+  AlignedVector<float> router;       // [B, E]   router logits
   std::vector<int32_t> chosen;     // [B, k]   expert ids each token is routed to
-  std::vector<float> chosen_w;     // [B, k]   their gate weights
+  AlignedVector<float> chosen_w;     // [B, k]   their gate weights
   std::vector<int32_t> rows_of;    // [n]      batch rows routed to the current expert
-  std::vector<float> rows_w;       // [n]      their gate weights for it
-  std::vector<float> exp_in;       // [n, d]   the gathered xn rows
-  std::vector<float> exp_gate;     // [n, f_e] (shared experts: [B, local shared rows])
-  std::vector<float> exp_up;       // [n, f_e]
-  std::vector<float> exp_out;      // [n, d]
+  AlignedVector<float> rows_w;       // [n]      their gate weights for it
+  AlignedVector<float> exp_in;       // [n, d]   the gathered xn rows
+  AlignedVector<float> exp_gate;     // [n, f_e] (shared experts: [B, local shared rows])
+  AlignedVector<float> exp_up;       // [n, f_e]
+  AlignedVector<float> exp_out;      // [n, d]
   SoloExperts solo;                // decode's fused experts
   MlaActivations mla;              // deepseek2 only
   void Resize(const ModelConfig& c, const ShardSpec& s, size_t batch, int n_threads, int64_t max_len);
@@ -150,7 +152,7 @@ class LayerRun {
   void MlaAttend();
 
  private:
-  void MatMul(const TensorView& w, const std::vector<float>& in, std::vector<float>& out);
+  void MatMul(const TensorView& w, const AlignedVector<float>& in, AlignedVector<float>& out);
   // Rows [r0, r0 + n) of the batch (or n rows gathered from it, the first
   // `lone` of them decode rows): ProjectRows.
   void MatMulRows(const TensorView& w, const float* in, int64_t r0, int64_t n, float* out);
