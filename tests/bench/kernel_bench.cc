@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "base/aligned_vector.h"
 #include "base/thread_pool.h"
 #include "hwy/targets.h"
 #include "kernels/ops.h"
@@ -23,10 +24,10 @@
 namespace plexus::kernels {
 namespace {
 
-std::vector<float> RandomFloats(size_t n, uint32_t seed) {
+AlignedVector<float> RandomFloats(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> v(n);
+  AlignedVector<float> v(n);
   for (float& x : v) x = dist(rng);
   return v;
 }
@@ -41,7 +42,7 @@ Weights MakeWeights(DType type, int64_t rows, int64_t cols) {
   Weights w;
   const size_t row_bytes = RowBytes(type, cols);
   w.bytes.resize(row_bytes * static_cast<size_t>(rows));
-  std::vector<float> row = RandomFloats(static_cast<size_t>(cols), 1);
+  AlignedVector<float> row = RandomFloats(static_cast<size_t>(cols), 1);
   for (int64_t r = 0; r < rows; ++r) {
     row[static_cast<size_t>(r % cols)] += 0.5f;  // rows differ without regenerating
     QuantizeRow(type, row.data(), w.bytes.data() + static_cast<size_t>(r) * row_bytes, cols);
@@ -52,8 +53,8 @@ Weights MakeWeights(DType type, int64_t rows, int64_t cols) {
 
 void BM_MatVec(benchmark::State& state, DType type, int64_t rows, int64_t cols, int threads) {
   const Weights w = MakeWeights(type, rows, cols);
-  const std::vector<float> x = RandomFloats(static_cast<size_t>(cols), 2);
-  std::vector<float> y(static_cast<size_t>(rows));
+  const AlignedVector<float> x = RandomFloats(static_cast<size_t>(cols), 2);
+  AlignedVector<float> y(static_cast<size_t>(rows));
   ThreadPool pool(threads);
   for (auto _ : state) {
     MatVec(w.view, x.data(), y.data(), pool);
@@ -65,8 +66,8 @@ void BM_MatVec(benchmark::State& state, DType type, int64_t rows, int64_t cols, 
 
 void BM_MatVecScalar(benchmark::State& state, DType type, int64_t rows, int64_t cols) {
   const Weights w = MakeWeights(type, rows, cols);
-  const std::vector<float> x = RandomFloats(static_cast<size_t>(cols), 2);
-  std::vector<float> y(static_cast<size_t>(rows));
+  const AlignedVector<float> x = RandomFloats(static_cast<size_t>(cols), 2);
+  AlignedVector<float> y(static_cast<size_t>(rows));
   for (auto _ : state) {
     scalar::MatVec(w.view, x.data(), y.data());
     benchmark::DoNotOptimize(y.data());
@@ -77,8 +78,8 @@ void BM_MatVecScalar(benchmark::State& state, DType type, int64_t rows, int64_t 
 
 void BM_MatMul(benchmark::State& state, DType type, int64_t rows, int64_t cols, int64_t n_tokens, int threads) {
   const Weights w = MakeWeights(type, rows, cols);
-  const std::vector<float> x = RandomFloats(static_cast<size_t>(n_tokens * cols), 3);
-  std::vector<float> y(static_cast<size_t>(n_tokens * rows));
+  const AlignedVector<float> x = RandomFloats(static_cast<size_t>(n_tokens * cols), 3);
+  AlignedVector<float> y(static_cast<size_t>(n_tokens * rows));
   ThreadPool pool(threads);
   for (auto _ : state) {
     MatMul(w.view, x.data(), n_tokens, y.data(), pool);
@@ -94,8 +95,8 @@ void BM_MatMul(benchmark::State& state, DType type, int64_t rows, int64_t cols, 
 void BM_DecodeStep(benchmark::State& state, bool batched, DType type, int64_t rows, int64_t cols, int64_t n_tokens,
                    int threads) {
   const Weights w = MakeWeights(type, rows, cols);
-  const std::vector<float> x = RandomFloats(static_cast<size_t>(n_tokens * cols), 3);
-  std::vector<float> y(static_cast<size_t>(n_tokens * rows));
+  const AlignedVector<float> x = RandomFloats(static_cast<size_t>(n_tokens * cols), 3);
+  AlignedVector<float> y(static_cast<size_t>(n_tokens * rows));
   ThreadPool pool(threads);
   for (auto _ : state) {
     if (batched) {
@@ -118,8 +119,8 @@ void BM_MatVecJobs(benchmark::State& state, bool fused, DType type, int n_jobs, 
                    int threads) {
   std::vector<Weights> w;
   for (int j = 0; j < n_jobs; ++j) w.push_back(MakeWeights(type, rows, cols));
-  const std::vector<float> x = RandomFloats(static_cast<size_t>(cols), 2);
-  std::vector<float> y(static_cast<size_t>(n_jobs * rows));
+  const AlignedVector<float> x = RandomFloats(static_cast<size_t>(cols), 2);
+  AlignedVector<float> y(static_cast<size_t>(n_jobs * rows));
   std::vector<MatVecJob> jobs;
   for (int j = 0; j < n_jobs; ++j) jobs.push_back({w[j].view, x.data(), y.data() + j * rows});
   ThreadPool pool(threads);
@@ -137,8 +138,8 @@ void BM_MatVecJobs(benchmark::State& state, bool fused, DType type, int n_jobs, 
 
 void BM_RmsNorm(benchmark::State& state) {
   const int64_t n = state.range(0);
-  const std::vector<float> x = RandomFloats(static_cast<size_t>(n), 4), weight = RandomFloats(static_cast<size_t>(n), 5);
-  std::vector<float> out(static_cast<size_t>(n));
+  const AlignedVector<float> x = RandomFloats(static_cast<size_t>(n), 4), weight = RandomFloats(static_cast<size_t>(n), 5);
+  AlignedVector<float> out(static_cast<size_t>(n));
   for (auto _ : state) {
     RmsNorm(x.data(), weight.data(), out.data(), n, 1e-5f);
     benchmark::DoNotOptimize(out.data());
@@ -148,8 +149,8 @@ void BM_RmsNorm(benchmark::State& state) {
 
 void BM_Rope(benchmark::State& state, RopeStyle style) {
   const int n_heads = static_cast<int>(state.range(0)), head_dim = static_cast<int>(state.range(1));
-  std::vector<float> x = RandomFloats(static_cast<size_t>(n_heads * head_dim), 6);
-  std::vector<float> inv_freq(static_cast<size_t>(head_dim / 2));
+  AlignedVector<float> x = RandomFloats(static_cast<size_t>(n_heads * head_dim), 6);
+  AlignedVector<float> inv_freq(static_cast<size_t>(head_dim / 2));
   for (int i = 0; i < head_dim / 2; ++i) inv_freq[i] = std::pow(10000.0f, -2.0f * i / head_dim);
   int64_t pos = 0;
   for (auto _ : state) {
@@ -161,8 +162,8 @@ void BM_Rope(benchmark::State& state, RopeStyle style) {
 
 void BM_Softmax(benchmark::State& state) {
   const int64_t n = state.range(0);
-  const std::vector<float> logits = RandomFloats(static_cast<size_t>(n), 7);
-  std::vector<float> x(static_cast<size_t>(n));
+  const AlignedVector<float> logits = RandomFloats(static_cast<size_t>(n), 7);
+  AlignedVector<float> x(static_cast<size_t>(n));
   for (auto _ : state) {
     x = logits;
     Softmax(x.data(), n);
@@ -173,8 +174,8 @@ void BM_Softmax(benchmark::State& state) {
 
 void BM_SiluMul(benchmark::State& state) {
   const int64_t n = state.range(0);
-  const std::vector<float> gate = RandomFloats(static_cast<size_t>(n), 8), up = RandomFloats(static_cast<size_t>(n), 9);
-  std::vector<float> x(static_cast<size_t>(n));
+  const AlignedVector<float> gate = RandomFloats(static_cast<size_t>(n), 8), up = RandomFloats(static_cast<size_t>(n), 9);
+  AlignedVector<float> x(static_cast<size_t>(n));
   for (auto _ : state) {
     x = gate;
     SiluMul(x.data(), up.data(), n);
@@ -249,11 +250,11 @@ void RegisterMatrixBenchmarks() {
 struct AttentionCase {
   int64_t heads = 4, dh = 64, len, n_queries;
   std::vector<uint16_t> key_tiles, keys, values;  // keys: the same keys as rows [len, dh]
-  std::vector<float> q, out;
+  AlignedVector<float> q, out;
 
   AttentionCase(int64_t cached, int64_t queries) : len(cached + queries - 1), n_queries(queries) {
     const int64_t tiles = (len + kKeyTile - 1) / kKeyTile;
-    const std::vector<float> k = RandomFloats(static_cast<size_t>(len * dh), 5), v = RandomFloats(k.size(), 6);
+    const AlignedVector<float> k = RandomFloats(static_cast<size_t>(len * dh), 5), v = RandomFloats(k.size(), 6);
     key_tiles.assign(static_cast<size_t>(tiles * kKeyTile * dh), 0);
     keys.resize(k.size());
     values.resize(v.size());
@@ -286,7 +287,7 @@ struct AttentionCase {
 void BM_Attention(benchmark::State& state) {
   AttentionCase c(state.range(0), state.range(1));
   const KvHeadAttention a = c.Args();
-  std::vector<float> scratch(AttendScratchFloats(c.heads, c.n_queries, c.len, c.dh));
+  AlignedVector<float> scratch(AttendScratchFloats(c.heads, c.n_queries, c.len, c.dh));
   for (auto _ : state) {
     AttendKvHead(a, scratch.data());
     benchmark::DoNotOptimize(c.out.data());
@@ -300,7 +301,7 @@ void BM_Attention(benchmark::State& state) {
 void BM_AttentionRowMajor(benchmark::State& state) {
   AttentionCase c(state.range(0), state.range(1));
   const int64_t dh = c.dh;
-  std::vector<float> scores(static_cast<size_t>(c.heads * c.len)), rows(static_cast<size_t>(kKeyTile * dh));
+  AlignedVector<float> scores(static_cast<size_t>(c.heads * c.len)), rows(static_cast<size_t>(kKeyTile * dh));
   const TensorView keys{DType::kF16, dh, c.len, reinterpret_cast<const uint8_t*>(c.keys.data()),
                         static_cast<size_t>(dh) * 2};
   const TensorView values{DType::kF16, dh, c.len, reinterpret_cast<const uint8_t*>(c.values.data()),
