@@ -56,10 +56,8 @@ namespace hn = hwy::HWY_NAMESPACE;
 template <class BlockK, bool kHighBits, int kTok>
 HWY_INLINE void DotK45Wide(const BlockK* blocks, const ActsRow* x, int64_t n, float* out) {
   const hn::Full512<int16_t> d16;
-  const hn::Full512<uint16_t> du16;
   const hn::Full512<int32_t> d32;
   const hn::Full512<float> df;
-  const hn::Full256<uint8_t> d8;
   const hn::Full128<uint8_t> d8q;
   const hn::Full128<uint64_t> d64q;
   const hn::Full256<uint32_t> du32h;
@@ -86,9 +84,9 @@ HWY_INLINE void DotK45Wide(const BlockK* blocks, const ActsRow* x, int64_t n, fl
     }
     MemoryBarrier();  // as LegacyScales8: broadcasts from memory, not shuffles
     hn::Vec<decltype(d16)> high4;  // kHighBits: qh[l] << 4
-    if constexpr (kHighBits) high4 = hn::ShiftLeft<4>(hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(d8, blk.qh))));
+    if constexpr (kHighBits) high4 = hn::ShiftLeft<4>(LoadU8As16(d16, blk.qh));
     for (int c = 0; c < 4; ++c) {
-      const auto v = hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(d8, blk.qs + 32 * c)));
+      const auto v = LoadU8As16(d16, blk.qs + 32 * c);
       auto lo = hn::And(v, mask), hi = hn::ShiftRight<4>(v);
       if constexpr (kHighBits) {
         lo = hn::Or(lo, hn::And(hn::ShiftRightSame(high4, 2 * c), bit4));
@@ -123,20 +121,12 @@ HWY_INLINE void DotK45Wide(const BlockK* blocks, const ActsRow* x, int64_t n, fl
 template <int kTok>
 HWY_INLINE void DotQ6_KWide(const BlockQ6_K* blocks, const ActsRow* x, int64_t n, float* out) {
   const hn::Full512<int16_t> d16;
-  const hn::Full512<uint16_t> du16;
   const hn::Full512<int32_t> d32;
   const hn::Full512<float> df;
-  const hn::Full256<uint8_t> d8;
   const hn::Full256<float> df8;
   const hn::Full128<int8_t> di8;
   const auto low4 = hn::Set(d16, 0xF), top2 = hn::Set(d16, 0x30);
-  // kPair[p]: lanes 0-7 scale 2p, lanes 8-15 scale 2p + 1; kTwice: lane k block k / 2.
-  HWY_ALIGN static constexpr int32_t kPair[8][16] = {
-      {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1},         {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3},
-      {4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5},         {6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7},
-      {8, 8, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9},         {10, 10, 10, 10, 10, 10, 10, 10, 11, 11, 11, 11, 11, 11, 11, 11},
-      {12, 12, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13},
-      {14, 14, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15, 15}};
+  // kTwice: lane k gets block k / 2; kPairLanes (dot_q8-inl.h): sub-blocks 2p, 2p + 1.
   HWY_ALIGN static constexpr int32_t kTwice[16] = {0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7};
   const auto twice = hn::SetTableIndices(df, kTwice);
   hn::Vec<decltype(df)> acc[kTok][2], offset[kTok], scale[kTok];
@@ -153,15 +143,15 @@ HWY_INLINE void DotQ6_KWide(const BlockQ6_K* blocks, const ActsRow* x, int64_t n
       offset[t] = hn::MulAdd(scale[t], hn::LoadU(df, x[t].sum16 + b * 16), offset[t]);
     }
     for (int half = 0; half < 2; ++half) {
-      const auto widen = [&](const uint8_t* p) HWY_ATTR { return hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(d8, p))); };
-      const auto a = widen(blk.ql + 64 * half), c = widen(blk.ql + 64 * half + 32), h = widen(blk.qh + 32 * half);
+      const auto a = LoadU8As16(d16, blk.ql + 64 * half), c = LoadU8As16(d16, blk.ql + 64 * half + 32);
+      const auto h = LoadU8As16(d16, blk.qh + 32 * half);
       const hn::Vec<decltype(d16)> q[4] = {
           hn::Or(hn::And(a, low4), hn::And(hn::ShiftLeft<4>(h), top2)),
           hn::Or(hn::And(c, low4), hn::And(hn::ShiftLeft<2>(h), top2)),
           hn::Or(hn::ShiftRight<4>(a), hn::And(h, top2)),
           hn::Or(hn::ShiftRight<4>(c), hn::And(hn::ShiftRight<2>(h), top2))};
       for (int m = 0; m < 4; ++m) {
-        const auto pair = hn::SetTableIndices(df, kPair[4 * half + m]);
+        const auto pair = hn::SetTableIndices(df, kPairLanes[4 * half + m]);
         for (int t = 0; t < kTok; ++t) {
           auto unused = hn::Zero(d32);  // pmaddwd leaves nothing there
           const auto sum = hn::ReorderWidenMulAccumulate(
@@ -179,15 +169,19 @@ HWY_INLINE void DotQ6_KWide(const BlockQ6_K* blocks, const ActsRow* x, int64_t n
 
 // Row kernels for GetRowDotQ8: the wide loops when the activations carry
 // what they read (QuantizeActs always makes it).
+// Whether the activations carry what DotK45Wide / DotQ6_KWide read.
+HWY_INLINE bool HasK45Wide(const ActsRow& x) { return x.dsum != nullptr; }
+HWY_INLINE bool HasQ6Wide(const ActsRow& x) { return x.sum16 != nullptr; }
+
 template <class BlockK, bool kHighBits>
 float DotQ8RowK45Wide(const void* row, ActsRow x, int64_t n) {
-  if (x.dsum == nullptr) return DotQ8RowK45<BlockK, kHighBits>(row, x, n);
+  if (!HasK45Wide(x)) return DotQ8RowK45<BlockK, kHighBits>(row, x, n);
   float out;
   DotK45Wide<BlockK, kHighBits, 1>(static_cast<const BlockK*>(row), &x, n, &out);
   return out;
 }
 float DotQ8RowQ6_KWide(const void* row, ActsRow x, int64_t n) {
-  if (x.sum16 == nullptr) return DotQ8RowQ6_K(row, x, n);
+  if (!HasQ6Wide(x)) return DotQ8RowQ6_K(row, x, n);
   float out;
   DotQ6_KWide<1>(static_cast<const BlockQ6_K*>(row), &x, n, &out);
   return out;

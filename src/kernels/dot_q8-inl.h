@@ -55,10 +55,12 @@ struct ActsRow {
 
 using RowDotQ8Fn = float (*)(const void* row, ActsRow x, int64_t n);
 
-// bytes p[0..Lanes(d16)) zero-extended to int16.
-HWY_INLINE hn::Vec<D16> LoadU8As16(D16 d16, const uint8_t* p) {
-  const hn::RebindToUnsigned<D16> du16;
-  return hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(hn::Rebind<uint8_t, D16>(), p)));
+// bytes p[0..Lanes(d16)) zero-extended to int16 (any int16 tag: D16 here,
+// 512-bit ones in dot_k_wide-inl.h).
+template <class D>
+HWY_INLINE hn::Vec<D> LoadU8As16(D d16, const uint8_t* p) {
+  const hn::RebindToUnsigned<D> du16;
+  return hn::BitCast(d16, hn::PromoteTo(du16, hn::LoadU(hn::Rebind<uint8_t, D>(), p)));
 }
 HWY_INLINE hn::Vec<D16> LoadI8As16(D16 d16, const int8_t* p) {
   return hn::PromoteTo(d16, hn::LoadU(hn::Rebind<int8_t, D16>(), p));
@@ -263,6 +265,18 @@ HWY_INLINE void AccumulateKMins(const float* m, float dmin, const float* x_sum, 
 }
 
 #if HWY_TARGET <= HWY_AVX3
+// kPairLanes[p]: TableLookupLanes indices that put lane 2p of a vector in
+// lanes 0-7 and lane 2p + 1 in lanes 8-15 (two blocks' scales, one per half).
+HWY_ALIGN static constexpr int32_t kPairLanes[8][16] = {
+    {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1},
+    {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3},
+    {4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5},
+    {6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7},
+    {8, 8, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9},
+    {10, 10, 10, 10, 10, 10, 10, 10, 11, 11, 11, 11, 11, 11, 11, 11},
+    {12, 12, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13},
+    {14, 14, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15, 15}};
+
 // Q4_0 and kQ4_0R on AVX-512: two blocks per 512-bit vector (Blocks:
 // Q4_0Blocks or Q4_0RBlocks; their 32 nibble bytes as one 256-bit vector,
 // PairQuants). Lanes 0-7 of every vector belong to the even block, 8-15 to
@@ -285,12 +299,8 @@ HWY_INLINE void DotQ4_0Pairs(const Blocks& blocks, const ActsRow* x, int64_t n_b
   const hn::Full512<uint16_t> du16;
   const hn::Full256<uint8_t> d8;
   const hn::Full256<float> df8;
-  // kIdx[p]: scale 2p in lanes 0-7, 2p + 1 in lanes 8-15.
-  HWY_ALIGN static constexpr int32_t kIdx[4][16] = {
-      {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1}, {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3},
-      {4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5}, {6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7}};
-  const auto idx0 = hn::SetTableIndices(df, kIdx[0]), idx1 = hn::SetTableIndices(df, kIdx[1]);
-  const auto idx2 = hn::SetTableIndices(df, kIdx[2]), idx3 = hn::SetTableIndices(df, kIdx[3]);
+  const auto idx0 = hn::SetTableIndices(df, kPairLanes[0]), idx1 = hn::SetTableIndices(df, kPairLanes[1]);
+  const auto idx2 = hn::SetTableIndices(df, kPairLanes[2]), idx3 = hn::SetTableIndices(df, kPairLanes[3]);
   hn::Vec<decltype(df)> acc[kTok], scales[kTok];
   hn::Vec<decltype(df8)> offset[kTok];  // sum of d_w * x_sum over the 8-block groups
   for (int t = 0; t < kTok; ++t) {

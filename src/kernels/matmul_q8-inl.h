@@ -260,6 +260,16 @@ void TileDot(const void* row, const ActsTile& x, int64_t n, float* out) {
   sink.Finish(out);
 }
 
+#if HWY_TARGET <= HWY_AVX3
+// Whether every token of the tile carries the arrays has(ActsRow) asks for.
+template <int kTok, class Has>
+HWY_INLINE bool EveryToken(const ActsTile& x, const Has& has) {
+  for (int t = 0; t < kTok; ++t)
+    if (!has(x.tok[t])) return false;
+  return true;
+}
+#endif
+
 // Q4_0, kQ4_0R: on AVX-512 DotQ8Row's own pair loop over the tile's tokens
 // (the bits of DotQ4_0Pairs), where the per-block visitor above costs each token
 // more than a lone MatVec does (2048x2048, 1 thread: 8 tokens 1052 us
@@ -267,9 +277,8 @@ void TileDot(const void* row, const ActsTile& x, int64_t n, float* out) {
 template <class Blocks, int kTok>
 void TileDotQ4_0(const void* row, const ActsTile& x, int64_t n, float* out) {
 #if HWY_TARGET <= HWY_AVX3
-  bool pairs = true;
-  for (int t = 0; t < kTok; ++t) pairs = pairs && HasQ4Pairs(x.tok[t]);
-  if (pairs) return DotQ4_0Pairs<Blocks, kTok>(Blocks(row, n / kQK), x.tok, n / kQK, out);
+  if (EveryToken<kTok>(x, HasQ4Pairs))
+    return DotQ4_0Pairs<Blocks, kTok>(Blocks(row, n / kQK), x.tok, n / kQK, out);
 #endif
   TileDot<Q4_0Rows<Blocks>, kTok>(row, x, n, out);
 }
@@ -279,9 +288,8 @@ void TileDotQ4_0(const void* row, const ActsTile& x, int64_t n, float* out) {
 template <class BlockK, bool kHighBits, int kTok>
 void TileDotK45(const void* row, const ActsTile& x, int64_t n, float* out) {
 #if HWY_TARGET <= HWY_AVX3
-  bool wide = true;
-  for (int t = 0; t < kTok; ++t) wide = wide && x.tok[t].dsum != nullptr;
-  if (wide) return DotK45Wide<BlockK, kHighBits, kTok>(static_cast<const BlockK*>(row), x.tok, n, out);
+  if (EveryToken<kTok>(x, HasK45Wide))
+    return DotK45Wide<BlockK, kHighBits, kTok>(static_cast<const BlockK*>(row), x.tok, n, out);
 #endif
   TileDot<K45Rows<BlockK, kHighBits>, kTok>(row, x, n, out);
 }
@@ -290,9 +298,7 @@ void TileDotK45(const void* row, const ActsTile& x, int64_t n, float* out) {
 template <int kTok>
 void TileDotQ6_K(const void* row, const ActsTile& x, int64_t n, float* out) {
 #if HWY_TARGET <= HWY_AVX3
-  bool wide = true;
-  for (int t = 0; t < kTok; ++t) wide = wide && x.tok[t].sum16 != nullptr;
-  if (wide) return DotQ6_KWide<kTok>(static_cast<const BlockQ6_K*>(row), x.tok, n, out);
+  if (EveryToken<kTok>(x, HasQ6Wide)) return DotQ6_KWide<kTok>(static_cast<const BlockQ6_K*>(row), x.tok, n, out);
 #endif
   TileDot<Q6_KRows, kTok>(row, x, n, out);
 }
