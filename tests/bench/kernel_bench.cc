@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/aligned_vector.h"
@@ -233,6 +234,22 @@ void RegisterMatrixBenchmarks() {
                                       std::string(DTypeName(type)) + "/2048x2048/tokens:" + std::to_string(n) + "/threads:1")
                                          .c_str(),
                                      BM_DecodeStep, batched, type, 2048, 2048, n, 1)
+            ->Unit(benchmark::kMicrosecond)
+            ->UseRealTime();
+      }
+    }
+  }
+  // The FFN's shapes of the 1B model, where a tile's activations (4 tokens
+  // x 8192 columns of int16) no longer fit in L1 (ffn_down) and the weights
+  // no longer fit in L2: one token against the 8-token step.
+  for (DType type : {DType::kQ4_0R, DType::kQ4_K, DType::kQ6_K}) {
+    for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{8192, 2048}, {2048, 8192}}) {
+      for (const int64_t n : {1, 8}) {
+        benchmark::RegisterBenchmark(("DecodeStep/MatVecBatch/" + std::string(DTypeName(type)) + "/" +
+                                      std::to_string(rows) + "x" + std::to_string(cols) + "/tokens:" + std::to_string(n) +
+                                      "/threads:1")
+                                         .c_str(),
+                                     BM_DecodeStep, true, type, rows, cols, n, 1)
             ->Unit(benchmark::kMicrosecond)
             ->UseRealTime();
       }
