@@ -117,7 +117,11 @@ HWY_INLINE void DotK45Wide(const BlockK* blocks, const ActsRow* x, int64_t n, fl
 // the int16 quants (vpmullw and a broadcast per 16 elements before). The
 // quants' -32 is not subtracted per element either: 32 * sum over
 // sub-blocks of scale * (sum of the sub-block's 16 activation quants,
-// QuantizedActs::sum16) is taken off once at the end.
+// QuantizedActs::sum16) is taken off once at the end. A half's four int32
+// vectors (lanes < 2 * 63 * 127 < 2^14) fold into one (FoldFour,
+// dot_q8-inl.h) before one convert, permute and FMA, where each took its
+// own: 2048x2048, one core, 8 tokens 1004-1017 -> 840-909 us, 1 token
+// 188-196 -> 171-187 us (kernel_bench DecodeStep q6_K).
 template <int kTok>
 HWY_INLINE void DotQ6_KWide(const BlockQ6_K* blocks, const ActsRow* x, int64_t n, float* out) {
   const hn::Full512<int16_t> d16;
@@ -126,9 +130,10 @@ HWY_INLINE void DotQ6_KWide(const BlockQ6_K* blocks, const ActsRow* x, int64_t n
   const hn::Full256<float> df8;
   const hn::Full128<int8_t> di8;
   const auto low4 = hn::Set(d16, 0xF), top2 = hn::Set(d16, 0x30);
-  // kTwice: lane k gets block k / 2; kPairLanes (dot_q8-inl.h): sub-blocks 2p, 2p + 1.
+  // kTwice: lane k gets block k / 2.
   HWY_ALIGN static constexpr int32_t kTwice[16] = {0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7};
   const auto twice = hn::SetTableIndices(df, kTwice);
+  const hn::Indices512<float> tree[2] = {hn::SetTableIndices(df, kTreeLanes[0]), hn::SetTableIndices(df, kTreeLanes[1])};
   hn::Vec<decltype(df)> acc[kTok][2], offset[kTok], scale[kTok];
   for (int t = 0; t < kTok; ++t) acc[t][0] = acc[t][1] = offset[t] = hn::Zero(df);
   for (int64_t b = 0; b < n / kQKK; ++b) {
@@ -150,14 +155,16 @@ HWY_INLINE void DotQ6_KWide(const BlockQ6_K* blocks, const ActsRow* x, int64_t n
           hn::Or(hn::And(c, low4), hn::And(hn::ShiftLeft<2>(h), top2)),
           hn::Or(hn::ShiftRight<4>(a), hn::And(h, top2)),
           hn::Or(hn::ShiftRight<4>(c), hn::And(hn::ShiftRight<2>(h), top2))};
-      for (int m = 0; m < 4; ++m) {
-        const auto pair = hn::SetTableIndices(df, kPairLanes[4 * half + m]);
-        for (int t = 0; t < kTok; ++t) {
+      for (int t = 0; t < kTok; ++t) {
+        hn::Vec<decltype(d32)> sums[4];  // lanes 0-7: sub-block 8 half + 2m, 8-15: the next; each < 2 * 63 * 127
+        for (int m = 0; m < 4; ++m) {
           auto unused = hn::Zero(d32);  // pmaddwd leaves nothing there
-          const auto sum = hn::ReorderWidenMulAccumulate(
-              d32, q[m], hn::LoadU(d16, x[t].q + (b * 8 + 4 * half + m) * kQK), hn::Zero(d32), unused);
-          acc[t][m & 1] = hn::MulAdd(hn::ConvertTo(df, sum), hn::TableLookupLanes(scale[t], pair), acc[t][m & 1]);
+          sums[m] = hn::ReorderWidenMulAccumulate(d32, q[m], hn::LoadU(d16, x[t].q + (b * 8 + 4 * half + m) * kQK),
+                                                  hn::Zero(d32), unused);
         }
+        // One vector for the half's 8 sub-blocks (lane k: kTreeLanes[half][k]).
+        acc[t][half] = hn::MulAdd(hn::ConvertTo(df, FoldFour(sums)), hn::TableLookupLanes(scale[t], tree[half]),
+                                  acc[t][half]);
       }
     }
   }

@@ -277,11 +277,23 @@ HWY_ALIGN static constexpr int32_t kPairLanes[8][16] = {
     {12, 12, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13},
     {14, 14, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15, 15}};
 
-// kTreeLanes[k]: the block (of 8) whose sums land in lane k after two
-// rounds of halving 4 pair vectors (DotQ4_0Pairs): vpackssdw interleaves
-// its inputs by 128-bit lane, 4 int32 lanes each, and pmaddwd with ones
-// then adds neighbours.
-HWY_ALIGN static constexpr int32_t kTreeLanes[16] = {0, 2, 4, 6, 0, 2, 4, 6, 1, 3, 5, 7, 1, 3, 5, 7};
+// Two int32 vectors as one: their lanes as int16 side by side (vpackssdw
+// interleaves them by 128-bit lane, 4 lanes of each), then neighbours
+// summed (pmaddwd with ones). Exact while every input lane is below 2^15 in
+// magnitude (FoldFour: below 2^14). Two rounds fold 4 vectors whose lanes 0-7 belong to group 2p
+// and 8-15 to group 2p + 1 (p: the vector) into one whose lane k belongs to
+// group kTreeLanes[0][k]; kTreeLanes[1] is the same for groups 8-15.
+HWY_INLINE hn::Vec<hn::Full512<int32_t>> HalveSums(hn::Vec<hn::Full512<int32_t>> a, hn::Vec<hn::Full512<int32_t>> b) {
+  const hn::Full512<int16_t> d16;
+  const hn::Full512<int32_t> d32;
+  auto unused = hn::Zero(d32);  // pmaddwd leaves nothing there
+  return hn::ReorderWidenMulAccumulate(d32, hn::ReorderDemote2To(d16, a, b), hn::Set(d16, 1), hn::Zero(d32), unused);
+}
+HWY_ALIGN static constexpr int32_t kTreeLanes[2][16] = {{0, 2, 4, 6, 0, 2, 4, 6, 1, 3, 5, 7, 1, 3, 5, 7},
+                                                        {8, 10, 12, 14, 8, 10, 12, 14, 9, 11, 13, 15, 9, 11, 13, 15}};
+HWY_INLINE hn::Vec<hn::Full512<int32_t>> FoldFour(const hn::Vec<hn::Full512<int32_t>>* sums) {
+  return HalveSums(HalveSums(sums[0], sums[1]), HalveSums(sums[2], sums[3]));
+}
 
 // Q4_0 and kQ4_0R on AVX-512: two blocks per 512-bit vector (Blocks:
 // Q4_0Blocks or Q4_0RBlocks; their 32 nibble bytes as one 256-bit vector,
@@ -297,7 +309,7 @@ HWY_ALIGN static constexpr int32_t kTreeLanes[16] = {0, 2, 4, 6, 0, 2, 4, 6, 1, 
 // A group of 8 blocks is 4 pair vectors of int32 sums (each lane < 4 * 15 *
 // 127, so < 2^13). Instead of a convert, a scale permute and an FMA per
 // pair, two rounds of pack-to-int16 and pmaddwd with ones halve them into
-// one vector (lane k: block kTreeLanes[k], < 2^15), then one convert,
+// one vector (FoldFour, < 2^15), then one convert,
 // permute and FMA per group: 26 -> 23 vector ops per token and group. A
 // 2048x2048 matrix, one core: 8 tokens 690 -> 600 us, 1 token 120 -> 116 us
 // (kernel_bench DecodeStep q4_0r).
@@ -312,20 +324,13 @@ HWY_INLINE void DotQ4_0Pairs(const Blocks& blocks, const ActsRow* x, int64_t n_b
   const hn::Full512<float> df;
   const hn::Full512<uint16_t> du16;
   const hn::Full256<float> df8;
-  const auto tree = hn::SetTableIndices(df, kTreeLanes);
-  const auto ones = hn::Set(d16, 1);
+  const auto tree = hn::SetTableIndices(df, kTreeLanes[0]);
   hn::Vec<decltype(df)> acc[kTok];
   hn::Vec<decltype(df8)> offset[kTok];  // sum of d_w * x_sum over the 8-block groups
   for (int t = 0; t < kTok; ++t) {
     acc[t] = hn::Zero(df);
     offset[t] = hn::Zero(df8);
   }
-  // Lanes i of a and b as int16 side by side, each adjacent pair summed:
-  // half as many lanes, still one block each (both inputs < 2^15).
-  const auto halve = [&](hn::Vec<decltype(d32)> a, hn::Vec<decltype(d32)> b) HWY_ATTR {
-    auto unused = hn::Zero(d32);  // pmaddwd leaves nothing there
-    return hn::ReorderWidenMulAccumulate(d32, hn::ReorderDemote2To(d16, a, b), ones, hn::Zero(d32), unused);
-  };
   int64_t b = 0;
   for (; b + 8 <= n_blocks; b += 8) {
     blocks.Prefetch8(b);
@@ -343,7 +348,7 @@ HWY_INLINE void DotQ4_0Pairs(const Blocks& blocks, const ActsRow* x, int64_t n_b
         sums[p] = hn::ReorderWidenMulAccumulate(d32, q[p], hn::LoadU(d16, x[t].q4_lo + at), hn::Zero(d32), unused);
         sums[p] = hn::ReorderWidenMulAccumulate(d32, q_hi[p], hn::LoadU(d16, x[t].q4_hi + at), sums[p], unused);
       }
-      const auto blocks8 = halve(halve(sums[0], sums[1]), halve(sums[2], sums[3]));  // lane k: block kTreeLanes[k]
+      const auto blocks8 = FoldFour(sums);  // lane k: block b + kTreeLanes[0][k], < 2^15
       const auto scale = hn::ZeroExtendVector(df, hn::Mul(d_w, hn::LoadU(df8, x[t].d + b)));
       acc[t] = hn::MulAdd(hn::ConvertTo(df, blocks8), hn::TableLookupLanes(scale, tree), acc[t]);
       offset[t] = hn::MulAdd(d_w, hn::LoadU(df8, x[t].sum + b), offset[t]);
