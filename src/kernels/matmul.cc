@@ -166,14 +166,19 @@ void MatVecManyImpl(const MatVecJob* jobs, size_t n_jobs, ThreadPool& pool) {
   }
 }
 
-// Tokens per tile for rows of `cols` elements: as many as kMaxTileTokens
-// whose int16 activation quants (2 bytes per element: q, or q4_lo and
-// q4_hi) fit in kTileActsBytes, so that every row of the chunk reads them
-// from L1. The 1B model's ffn_down (8192 columns) with 4 tokens is 64 KiB:
-// from L2 its 8-token step was no faster for a kernel that was 16% faster
-// on 2048 columns (kernel_bench DecodeStep). Each token's arithmetic is the
-// same whatever the tile, so this changes no bits.
-int64_t TileTokensFor(int64_t cols) {
+// Tokens per tile for rows of `cols` elements of `type`. Q4_0's pair
+// kernel does little per activation byte it loads, so its tiles hold only
+// as many tokens as have their int16 activation quants (2 bytes per
+// element, q4_lo and q4_hi) fit in kTileActsBytes, where every row of the
+// chunk reads them from L1. The 1B model's ffn_down (8192 columns) with 4
+// tokens is 64 KiB; from L2 its 8-token step did not get faster with a
+// kernel 16% faster on 2048 columns, and 2-token tiles made it 9-11% faster
+// (kernel_bench DecodeStep q4_0r 2048x8192). The K types and Q8_0 do more
+// per activation and measured 8-17% slower with 2-token tiles there, so
+// they keep 4. Each token's arithmetic is the same whatever the tile, so
+// this changes no bits.
+int64_t TileTokensFor(DType type, int64_t cols) {
+  if (type != DType::kQ4_0 && type != DType::kQ4_0R) return kMaxTileTokens;
   constexpr int64_t kTileActsBytes = 32 * 1024;  // of a 48 KiB L1D; the weights stream through the rest
   return std::clamp<int64_t>(kTileActsBytes / std::max<int64_t>(1, 2 * cols), 1, kMaxTileTokens);
 }
@@ -183,7 +188,7 @@ int64_t TileTokensFor(int64_t cols) {
 // once per tile of up to kMaxTileTokens tokens).
 void MatVecBatchQ8Rows(const TensorView& w, const QuantizedActs& acts, float* y, size_t begin, size_t end) {
   const int64_t n_tokens = acts.rows;
-  const int64_t tile_tokens = TileTokensFor(w.cols);
+  const int64_t tile_tokens = TileTokensFor(w.type, w.cols);
   for (int64_t t0 = 0; t0 < n_tokens; t0 += tile_tokens) {
     const int n_tok = static_cast<int>(std::min<int64_t>(tile_tokens, n_tokens - t0));
     const TileDotFn dot = GetTileDot(w.type, n_tok);

@@ -242,7 +242,7 @@ void RegisterMatrixBenchmarks() {
   // The FFN's shapes of the 1B model, where a tile's activations (4 tokens
   // x 8192 columns of int16) no longer fit in L1 (ffn_down) and the weights
   // no longer fit in L2: one token against the 8-token step.
-  for (DType type : {DType::kQ4_0R, DType::kQ4_K, DType::kQ6_K}) {
+  for (DType type : {DType::kQ4_0R, DType::kQ8_0, DType::kQ4_K, DType::kQ6_K}) {
     for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{8192, 2048}, {2048, 8192}}) {
       for (const int64_t n : {1, 8}) {
         benchmark::RegisterBenchmark(("DecodeStep/MatVecBatch/" + std::string(DTypeName(type)) + "/" +

@@ -43,7 +43,7 @@ struct Problem {
 
 // Row lengths: f32/f16/bf16 with vector tails; 32-blocks with an odd count
 // (the last block on chain 0); K types with one and with eight super-blocks.
-// The widest make tiles of 2 tokens (TileTokensFor: their activations would
+// The widest make Q4_0 tiles of 2 tokens (TileTokensFor: their activations would
 // not fit in L1 four at a time).
 std::vector<int64_t> ColsOf(DType type) {
   switch (BlockSize(type)) {
