@@ -175,12 +175,18 @@ void MatVecManyImpl(const MatVecJob* jobs, size_t n_jobs, ThreadPool& pool) {
 // kernel 16% faster on 2048 columns, and 2-token tiles made it 9-11% faster
 // (kernel_bench DecodeStep q4_0r 2048x8192). The K types and Q8_0 do more
 // per activation and measured 8-17% slower with 2-token tiles there, so
-// they keep 4. Each token's arithmetic is the same whatever the tile, so
-// this changes no bits.
+// they keep 4, as do other targets than AVX-512 (not measured there). Each
+// token's arithmetic is the same whatever the tile, so this changes no bits.
 int64_t TileTokensFor(DType type, int64_t cols) {
+#if HWY_TARGET <= HWY_AVX3
   if (type != DType::kQ4_0 && type != DType::kQ4_0R) return kMaxTileTokens;
   constexpr int64_t kTileActsBytes = 32 * 1024;  // of a 48 KiB L1D; the weights stream through the rest
   return std::clamp<int64_t>(kTileActsBytes / std::max<int64_t>(1, 2 * cols), 1, kMaxTileTokens);
+#else
+  (void)type;
+  (void)cols;
+  return kMaxTileTokens;
+#endif
 }
 
 // Rows [begin, end) of every token, tile by tile (a chunk's ~32 KiB of

@@ -146,7 +146,9 @@ TEST(MatVecBatchMaxTokensTest, CoversEightStreamsOnTheInt8Types) {
   EXPECT_GE(MatVecBatchMaxTokens(router), 8);
   EXPECT_GE(MatVecBatchMaxTokens(big_f16), 8);
   const TensorView big_q5_1{DType::kQ5_1, 2048, 8192, nullptr, RowBytes(DType::kQ5_1, 2048)};
-  if (!UsesQuantizedActs(DType::kQ5_1)) EXPECT_EQ(MatVecBatchMaxTokens(big_q5_1), 2);
+  if (!UsesQuantizedActs(DType::kQ5_1)) {
+    EXPECT_EQ(MatVecBatchMaxTokens(big_q5_1), 2);
+  }
 }
 
 }  // namespace
