@@ -175,8 +175,7 @@ HWY_INLINE void DotQ6_KWide(const BlockQ6_K* blocks, const ActsRow* x, int64_t n
 }
 
 // Row kernels for GetRowDotQ8: the wide loops when the activations carry
-// what they read (QuantizeActs always makes it).
-// Whether the activations carry what DotK45Wide / DotQ6_KWide read.
+// what they read (QuantizeActs always makes it; HasK45Wide, HasQ6Wide).
 HWY_INLINE bool HasK45Wide(const ActsRow& x) { return x.dsum != nullptr; }
 HWY_INLINE bool HasQ6Wide(const ActsRow& x) { return x.sum16 != nullptr; }
 

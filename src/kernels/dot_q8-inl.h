@@ -265,24 +265,13 @@ HWY_INLINE void AccumulateKMins(const float* m, float dmin, const float* x_sum, 
 }
 
 #if HWY_TARGET <= HWY_AVX3
-// kPairLanes[p]: TableLookupLanes indices that put lane 2p of a vector in
-// lanes 0-7 and lane 2p + 1 in lanes 8-15 (two blocks' scales, one per half).
-HWY_ALIGN static constexpr int32_t kPairLanes[8][16] = {
-    {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1},
-    {2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3},
-    {4, 4, 4, 4, 4, 4, 4, 4, 5, 5, 5, 5, 5, 5, 5, 5},
-    {6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7},
-    {8, 8, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9},
-    {10, 10, 10, 10, 10, 10, 10, 10, 11, 11, 11, 11, 11, 11, 11, 11},
-    {12, 12, 12, 12, 12, 12, 12, 12, 13, 13, 13, 13, 13, 13, 13, 13},
-    {14, 14, 14, 14, 14, 14, 14, 14, 15, 15, 15, 15, 15, 15, 15, 15}};
-
 // Two int32 vectors as one: their lanes as int16 side by side (vpackssdw
 // interleaves them by 128-bit lane, 4 lanes of each), then neighbours
 // summed (pmaddwd with ones). Exact while every input lane is below 2^15 in
-// magnitude (FoldFour: below 2^14). Two rounds fold 4 vectors whose lanes 0-7 belong to group 2p
-// and 8-15 to group 2p + 1 (p: the vector) into one whose lane k belongs to
-// group kTreeLanes[0][k]; kTreeLanes[1] is the same for groups 8-15.
+// magnitude (FoldFour: below 2^14). Two rounds fold 4 vectors whose lanes
+// 0-7 belong to group 2p and 8-15 to group 2p + 1 (p: the vector) into one
+// whose lane k belongs to group kTreeLanes[0][k]; kTreeLanes[1] is the same
+// for groups 8-15.
 HWY_INLINE hn::Vec<hn::Full512<int32_t>> HalveSums(hn::Vec<hn::Full512<int32_t>> a, hn::Vec<hn::Full512<int32_t>> b) {
   const hn::Full512<int16_t> d16;
   const hn::Full512<int32_t> d32;
@@ -309,10 +298,10 @@ HWY_INLINE hn::Vec<hn::Full512<int32_t>> FoldFour(const hn::Vec<hn::Full512<int3
 // A group of 8 blocks is 4 pair vectors of int32 sums (each lane < 4 * 15 *
 // 127, so < 2^13). Instead of a convert, a scale permute and an FMA per
 // pair, two rounds of pack-to-int16 and pmaddwd with ones halve them into
-// one vector (FoldFour, < 2^15), then one convert,
-// permute and FMA per group: 26 -> 23 vector ops per token and group. A
-// 2048x2048 matrix, one core: 8 tokens 690 -> 600 us, 1 token 120 -> 116 us
-// (kernel_bench DecodeStep q4_0r).
+// one vector (FoldFour, < 2^15), then one convert, permute and FMA per
+// group: 26 -> 23 vector ops per token and group. A 2048x2048 matrix, one
+// core: 8 tokens 690 -> 600 us, 1 token 120 -> 116 us (kernel_bench
+// DecodeStep q4_0r).
 //
 // kTok tokens at once (MatVecBatch's tiles, matmul_q8-inl.h): each pair's
 // nibbles are widened and shifted once, then each token does what one token

@@ -34,7 +34,7 @@ struct QuantizedActs {
   AlignedVector<float> sum;        // [rows, cols / 32]
   AlignedVector<int32_t> q4_bias;  // [rows, cols / 32, kQ4BiasLanes]
   AlignedVector<int16_t> q4_hi;    // [rows, cols / 32, 16]: q[16 + j] - 16 q[j] of each block
-  AlignedVector<int16_t> q4_lo;    // [rows, cols / 32, 16]: q[j], j < 16, of each block (AVX-512 kQ4_0R pairs)
+  AlignedVector<int16_t> q4_lo;    // [rows, cols / 32, 16]: q[j], j < 16, of each block (AVX-512 Q4_0 pairs)
   AlignedVector<float> dsum;       // [rows, cols / 32, 2]: (d, sum) of each block, side by side (AVX-512 Q4_K)
   AlignedVector<float> sum16;      // [rows, cols / 16]: sum of the quants of each 16 elements, exact (AVX-512 Q6_K)
 };
