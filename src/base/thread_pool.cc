@@ -51,6 +51,7 @@ void PinToAllowedCpu(int slot, int needed) {
 ThreadPool::ThreadPool(int n_threads) {
   if (n_threads <= 0) n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   n_threads_ = n_threads;
+  ranges_ = std::vector<OwnedRange>(static_cast<size_t>(n_threads_));
   for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
 }
 
@@ -103,6 +104,47 @@ void ThreadPool::RunOnAll(const std::function<void(int)>& fn) {
   while (!SpinFor(all_done)) std::this_thread::yield();
 }
 
+namespace {
+
+constexpr uint64_t PackRange(uint64_t front, uint64_t back) { return front | back << 32; }
+constexpr uint64_t RangeFront(uint64_t bounds) { return bounds & 0xFFFFFFFFu; }
+constexpr uint64_t RangeBack(uint64_t bounds) { return bounds >> 32; }
+
+}  // namespace
+
+bool ThreadPool::TakeFront(int t, uint64_t* unit) {
+  std::atomic<uint64_t>& bounds = ranges_[static_cast<size_t>(t)].bounds;
+  uint64_t cur = bounds.load(std::memory_order_relaxed);
+  while (RangeFront(cur) < RangeBack(cur)) {
+    if (bounds.compare_exchange_weak(cur, PackRange(RangeFront(cur) + 1, RangeBack(cur)), std::memory_order_relaxed)) {
+      *unit = RangeFront(cur);
+      return true;
+    }
+  }
+  return false;
+}
+
+bool ThreadPool::StealHalf(int t) {
+  for (;;) {
+    int victim = -1;
+    uint64_t most = 0, seen = 0;
+    for (int v = 0; v < n_threads_; ++v) {
+      const uint64_t b = ranges_[static_cast<size_t>(v)].bounds.load(std::memory_order_relaxed);
+      const uint64_t left = RangeFront(b) < RangeBack(b) ? RangeBack(b) - RangeFront(b) : 0;
+      if (v != t && left > most) victim = v, most = left, seen = b;
+    }
+    if (victim < 0) return false;
+    // The victim keeps the front half (it is reading there); a single chunk left goes to the thief.
+    const uint64_t mid = RangeFront(seen) + most / 2;
+    if (ranges_[static_cast<size_t>(victim)].bounds.compare_exchange_strong(
+            seen, PackRange(RangeFront(seen), mid), std::memory_order_relaxed)) {
+      // Only this thread knew of [mid, back) until now; t's own range was empty.
+      ranges_[static_cast<size_t>(t)].bounds.store(PackRange(mid, RangeBack(seen)), std::memory_order_relaxed);
+      return true;
+    }
+  }
+}
+
 void ThreadPool::ParallelFor(size_t n, size_t grain, const std::function<void(size_t, size_t)>& fn) {
   if (n == 0) return;
   grain = std::max<size_t>(grain, 1);
@@ -110,15 +152,21 @@ void ThreadPool::ParallelFor(size_t n, size_t grain, const std::function<void(si
     fn(0, n);
     return;
   }
-  // About 8 chunks per thread: enough to balance, few enough to stay cheap.
-  size_t chunk = std::max(grain, (n + 8 * n_threads_ - 1) / (8 * n_threads_));
-  std::atomic<size_t> next{0};
-  RunOnAll([&](int) {
-    for (;;) {
-      size_t begin = next.fetch_add(chunk, std::memory_order_relaxed);
-      if (begin >= n) return;
-      fn(begin, std::min(n, begin + chunk));
-    }
+  // About 32 chunks per thread: the ranges are contiguous, so fine chunks
+  // cost only their hand-out, and the last ones, split between threads,
+  // leave little waiting at the end. Chunk indices fit the 32-bit halves.
+  const size_t chunk = std::max({grain, (n + 32 * n_threads_ - 1) / (32 * n_threads_), n >> 31});
+  const uint64_t units = (n + chunk - 1) / chunk;
+  for (int t = 0; t < n_threads_; ++t) {
+    const uint64_t begin = units * static_cast<uint64_t>(t) / static_cast<uint64_t>(n_threads_);
+    const uint64_t end = units * static_cast<uint64_t>(t + 1) / static_cast<uint64_t>(n_threads_);
+    ranges_[static_cast<size_t>(t)].bounds.store(PackRange(begin, end), std::memory_order_relaxed);
+  }
+  RunOnAll([&](int t) {  // RunOnAll's release publishes the ranges
+    uint64_t unit;
+    do {
+      while (TakeFront(t, &unit)) fn(unit * chunk, std::min<size_t>(n, (unit + 1) * chunk));
+    } while (StealHalf(t));
   });
 }
 

@@ -46,15 +46,31 @@ class ThreadPool {
   void RunOnAll(const std::function<void(int thread_index)>& fn);
 
   // Splits [0, n) into contiguous chunks of at least `grain` items and runs
-  // fn(begin, end) over them on all threads. Chunks are handed out
-  // dynamically, so uneven work balances itself (and a thread slowed by
-  // another process simply takes fewer chunks).
+  // fn(begin, end) over them on all threads. Each thread starts on a range
+  // of its own, one contiguous slice of [0, n), and walks it front to back
+  // a chunk at a time; a thread whose range runs out takes the back half of
+  // the largest range left and walks that. So uneven work balances itself
+  // (a thread slowed by another process simply ends up with less), and
+  // each thread reads memory in long runs: a decode matvec's prefetch
+  // stream restarts only where a thread steals, not at every chunk.
   void ParallelFor(size_t n, size_t grain, const std::function<void(size_t begin, size_t end)>& fn);
 
  private:
   void WorkerLoop(int index);
   // Waits until generation_ differs from `seen`; returns it, or `seen` on stop.
   uint64_t AwaitJob(uint64_t seen);
+
+  // ParallelFor's hand-out, in units of one chunk: thread t's range
+  // [front, back) of chunk indices, front in the low 32 bits of `bounds`
+  // and back in the high 32, a cache line per thread.
+  struct alignas(64) OwnedRange {
+    std::atomic<uint64_t> bounds{0};
+  };
+  // The next chunk index of thread t's range, or false when it is empty.
+  bool TakeFront(int t, uint64_t* unit);
+  // Moves the back half of the largest other range into thread t's (empty)
+  // one; false when every range is empty.
+  bool StealHalf(int t);
 
   int n_threads_;
   std::vector<std::thread> workers_;
@@ -64,6 +80,7 @@ class ThreadPool {
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> pending_{0};
   std::atomic<bool> stop_{false};
+  std::vector<OwnedRange> ranges_;  // n_threads_ of them
 };
 
 }  // namespace plexus

@@ -105,19 +105,18 @@ void PrepareJobDots(std::span<const MatVecJob> jobs, std::vector<QuantizedActs>&
   }
 }
 
-// Chunks of about max(32 KiB, all jobs' bytes / (8 * threads)) of weights,
-// whatever each job's row size, and never across jobs: about 8 per thread,
-// as MatVec's ParallelFor gives one matrix (fine enough that a thread slowed
-// by another process leaves little behind at the end). Each chunk starts
-// cold (its first lines a memory latency away, the row kernels' prefetch
-// having run past the previous chunk's end), so more chunks cost: sized by
-// the mean job instead (8 per thread per job), an MoE step's 16 expert
-// matrices made ~260 chunks per dispatch, and the 8-layer Qwen3-30B-A3B-
-// shaped model decoded at 69-70 t/s against 77.5-79.7 now (docs/PERFORMANCE.md).
+// Chunks of about max(32 KiB, all jobs' bytes / (32 * threads)) of weights,
+// whatever each job's row size, and never across jobs. ParallelFor gives
+// each thread a contiguous run of them, so a chunk boundary inside a run
+// costs only its hand-out: the row kernels' prefetch runs on into the next
+// chunk. The stream restarts cold only where a run begins, at a job's start
+// or a steal (with 8 chunks per thread handed out in turn, each one started
+// cold, and the 1B Q8_0 decode lost ~2% to that against 4 per thread; 24 per
+// thread that way lost 6%).
 void ChunkJobs(std::span<const MatVecJob> jobs, int threads, std::vector<JobChunk>& chunks) {
   size_t total = 0;
   for (const MatVecJob& job : jobs) total += static_cast<size_t>(job.w.rows) * job.w.row_bytes;
-  const size_t target = std::max<size_t>(32 * 1024, total / (8 * static_cast<size_t>(std::max(1, threads))));
+  const size_t target = std::max<size_t>(32 * 1024, total / (32 * static_cast<size_t>(std::max(1, threads))));
   chunks.clear();
   for (size_t j = 0; j < jobs.size(); ++j) {
     const TensorView& w = jobs[j].w;
@@ -126,16 +125,14 @@ void ChunkJobs(std::span<const MatVecJob> jobs, int threads, std::vector<JobChun
   }
 }
 
-// One MatVecMany call's state; the workers pull chunks through `next`.
+// One MatVecMany call's state; ParallelFor hands out the chunks.
 struct ManyRun {
   std::span<const MatVecJob> jobs;
   const std::vector<JobDot>& dots;
   const std::vector<JobChunk>& chunks;
-  std::atomic<size_t> next{0};
 
-  void Work() {
-    for (size_t c = next.fetch_add(1, std::memory_order_relaxed); c < chunks.size();
-         c = next.fetch_add(1, std::memory_order_relaxed)) {
+  void Work(size_t begin, size_t end) const {
+    for (size_t c = begin; c < end; ++c) {
       const JobChunk& chunk = chunks[c];
       const MatVecJob& job = jobs[chunk.job];
       const JobDot& dot = dots[chunk.job];
@@ -156,14 +153,11 @@ void MatVecManyImpl(const MatVecJob* jobs, size_t n_jobs, ThreadPool& pool) {
   thread_local std::vector<QuantizedActs> acts;
   thread_local std::vector<JobDot> dots;
   thread_local std::vector<JobChunk> chunks;
-  ManyRun run{{jobs, n_jobs}, dots, chunks};
+  const ManyRun run{{jobs, n_jobs}, dots, chunks};
   PrepareJobDots(run.jobs, acts, dots);
   ChunkJobs(run.jobs, pool.size(), chunks);
-  if (chunks.size() <= 1 || pool.size() == 1) {
-    run.Work();
-  } else {
-    pool.RunOnAll([&run](int) { run.Work(); });  // one pointer: std::function stores it inline
-  }
+  // One pointer captured: std::function stores it inline.
+  pool.ParallelFor(chunks.size(), 1, [&run](size_t begin, size_t end) { run.Work(begin, end); });
 }
 
 // Tokens per tile for rows of `cols` elements of `type`. Q4_0's pair
