@@ -51,6 +51,7 @@ struct ActsRow {
   const int16_t* q4_lo = nullptr;
   const float* dsum = nullptr;  // (d, sum) per block, side by side (QuantizedActs::dsum)
   const float* sum16 = nullptr;  // per 16 elements, the quants' sum (QuantizedActs::sum16)
+  const int16_t* k4_pairs = nullptr;  // QuantizedActs::k4_pairs
 };
 
 using RowDotQ8Fn = float (*)(const void* row, ActsRow x, int64_t n);

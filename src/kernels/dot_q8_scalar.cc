@@ -29,6 +29,7 @@ void QuantizeActs(const float* x, int64_t rows, int64_t cols, QuantizedActs* out
   out->q4_lo.resize(static_cast<size_t>(n_blocks * kActBlock / 2));
   out->dsum.resize(static_cast<size_t>(n_blocks * 2));
   out->sum16.resize(static_cast<size_t>(n_blocks * 2));
+  out->k4_pairs.resize(cols % 256 == 0 ? static_cast<size_t>(rows * cols) : 0);
   for (int64_t b = 0; b < n_blocks; ++b) {
     const float* xb = x + b * kActBlock;
     int16_t* qb = out->q.data() + b * kActBlock;
@@ -58,6 +59,9 @@ void QuantizeActs(const float* x, int64_t rows, int64_t cols, QuantizedActs* out
     int16_t* hi = out->q4_hi.data() + b * kActBlock / 2;
     for (int j = 0; j < kActBlock / 2; ++j) hi[j] = static_cast<int16_t>(qb[16 + j] - 16 * qb[j]);
     std::copy(qb, qb + kActBlock / 2, out->q4_lo.data() + b * kActBlock / 2);
+  }
+  for (int64_t s = 0; s < static_cast<int64_t>(out->k4_pairs.size()) / 256; ++s) {
+    for (int64_t i = 0; i < 256; ++i) out->k4_pairs[s * 256 + Q4_KPairOrder(i)] = out->q[s * 256 + i];
   }
 }
 

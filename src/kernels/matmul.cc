@@ -37,7 +37,8 @@ ActsRow ActsRowOf(const QuantizedActs& x, int64_t t) {
           x.q4_hi.empty() ? nullptr : x.q4_hi.data() + t * x.cols / 2,
           x.q4_lo.empty() ? nullptr : x.q4_lo.data() + t * x.cols / 2,
           x.dsum.empty() ? nullptr : x.dsum.data() + t * nb * 2,
-          x.sum16.empty() ? nullptr : x.sum16.data() + t * nb * 2};
+          x.sum16.empty() ? nullptr : x.sum16.data() + t * nb * 2,
+          x.k4_pairs.empty() ? nullptr : x.k4_pairs.data() + t * x.cols};
 }
 
 float DotQ8Impl(DType type, const void* row, const QuantizedActs& x, int64_t x_row) {

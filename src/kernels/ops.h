@@ -37,9 +37,28 @@ struct QuantizedActs {
   AlignedVector<int16_t> q4_lo;    // [rows, cols / 32, 16]: q[j], j < 16, of each block (AVX-512 Q4_0 pairs)
   AlignedVector<float> dsum;       // [rows, cols / 32, 2]: (d, sum) of each block, side by side (AVX-512 Q4_K)
   AlignedVector<float> sum16;      // [rows, cols / 16]: sum of the quants of each 16 elements, exact (AVX-512 Q6_K)
+  // [rows, cols]: each 256 elements' quants in the order the AVX-512 Q4_K
+  // kernel pairs them with nibbles read two bytes at a time (Q4_KPairOrder);
+  // empty unless cols is a multiple of 256.
+  AlignedVector<int16_t> k4_pairs;
 };
 constexpr int kActBlock = 32;
 constexpr int kQ4BiasLanes = 8;
+
+// Where element i (< 256) of a super-block goes in QuantizedActs::k4_pairs.
+// Half h of a Q4_K super-block is 64 quant bytes, read as 32 16-bit lanes:
+// lane j holds bytes 2j and 2j + 1, four nibbles. Lanes j < 16 are chunk 2h
+// (sub-blocks 4h low nibbles, 4h + 1 high), lanes 16 + j chunk 2h + 1
+// (sub-blocks 4h + 2, 4h + 3). Taking one nibble of every lane gives four
+// vectors e (0: low nibble of the even byte, 1: of the odd byte, 2 and 3:
+// the high nibbles); vector 4h + e pairs with activations [32 (4h + e), +32),
+// lane j with the element its nibble belongs to.
+constexpr int64_t Q4_KPairOrder(int64_t i) {
+  const int64_t sub = i / 32, elem = i % 32;  // sub-block 4h + 2 * upper + high, elem = 2 * j + odd
+  const int64_t h = sub / 4, upper = (sub / 2) % 2, high = sub % 2;
+  const int64_t e = 2 * high + elem % 2, lane = 16 * upper + elem / 2;
+  return 32 * (4 * h + e) + lane;
+}
 
 // x: [rows, cols], cols a multiple of kActBlock. Plain C++ (shared by the SIMD
 // kernels and their scalar twins, so both see the same quants).

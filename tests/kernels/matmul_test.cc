@@ -97,6 +97,33 @@ TEST(QuantizeActsTest, RoundTripsWithinHalfAStep) {
   EXPECT_EQ(acts.d[2], 0.0f);
 }
 
+// k4_pairs holds each super-block's quants once each, where Q4_KPairOrder
+// says; it is only made for rows of whole super-blocks.
+TEST(QuantizeActsTest, Q4_KPairsArePermutedQuants) {
+  std::vector<bool> seen(256, false);
+  for (int64_t i = 0; i < 256; ++i) {
+    const int64_t at = Q4_KPairOrder(i);
+    ASSERT_GE(at, 0);
+    ASSERT_LT(at, 256);
+    EXPECT_FALSE(seen[static_cast<size_t>(at)]) << i;
+    seen[static_cast<size_t>(at)] = true;
+  }
+  EXPECT_EQ(Q4_KPairOrder(1), 32);    // odd byte of lane 0: vector 1
+  EXPECT_EQ(Q4_KPairOrder(64), 16);   // sub-block 2 (chunk 1, low nibbles): upper lanes of vector 0
+  EXPECT_EQ(Q4_KPairOrder(32), 64);   // sub-block 1 (high nibbles): vector 2
+  EXPECT_EQ(Q4_KPairOrder(128), 128); // half 1 starts at vector 4
+  const int64_t rows = 2, cols = 512;
+  const std::vector<float> x = RandomFloats(static_cast<size_t>(rows * cols), 13, 2.0f);
+  QuantizedActs acts;
+  QuantizeActs(x.data(), rows, cols, &acts);
+  ASSERT_EQ(acts.k4_pairs.size(), acts.q.size());
+  for (int64_t k = 0; k < rows * cols; ++k) {
+    ASSERT_EQ(acts.k4_pairs[static_cast<size_t>(k / 256 * 256 + Q4_KPairOrder(k % 256))], acts.q[static_cast<size_t>(k)]);
+  }
+  QuantizeActs(x.data(), 1, 96, &acts);
+  EXPECT_TRUE(acts.k4_pairs.empty());
+}
+
 // Each quant is std::nearbyint of x / d (QuantizeActs rounds inline): random
 // blocks, and one whose scaled values land on halves (ties go to even).
 TEST(QuantizeActsTest, QuantsAreNearbyintOfTheScaledValues) {
@@ -194,7 +221,9 @@ TEST_P(MatMulTest, RepackedQ4_0GivesTheBitsOfQ4_0) {
     std::vector<uint8_t> q4r = q4;
     const size_t row_bytes = RowBytes(DType::kQ4_0, n);
     RepackQ4_0RowsInPlace(q4r.data(), rows, n, row_bytes);
-    if (n > kQK) ASSERT_NE(q4r, q4);  // one block: the same bytes either way
+    if (n > kQK) {
+      ASSERT_NE(q4r, q4);  // one block: the same bytes either way
+    }
     const std::vector<float> x = RandomFloats(static_cast<size_t>(tokens * n), seed++);
     QuantizedActs acts;
     QuantizeActs(x.data(), tokens, n, &acts);
