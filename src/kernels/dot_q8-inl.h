@@ -193,7 +193,7 @@ struct LegacyBlocks {
   // prefetcher fetching its pair: tg128 +1.4-2.9% against every line.
   // Q4_0 (144 bytes) lost 11% that way, f16 rows 7-10%.
   HWY_INLINE void Prefetch8(int64_t b) const {
-    PrefetchStream<8 * sizeof(Block), (8 * sizeof(Block) > 256 ? 128 : 64)>(blocks + b);
+    PrefetchStream<8 * sizeof(Block), (8 * sizeof(Block) > 256 ? 128 : 64), kLegacyPrefetchBytes>(blocks + b);
   }
   // out[i] = d_w(b + i) * x_d[i], i < 8.
   HWY_INLINE void Scales8(int64_t b, const float* x_d, float* out) const { LegacyScales8(blocks + b, x_d, out); }
@@ -220,7 +220,7 @@ struct Q4_0RBlocks {
   // covers both (a chunk's first row: PrefetchStreamHead).
   HWY_INLINE void Prefetch(int64_t b) const { PrefetchStream<kQK / 2>(Quants(b)); }
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX2
-  HWY_INLINE void Prefetch8(int64_t b) const { PrefetchStream<8 * (kQK / 2)>(Quants(b)); }
+  HWY_INLINE void Prefetch8(int64_t b) const { PrefetchStream<8 * (kQK / 2), 64, kLegacyPrefetchBytes>(Quants(b)); }
   // As LegacyScales8 (the same products), from one 16-byte load.
   HWY_INLINE void Scales8(int64_t b, const float* x_d, float* out) const {
     const DF32 df;
