@@ -11,12 +11,11 @@
 #include "tensor/blocks.h"
 #include "tensor/fp16.h"
 #include "tensor/q4_0_repack.h"
-#include "tensor/quant_blocks.h"
 #include "tensor/quant_k_scales.h"
 
 namespace plexus::kernels {
 
-void QuantizeActs(const float* x, int64_t rows, int64_t cols, QuantizedActs* out) {
+void ResizeQuantizedActs(int64_t rows, int64_t cols, QuantizedActs* out) {
   PLEXUS_CHECK(cols % kActBlock == 0, "[kernels] activation row of {} is not whole blocks of {}", cols, kActBlock);
   const int64_t n_blocks = rows * cols / kActBlock;
   out->rows = rows;
@@ -30,6 +29,13 @@ void QuantizeActs(const float* x, int64_t rows, int64_t cols, QuantizedActs* out
   out->dsum.resize(static_cast<size_t>(n_blocks * 2));
   out->sum16.resize(static_cast<size_t>(n_blocks * 2));
   out->k4_pairs.resize(cols % 256 == 0 ? static_cast<size_t>(rows * cols) : 0);
+}
+
+namespace scalar {
+
+void QuantizeActs(const float* x, int64_t rows, int64_t cols, QuantizedActs* out) {
+  ResizeQuantizedActs(rows, cols, out);
+  const int64_t n_blocks = rows * cols / kActBlock;
   for (int64_t b = 0; b < n_blocks; ++b) {
     const float* xb = x + b * kActBlock;
     int16_t* qb = out->q.data() + b * kActBlock;
@@ -39,10 +45,11 @@ void QuantizeActs(const float* x, int64_t rows, int64_t cols, QuantizedActs* out
     const float id = d > 0.0f ? 1.0f / d : 0.0f;
     int sum = 0;
     for (int i = 0; i < kActBlock; ++i) {
-      // nearbyint (|x * id| <= 127), inline: a libm call per element here was
-      // ~12% of a small Q4_0 MatVec, and RoundClamp's range branch keeps the
-      // loop from vectorizing.
-      qb[i] = static_cast<int16_t>(quant::RoundSmall(xb[i] * id));
+      // Nearest, ties to even, of the rounded product: std::nearbyint, not
+      // RoundSmall's add and subtract, which -ffp-contract=fast may fuse
+      // with the product where the target has FMA (the SIMD QuantizeActs
+      // rounds the same product with Round).
+      qb[i] = static_cast<int16_t>(std::nearbyint(xb[i] * id));
       sum += qb[i];
     }
     out->d[b] = d;
@@ -64,6 +71,8 @@ void QuantizeActs(const float* x, int64_t rows, int64_t cols, QuantizedActs* out
     for (int64_t i = 0; i < 256; ++i) out->k4_pairs[s * 256 + Q4_KPairOrder(i)] = out->q[s * 256 + i];
   }
 }
+
+}  // namespace scalar
 
 bool UsesQuantizedActs(DType type) {
   switch (type) {

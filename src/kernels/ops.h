@@ -60,9 +60,12 @@ constexpr int64_t Q4_KPairOrder(int64_t i) {
   return 32 * (4 * h + e) + lane;
 }
 
-// x: [rows, cols], cols a multiple of kActBlock. Plain C++ (shared by the SIMD
-// kernels and their scalar twins, so both see the same quants).
+// x: [rows, cols], cols a multiple of kActBlock. SIMD (quantize_acts.cc),
+// bit-identical to its plain-C++ twin scalar::QuantizeActs, so the SIMD
+// kernels and their scalar twins see the same quants.
 void QuantizeActs(const float* x, int64_t rows, int64_t cols, QuantizedActs* out);
+// Sizes every array of *out for x: [rows, cols] (cols a multiple of kActBlock).
+void ResizeQuantizedActs(int64_t rows, int64_t cols, QuantizedActs* out);
 
 // Whether MatVec/MatMul multiply rows of `type` with QuantizedActs (Q4_0,
 // Q8_0, Q4_K, Q5_K, Q6_K) rather than with the float activations.

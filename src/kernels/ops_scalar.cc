@@ -30,7 +30,7 @@ void MatVecBatch(const TensorView& w, const float* x, int64_t n_tokens, float* y
 void MatMul(const TensorView& w, const float* x, int64_t n_tokens, float* y) {
   if (n_tokens == 1 && UsesQuantizedActs(w.type)) {  // decode: as kernels::MatVec
     QuantizedActs acts;
-    QuantizeActs(x, n_tokens, w.cols, &acts);
+    scalar::QuantizeActs(x, n_tokens, w.cols, &acts);
     for (int64_t t = 0; t < n_tokens; ++t)
       for (int64_t r = 0; r < w.rows; ++r) y[t * w.rows + r] = scalar::DotQ8(w.type, w.row(r), acts, t);
     return;

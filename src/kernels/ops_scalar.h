@@ -11,6 +11,8 @@
 namespace plexus::kernels::scalar {
 
 float Dot(DType type, const void* row, const float* x, int64_t n);
+// Like kernels::QuantizeActs, element by element.
+void QuantizeActs(const float* x, int64_t rows, int64_t cols, QuantizedActs* out);
 float DotQ8(DType type, const void* row, const QuantizedActs& x, int64_t x_row);
 void DotRows(const TensorView& w, const float* x, float* out);
 // Like kernels::MatVec/MatMul: one token with quantized activations where

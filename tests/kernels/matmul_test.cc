@@ -157,6 +157,40 @@ TEST(QuantizeActsTest, QuantizedDotIsCloseToFloatDot) {
   }
 }
 
+// The SIMD QuantizeActs makes every array bit for bit as its plain-C++ twin
+// does: random rows of several widths, an all-zero block, values that land on
+// halves after scaling (ties to even), and a block of tiny values.
+TEST_P(MatMulTest, QuantizeActsMatchesScalarTwin) {
+  uint32_t seed = 90;
+  for (int64_t cols : {32, 96, 256, 2048, 8192}) {
+    for (int64_t rows : {1, 3}) {
+      std::vector<float> x = RandomFloats(static_cast<size_t>(rows * cols), seed++, 4.0f);
+      std::fill_n(x.begin(), kActBlock, 0.0f);
+      if (rows * cols >= 3 * kActBlock) {
+        for (int i = 0; i < kActBlock; ++i) x[kActBlock + i] = 0.5f * static_cast<float>(i - 16);
+        x[2 * kActBlock - 1] = 127.0f;  // d = 1: the others are exact halves
+        for (int i = 0; i < kActBlock; ++i) x[2 * kActBlock + i] = 1e-30f * static_cast<float>(i + 1);
+      }
+      QuantizedActs simd, plain;
+      QuantizeActs(x.data(), rows, cols, &simd);
+      scalar::QuantizeActs(x.data(), rows, cols, &plain);
+      const auto same = [](const auto& a, const auto& b) {
+        return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(a[0])) == 0;
+      };
+      EXPECT_TRUE(same(simd.q, plain.q)) << rows << "x" << cols;
+      EXPECT_TRUE(same(simd.d, plain.d)) << rows << "x" << cols;
+      EXPECT_TRUE(same(simd.sum, plain.sum)) << rows << "x" << cols;
+      EXPECT_TRUE(same(simd.q4_bias, plain.q4_bias)) << rows << "x" << cols;
+      EXPECT_TRUE(same(simd.q4_hi, plain.q4_hi)) << rows << "x" << cols;
+      EXPECT_TRUE(same(simd.q4_lo, plain.q4_lo)) << rows << "x" << cols;
+      EXPECT_TRUE(same(simd.dsum, plain.dsum)) << rows << "x" << cols;
+      EXPECT_TRUE(same(simd.sum16, plain.sum16)) << rows << "x" << cols;
+      EXPECT_TRUE(same(simd.k4_pairs, plain.k4_pairs)) << rows << "x" << cols;
+      EXPECT_EQ(simd.k4_pairs.empty(), cols % 256 != 0);
+    }
+  }
+}
+
 TEST_P(MatMulTest, DotQ8MatchesScalarForQuantizedTypes) {
   uint32_t seed = 300;
   for (DType type : QuantizedActTypes()) {
