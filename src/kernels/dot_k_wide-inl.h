@@ -38,6 +38,27 @@ namespace plexus::kernels::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 #if HWY_TARGET <= HWY_AVX3
+// A Q4_K/Q5_K super-block's 8 scales and 8 mins as one 16-lane vector: lane
+// 2k is d * sc_k, lane 2k + 1 dmin * m_k ((sc, m) widened and converted once,
+// times (d, dmin) from one broadcast of the block's two halves).
+template <class BlockK>
+HWY_INLINE hn::Vec<hn::Full512<float>> KScaleMinWeights(const BlockK& blk) {
+  const hn::Full512<int32_t> d32;
+  const hn::Full512<float> df;
+  const hn::Full128<uint8_t> d8q;
+  const hn::Full128<uint64_t> d64q;
+  const hn::Full256<uint32_t> du32h;
+  const hn::Full256<hwy::float16_t> dh;
+  uint32_t d_dmin;  // the two halves d, dmin
+  std::memcpy(&d_dmin, &blk.d, sizeof(d_dmin));
+  const auto dd = hn::PromoteTo(df, hn::BitCast(dh, hn::Set(du32h, d_dmin)));
+  uint64_t scale_bytes, min_bytes;
+  UnpackScaleMinsK(blk.scales, &scale_bytes, &min_bytes);
+  const auto sc_m = hn::InterleaveLower(d8q, hn::BitCast(d8q, hn::Set(d64q, scale_bytes)),
+                                        hn::BitCast(d8q, hn::Set(d64q, min_bytes)));
+  return hn::Mul(hn::ConvertTo(df, hn::PromoteTo(d32, sc_m)), dd);
+}
+
 // Q4_K and Q5_K (kHighBits: bits 2c and 2c + 1 of qh[l] are bit 4 of chunk
 // c's low and high quant l) on AVX-512: one pmaddwd per 32-element
 // sub-block, and a super-block's 8 scales and 8 mins in one 16-lane vector,
@@ -58,10 +79,6 @@ HWY_INLINE void DotK45Wide(const BlockK* blocks, const ActsRow* x, int64_t n, fl
   const hn::Full512<int16_t> d16;
   const hn::Full512<int32_t> d32;
   const hn::Full512<float> df;
-  const hn::Full128<uint8_t> d8q;
-  const hn::Full128<uint64_t> d64q;
-  const hn::Full256<uint32_t> du32h;
-  const hn::Full256<hwy::float16_t> dh;
   const auto mask = hn::Set(d16, 0xF), bit4 = hn::Set(d16, 0x10);
   hn::Vec<decltype(df)> acc[kTok], acc_hi[kTok], acc_m[kTok];
   for (int t = 0; t < kTok; ++t) acc[t] = acc_hi[t] = acc_m[t] = hn::Zero(df);
@@ -69,14 +86,7 @@ HWY_INLINE void DotK45Wide(const BlockK* blocks, const ActsRow* x, int64_t n, fl
   for (int64_t b = 0; b < n / kQKK; ++b) {
     const BlockK& blk = blocks[b];
     PrefetchStream<sizeof(BlockK)>(&blk);
-    uint32_t d_dmin;  // the two halves d, dmin
-    std::memcpy(&d_dmin, &blk.d, sizeof(d_dmin));
-    const auto dd = hn::PromoteTo(df, hn::BitCast(dh, hn::Set(du32h, d_dmin)));
-    uint64_t scale_bytes, min_bytes;
-    UnpackScaleMinsK(blk.scales, &scale_bytes, &min_bytes);
-    const auto sc_m = hn::InterleaveLower(d8q, hn::BitCast(d8q, hn::Set(d64q, scale_bytes)),
-                                          hn::BitCast(d8q, hn::Set(d64q, min_bytes)));
-    const auto weight_part = hn::Mul(hn::ConvertTo(df, hn::PromoteTo(d32, sc_m)), dd);
+    const auto weight_part = KScaleMinWeights(blk);
     for (int t = 0; t < kTok; ++t) {
       const auto prod = hn::Mul(weight_part, hn::LoadU(df, x[t].dsum + b * 16));
       hn::Store(prod, df, scale_min[t]);
@@ -131,10 +141,6 @@ HWY_INLINE void DotQ4_KPairs(const BlockQ4_K* blocks, const ActsRow* x, int64_t 
   const hn::Full512<uint16_t> du16;
   const hn::Full512<int32_t> d32;
   const hn::Full512<float> df;
-  const hn::Full128<uint8_t> d8q;
-  const hn::Full128<uint64_t> d64q;
-  const hn::Full256<uint32_t> du32h;
-  const hn::Full256<hwy::float16_t> dh;
   const auto low4 = hn::Set(du16, 0xF);
   HWY_ALIGN static constexpr int32_t kScaleLanes[16] = {0, 2, 8, 10, 0, 2, 8, 10, 4, 6, 12, 14, 4, 6, 12, 14};
   const auto to_folded = hn::SetTableIndices(df, kScaleLanes);
@@ -143,14 +149,7 @@ HWY_INLINE void DotQ4_KPairs(const BlockQ4_K* blocks, const ActsRow* x, int64_t 
   for (int64_t b = 0; b < n / kQKK; ++b) {
     const BlockQ4_K& blk = blocks[b];
     PrefetchStream<sizeof(BlockQ4_K)>(&blk);
-    uint32_t d_dmin;  // the two halves d, dmin
-    std::memcpy(&d_dmin, &blk.d, sizeof(d_dmin));
-    const auto dd = hn::PromoteTo(df, hn::BitCast(dh, hn::Set(du32h, d_dmin)));
-    uint64_t scale_bytes, min_bytes;
-    UnpackScaleMinsK(blk.scales, &scale_bytes, &min_bytes);
-    const auto sc_m = hn::InterleaveLower(d8q, hn::BitCast(d8q, hn::Set(d64q, scale_bytes)),
-                                          hn::BitCast(d8q, hn::Set(d64q, min_bytes)));
-    const auto weight_part = hn::Mul(hn::ConvertTo(df, hn::PromoteTo(d32, sc_m)), dd);
+    const auto weight_part = KScaleMinWeights(blk);
     hn::Vec<decltype(d16)> e[8];  // 4h + e: the nibbles of vector e of half h (Q4_KPairOrder)
     for (int h = 0; h < 2; ++h) {
       auto v = hn::LoadU(du16, reinterpret_cast<const uint16_t*>(blk.qs + 64 * h));
