@@ -118,49 +118,85 @@ HWY_INLINE void DotK45Wide(const BlockK* blocks, const ActsRow* x, int64_t n, fl
   }
 }
 
-// Q4_K on AVX-512, the nibbles read two bytes at a time: each half
-// super-block is one 64-byte load seen as 32 16-bit lanes, and a mask or a
-// shift takes one nibble of every lane (QuantizedActs::k4_pairs has the
-// activations in the matching order, Q4_KPairOrder). Nothing is widened
-// from bytes, and a pmaddwd leaves two sub-blocks side by side (lanes 0-7
-// and 8-15), so a super-block's four int32 vectors (lanes < 4 * 15 * 127 <
-// 2^13) fold into one (FoldFour) before one convert, one scale permute and
-// one FMA, where DotK45Wide converts each sub-block and broadcasts its
-// scale. The (sc, m) scales and the mins are DotK45Wide's. One row in L1,
-// one core: 28.5 -> 24.5 cycles per super-block; the 16-bit view made the
-// loads of 3 of every 4 super-blocks straddle cache lines, which cost
-// little once each half is loaded once (~28 cycles when loaded per nibble).
+// The quants of a Q4_K/Q5_K super-block as DotK45Pairs reads them: each
+// half h is one 64-byte load seen as 32 16-bit lanes (lane j: bytes 2j and
+// 2j + 1 of chunk 2h for j < 16, of chunk 2h + 1 after), and e[4h + k]
+// takes one nibble of every lane: k = 0 the low nibble of the even byte, 1
+// of the odd byte, 2 and 3 their high nibbles (Q4_KPairOrder).
 //
-// Folded lane k holds sub-block kFoldSub[k] (kTreeLanes[0] through the
-// group order of sums[]: group 2g is sums[g]'s lanes 0-7, sub-block 4h + p
-// for g = 2h + p, and group 2g + 1 is sub-block 4h + 2 + p); its scale is
-// lane 2 * kFoldSub[k] of the (sc, m) vector.
-template <int kTok>
-HWY_INLINE void DotQ4_KPairs(const BlockQ4_K* blocks, const ActsRow* x, int64_t n, float* out) {
+// kHighBits (Q5_K): bit 4 of the quant of element l of chunk c is bit 2c
+// (low nibble) or 2c + 1 (high) of qh[l]. Seen as 16 16-bit lanes in both
+// 256-bit halves (QH), lane j needs bit b of QH lane j mod 16, b = 4h + (0,
+// 8, 1, 9 for k = 0..3) + 2 for the upper 16 lanes; a variable shift per
+// half-vector moves it to bit 4 (QH << 4 first where b < 4).
+template <class BlockK, bool kHighBits>
+HWY_INLINE void KPairNibbles(const BlockK& blk, hn::Vec<hn::Full512<int16_t>>* e) {
   const hn::Full512<int16_t> d16;
   const hn::Full512<uint16_t> du16;
+  const auto low4 = hn::Set(du16, 0xF);
+  hn::Vec<decltype(du16)> qh, qh4;
+  if constexpr (kHighBits) {
+    const hn::Full256<uint16_t> du16h;
+    const auto half = hn::LoadU(du16h, reinterpret_cast<const uint16_t*>(blk.qh));
+    qh = hn::Combine(du16, half, half);
+    qh4 = hn::ShiftLeft<4>(qh);
+  }
+  // Shift counts [lower 16 lanes, upper 16]: b - 4, or b where qh4 is used.
+  HWY_ALIGN static constexpr uint16_t kShift[6][2] = {{0, 2}, {1, 3}, {4, 6}, {5, 7}, {8, 10}, {9, 11}};
+  const auto shifts = [&](int i) HWY_ATTR {
+    return hn::IfThenElse(hn::FirstN(du16, 16), hn::Set(du16, kShift[i][0]), hn::Set(du16, kShift[i][1]));
+  };
+  for (int h = 0; h < 2; ++h) {
+    auto v = hn::LoadU(du16, reinterpret_cast<const uint16_t*>(blk.qs + 64 * h));
+    // One load per half: GCC otherwise reloads it for each nibble (a
+    // second cache-line split each time, most super-blocks).
+    asm volatile("" : "+v"(v.raw));
+    hn::Vec<decltype(du16)> nib[4] = {hn::And(v, low4), hn::And(hn::ShiftRight<8>(v), low4),
+                                      hn::And(hn::ShiftRight<4>(v), low4), hn::ShiftRight<12>(v)};
+    if constexpr (kHighBits) {
+      const auto bit4 = hn::Set(du16, 0x10);
+      const auto& lo_src = h == 0 ? qh4 : qh;  // k = 0, 2: b = 4h + {0, 1} (+ 2)
+      nib[0] = hn::OrAnd(nib[0], hn::operator>>(lo_src, shifts(0)), bit4);
+      nib[2] = hn::OrAnd(nib[2], hn::operator>>(lo_src, shifts(1)), bit4);
+      nib[1] = hn::OrAnd(nib[1], hn::operator>>(qh, shifts(h == 0 ? 2 : 4)), bit4);
+      nib[3] = hn::OrAnd(nib[3], hn::operator>>(qh, shifts(h == 0 ? 3 : 5)), bit4);
+    }
+    for (int k = 0; k < 4; ++k) e[4 * h + k] = hn::BitCast(d16, nib[k]);
+  }
+}
+
+// Q4_K and Q5_K on AVX-512, the quants read two bytes at a time
+// (KPairNibbles; QuantizedActs::k4_pairs has the activations in the
+// matching order, Q4_KPairOrder). Nothing is widened from bytes, and a
+// pmaddwd leaves two sub-blocks side by side (lanes 0-7 and 8-15), so a
+// super-block's four int32 vectors (lanes < 4 * 31 * 127 < 2^14) fold into
+// one (FoldFour) before one convert, one scale permute and one FMA, where
+// DotK45Wide converts each sub-block and broadcasts its scale. The (sc, m)
+// scales and the mins are DotK45Wide's. One row in L1, one core, cycles per
+// super-block: Q4_K 28.5 -> 24.5, Q5_K 39 -> 35 (tg128 of a 1B Q5_K_M file
+// +2.7-5.4%). The 16-bit view made the loads of 3 of every 4 super-blocks
+// straddle cache lines, which cost little once each half is loaded once
+// (Q4_K ~28 cycles when loaded per nibble).
+//
+// Folded lane k holds sub-block s_k (kTreeLanes[0] through the group order
+// of sums[]: group 2g is sums[g]'s lanes 0-7, sub-block 4h + p for g = 2h +
+// p, and group 2g + 1 is sub-block 4h + 2 + p); its scale is lane
+// kScaleLanes[k] = 2 s_k of the (sc, m) vector.
+template <class BlockK, bool kHighBits, int kTok>
+HWY_INLINE void DotK45Pairs(const BlockK* blocks, const ActsRow* x, int64_t n, float* out) {
+  const hn::Full512<int16_t> d16;
   const hn::Full512<int32_t> d32;
   const hn::Full512<float> df;
-  const auto low4 = hn::Set(du16, 0xF);
   HWY_ALIGN static constexpr int32_t kScaleLanes[16] = {0, 2, 8, 10, 0, 2, 8, 10, 4, 6, 12, 14, 4, 6, 12, 14};
   const auto to_folded = hn::SetTableIndices(df, kScaleLanes);
   hn::Vec<decltype(df)> acc[kTok], acc_m[kTok];
   for (int t = 0; t < kTok; ++t) acc[t] = acc_m[t] = hn::Zero(df);
   for (int64_t b = 0; b < n / kQKK; ++b) {
-    const BlockQ4_K& blk = blocks[b];
-    PrefetchStream<sizeof(BlockQ4_K)>(&blk);
+    const BlockK& blk = blocks[b];
+    PrefetchStream<sizeof(BlockK)>(&blk);
     const auto weight_part = KScaleMinWeights(blk);
-    hn::Vec<decltype(d16)> e[8];  // 4h + e: the nibbles of vector e of half h (Q4_KPairOrder)
-    for (int h = 0; h < 2; ++h) {
-      auto v = hn::LoadU(du16, reinterpret_cast<const uint16_t*>(blk.qs + 64 * h));
-      // One load per half: GCC otherwise reloads it for each nibble (a
-      // second cache-line split each time, most super-blocks).
-      asm volatile("" : "+v"(v.raw));
-      e[4 * h] = hn::BitCast(d16, hn::And(v, low4));
-      e[4 * h + 1] = hn::BitCast(d16, hn::And(hn::ShiftRight<8>(v), low4));
-      e[4 * h + 2] = hn::BitCast(d16, hn::And(hn::ShiftRight<4>(v), low4));
-      e[4 * h + 3] = hn::BitCast(d16, hn::ShiftRight<12>(v));
-    }
+    hn::Vec<decltype(d16)> e[8];  // 4h + k: nibble k of half h (KPairNibbles)
+    KPairNibbles<BlockK, kHighBits>(blk, e);
     for (int t = 0; t < kTok; ++t) {
       const auto prod = hn::Mul(weight_part, hn::LoadU(df, x[t].dsum + b * 16));
       acc_m[t] = hn::Add(acc_m[t], prod);
@@ -249,20 +285,15 @@ HWY_INLINE void DotQ6_KWide(const BlockQ6_K* blocks, const ActsRow* x, int64_t n
 // Row kernels for GetRowDotQ8: the wide loops when the activations carry
 // what they read (QuantizeActs always makes it; HasK45Wide, HasQ6Wide).
 HWY_INLINE bool HasK45Wide(const ActsRow& x) { return x.dsum != nullptr; }
-HWY_INLINE bool HasQ4_KPairs(const ActsRow& x) { return x.dsum != nullptr && x.k4_pairs != nullptr; }
+HWY_INLINE bool HasK45Pairs(const ActsRow& x) { return x.dsum != nullptr && x.k4_pairs != nullptr; }
 HWY_INLINE bool HasQ6Wide(const ActsRow& x) { return x.sum16 != nullptr; }
 
 template <class BlockK, bool kHighBits>
 float DotQ8RowK45Wide(const void* row, ActsRow x, int64_t n) {
   if (!HasK45Wide(x)) return DotQ8RowK45<BlockK, kHighBits>(row, x, n);
   float out;
-  if constexpr (!kHighBits) {
-    if (HasQ4_KPairs(x)) {
-      DotQ4_KPairs<1>(static_cast<const BlockQ4_K*>(row), &x, n, &out);
-      return out;
-    }
-  }
-  DotK45Wide<BlockK, kHighBits, 1>(static_cast<const BlockK*>(row), &x, n, &out);
+  if (HasK45Pairs(x)) DotK45Pairs<BlockK, kHighBits, 1>(static_cast<const BlockK*>(row), &x, n, &out);
+  else DotK45Wide<BlockK, kHighBits, 1>(static_cast<const BlockK*>(row), &x, n, &out);
   return out;
 }
 float DotQ8RowQ6_KWide(const void* row, ActsRow x, int64_t n) {

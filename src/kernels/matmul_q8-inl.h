@@ -288,10 +288,8 @@ void TileDotQ4_0(const void* row, const ActsTile& x, int64_t n, float* out) {
 template <class BlockK, bool kHighBits, int kTok>
 void TileDotK45(const void* row, const ActsTile& x, int64_t n, float* out) {
 #if HWY_TARGET <= HWY_AVX3
-  if constexpr (!kHighBits) {
-    if (EveryToken<kTok>(x, HasQ4_KPairs))
-      return DotQ4_KPairs<kTok>(static_cast<const BlockQ4_K*>(row), x.tok, n, out);
-  }
+  if (EveryToken<kTok>(x, HasK45Pairs))
+    return DotK45Pairs<BlockK, kHighBits, kTok>(static_cast<const BlockK*>(row), x.tok, n, out);
   if (EveryToken<kTok>(x, HasK45Wide))
     return DotK45Wide<BlockK, kHighBits, kTok>(static_cast<const BlockK*>(row), x.tok, n, out);
 #endif
