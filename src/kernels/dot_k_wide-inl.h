@@ -9,7 +9,8 @@
 // stores per super-block; for Q6_K also a vpmullw and a broadcast per 16
 // elements), and the vector ports were not their limit. Measured on one row
 // in L1, one core (~4 GHz), cycles per super-block: Q4_K 35 -> 31-33, Q5_K
-// 59-61 -> 43-45, Q6_K 59-60 -> 40. Each kernel takes kTok tokens
+// 59-61 -> 43-45, Q6_K 59-60 -> 40 (Q4_K and Q5_K have since moved to
+// DotK45Pairs: 24.5 and 35 cycles at 3.7 GHz). Each kernel takes kTok tokens
 // (MatVecBatch's tiles, matmul_q8-inl.h): the weight work is shared and each
 // token does what one token alone does, so every token of a batched step
 // gets the bits of its lone MatVec. Scalar twins: dot_q8_scalar.cc (the same
@@ -40,7 +41,13 @@ namespace hn = hwy::HWY_NAMESPACE;
 #if HWY_TARGET <= HWY_AVX3
 // A Q4_K/Q5_K super-block's 8 scales and 8 mins as one 16-lane vector: lane
 // 2k is d * sc_k, lane 2k + 1 dmin * m_k ((sc, m) widened and converted once,
-// times (d, dmin) from one broadcast of the block's two halves).
+// times (d, dmin) from one broadcast of the block's two halves). Per token
+// times the activations' (d, sum) pairs (QuantizedActs::dsum): lane 2k is
+// (sc * d) * x_d as in the 256-bit kernel, and the mins m * dmin * x_sum
+// (there dmin * (m * x_sum)), summed per lane across super-blocks, over the
+// odd lanes at the end. Making them one scale at a time (scalar converts,
+// broadcasts and stores per sub-block) was about a third of the first
+// 512-bit loop's ~35 cycles per super-block.
 template <class BlockK>
 HWY_INLINE hn::Vec<hn::Full512<float>> KScaleMinWeights(const BlockK& blk) {
   const hn::Full512<int32_t> d32;
@@ -57,65 +64,6 @@ HWY_INLINE hn::Vec<hn::Full512<float>> KScaleMinWeights(const BlockK& blk) {
   const auto sc_m = hn::InterleaveLower(d8q, hn::BitCast(d8q, hn::Set(d64q, scale_bytes)),
                                         hn::BitCast(d8q, hn::Set(d64q, min_bytes)));
   return hn::Mul(hn::ConvertTo(df, hn::PromoteTo(d32, sc_m)), dd);
-}
-
-// Q4_K and Q5_K (kHighBits: bits 2c and 2c + 1 of qh[l] are bit 4 of chunk
-// c's low and high quant l) on AVX-512: one pmaddwd per 32-element
-// sub-block, and a super-block's 8 scales and 8 mins in one 16-lane vector,
-// lane 2k sub-block k's scale and 2k + 1 its min: (sc, m) widened and
-// converted once, times (d, dmin) from one broadcast of the block's two
-// halves, times the activations' (d, sum) pairs (QuantizedActs::dsum). A
-// 512-bit loop with the scales made the old way ran ~35 cycles per
-// super-block, as the 256-bit one, and ~23 without them (a timing-only
-// build): that part is what this saves on. Lane 2k is (sc * d) * x_d as in
-// the 256-bit kernel; the mins are m * dmin * x_sum (there dmin * (m *
-// x_sum)), summed per lane across super-blocks, over the odd lanes at the end.
-//
-// kTok tokens at once (MatVecBatch's tiles, matmul_q8-inl.h): the quants
-// are widened and the (sc, m) vector made once; each token then does what
-// one token alone does, so every token gets the bits of DotQ8Row.
-template <class BlockK, bool kHighBits, int kTok>
-HWY_INLINE void DotK45Wide(const BlockK* blocks, const ActsRow* x, int64_t n, float* out) {
-  const hn::Full512<int16_t> d16;
-  const hn::Full512<int32_t> d32;
-  const hn::Full512<float> df;
-  const auto mask = hn::Set(d16, 0xF), bit4 = hn::Set(d16, 0x10);
-  hn::Vec<decltype(df)> acc[kTok], acc_hi[kTok], acc_m[kTok];
-  for (int t = 0; t < kTok; ++t) acc[t] = acc_hi[t] = acc_m[t] = hn::Zero(df);
-  HWY_ALIGN float scale_min[kTok][16];  // per token: the lanes above, read back as broadcasts
-  for (int64_t b = 0; b < n / kQKK; ++b) {
-    const BlockK& blk = blocks[b];
-    PrefetchStream<sizeof(BlockK)>(&blk);
-    const auto weight_part = KScaleMinWeights(blk);
-    for (int t = 0; t < kTok; ++t) {
-      const auto prod = hn::Mul(weight_part, hn::LoadU(df, x[t].dsum + b * 16));
-      hn::Store(prod, df, scale_min[t]);
-      acc_m[t] = hn::Add(acc_m[t], prod);
-    }
-    MemoryBarrier();  // as LegacyScales8: broadcasts from memory, not shuffles
-    hn::Vec<decltype(d16)> high4;  // kHighBits: qh[l] << 4
-    if constexpr (kHighBits) high4 = hn::ShiftLeft<4>(LoadU8As16(d16, blk.qh));
-    for (int c = 0; c < 4; ++c) {
-      const auto v = LoadU8As16(d16, blk.qs + 32 * c);
-      auto lo = hn::And(v, mask), hi = hn::ShiftRight<4>(v);
-      if constexpr (kHighBits) {
-        lo = hn::Or(lo, hn::And(hn::ShiftRightSame(high4, 2 * c), bit4));
-        hi = hn::Or(hi, hn::And(hn::ShiftRightSame(high4, 2 * c + 1), bit4));
-      }
-      for (int t = 0; t < kTok; ++t) {
-        const int16_t* xq = x[t].q + (b * 8 + 2 * c) * kQK;
-        auto unused_lo = hn::Zero(d32), unused_hi = hn::Zero(d32);  // pmaddwd leaves nothing there
-        const auto sum_lo = hn::ReorderWidenMulAccumulate(d32, lo, hn::LoadU(d16, xq), hn::Zero(d32), unused_lo);
-        const auto sum_hi = hn::ReorderWidenMulAccumulate(d32, hi, hn::LoadU(d16, xq + kQK), hn::Zero(d32), unused_hi);
-        acc[t] = hn::MulAdd(hn::ConvertTo(df, sum_lo), hn::Set(df, scale_min[t][4 * c]), acc[t]);
-        acc_hi[t] = hn::MulAdd(hn::ConvertTo(df, sum_hi), hn::Set(df, scale_min[t][4 * c + 2]), acc_hi[t]);
-      }
-    }
-  }
-  for (int t = 0; t < kTok; ++t) {
-    out[t] = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc[t], acc_hi[t]))) -
-             hn::GetLane(hn::SumOfLanes(df, hn::OddEven(acc_m[t], hn::Zero(df))));
-  }
 }
 
 // The quants of a Q4_K/Q5_K super-block as DotK45Pairs reads them: each
@@ -171,8 +119,8 @@ HWY_INLINE void KPairNibbles(const BlockK& blk, hn::Vec<hn::Full512<int16_t>>* e
 // pmaddwd leaves two sub-blocks side by side (lanes 0-7 and 8-15), so a
 // super-block's four int32 vectors (lanes < 4 * 31 * 127 < 2^14) fold into
 // one (FoldFour) before one convert, one scale permute and one FMA, where
-// DotK45Wide converts each sub-block and broadcasts its scale. The (sc, m)
-// scales and the mins are DotK45Wide's. One row in L1, one core, cycles per
+// the loop before it widened each chunk's bytes, and converted each
+// sub-block and broadcast its scale. One row in L1, one core, cycles per
 // super-block: Q4_K 28.5 -> 24.5, Q5_K 39 -> 35 (tg128 of a 1B Q5_K_M file
 // +2.7-5.4%). The 16-bit view made the loads of 3 of every 4 super-blocks
 // straddle cache lines, which cost little once each half is loaded once
@@ -283,17 +231,16 @@ HWY_INLINE void DotQ6_KWide(const BlockQ6_K* blocks, const ActsRow* x, int64_t n
 }
 
 // Row kernels for GetRowDotQ8: the wide loops when the activations carry
-// what they read (QuantizeActs always makes it; HasK45Wide, HasQ6Wide).
-HWY_INLINE bool HasK45Wide(const ActsRow& x) { return x.dsum != nullptr; }
+// what they read (QuantizeActs makes it for rows of whole super-blocks;
+// HasK45Pairs, HasQ6Wide).
 HWY_INLINE bool HasK45Pairs(const ActsRow& x) { return x.dsum != nullptr && x.k4_pairs != nullptr; }
 HWY_INLINE bool HasQ6Wide(const ActsRow& x) { return x.sum16 != nullptr; }
 
 template <class BlockK, bool kHighBits>
 float DotQ8RowK45Wide(const void* row, ActsRow x, int64_t n) {
-  if (!HasK45Wide(x)) return DotQ8RowK45<BlockK, kHighBits>(row, x, n);
+  if (!HasK45Pairs(x)) return DotQ8RowK45<BlockK, kHighBits>(row, x, n);
   float out;
-  if (HasK45Pairs(x)) DotK45Pairs<BlockK, kHighBits, 1>(static_cast<const BlockK*>(row), &x, n, &out);
-  else DotK45Wide<BlockK, kHighBits, 1>(static_cast<const BlockK*>(row), &x, n, &out);
+  DotK45Pairs<BlockK, kHighBits, 1>(static_cast<const BlockK*>(row), &x, n, &out);
   return out;
 }
 float DotQ8RowQ6_KWide(const void* row, ActsRow x, int64_t n) {

@@ -18,7 +18,7 @@
 // Any change to a row kernel's arithmetic in dot_q8-inl.h must be mirrored
 // here; tests/kernels/matvec_batch_test.cc compares them bit for bit. On
 // AVX-512, Q4_0, kQ4_0R and the K types instead run their row kernels' own
-// kTok templates (DotQ4_0Pairs, DotK45Wide, DotQ6_KWide), so there the
+// kTok templates (DotQ4_0Pairs, DotK45Pairs, DotQ6_KWide), so there the
 // identity holds by construction; the visitors below serve the rest.
 //
 // Structure: a row visitor (Q4_0Rows, ...) walks the row's activation blocks
@@ -290,8 +290,6 @@ void TileDotK45(const void* row, const ActsTile& x, int64_t n, float* out) {
 #if HWY_TARGET <= HWY_AVX3
   if (EveryToken<kTok>(x, HasK45Pairs))
     return DotK45Pairs<BlockK, kHighBits, kTok>(static_cast<const BlockK*>(row), x.tok, n, out);
-  if (EveryToken<kTok>(x, HasK45Wide))
-    return DotK45Wide<BlockK, kHighBits, kTok>(static_cast<const BlockK*>(row), x.tok, n, out);
 #endif
   TileDot<K45Rows<BlockK, kHighBits>, kTok>(row, x, n, out);
 }
