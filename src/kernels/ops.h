@@ -35,11 +35,11 @@ struct QuantizedActs {
   AlignedVector<int32_t> q4_bias;  // [rows, cols / 32, kQ4BiasLanes]
   AlignedVector<int16_t> q4_hi;    // [rows, cols / 32, 16]: q[16 + j] - 16 q[j] of each block
   AlignedVector<int16_t> q4_lo;    // [rows, cols / 32, 16]: q[j], j < 16, of each block (AVX-512 Q4_0 pairs)
-  AlignedVector<float> dsum;       // [rows, cols / 32, 2]: (d, sum) of each block, side by side (AVX-512 Q4_K)
+  AlignedVector<float> dsum;       // [rows, cols / 32, 2]: (d, sum) of each block, side by side (AVX-512 Q4_K, Q5_K)
   AlignedVector<float> sum16;      // [rows, cols / 16]: sum of the quants of each 16 elements, exact (AVX-512 Q6_K)
   // [rows, cols]: each 256 elements' quants in the order the AVX-512 Q4_K
-  // kernel pairs them with nibbles read two bytes at a time (Q4_KPairOrder);
-  // empty unless cols is a multiple of 256.
+  // and Q5_K kernel (DotK45Pairs) pairs them with nibbles read two bytes at
+  // a time (Q4_KPairOrder); empty unless cols is a multiple of 256.
   AlignedVector<int16_t> k4_pairs;
 };
 constexpr int kActBlock = 32;

@@ -78,9 +78,10 @@ HWY_INLINE void QuantizeBlock(const float* HWY_RESTRICT x, int64_t b, const Acts
   auto sum_lo = hn::Zero(di), sum_hi = hn::Zero(di);  // elements [0, 16), [16, 32)
   for (size_t i = 0; i < kActBlock / 2; i += n) {
     const auto lo = QuantsOf(x + i, vid), hi = QuantsOf(x + 16 + i, vid);
-    hn::StoreU(hn::DemoteTo(d16, lo), d16, q + i);
+    const auto lo16 = hn::DemoteTo(d16, lo);
+    hn::StoreU(lo16, d16, q + i);
     hn::StoreU(hn::DemoteTo(d16, hi), d16, q + 16 + i);
-    hn::StoreU(hn::DemoteTo(d16, lo), d16, q4_lo + i);
+    hn::StoreU(lo16, d16, q4_lo + i);
     hn::StoreU(hn::DemoteTo(d16, hn::Sub(hi, hn::ShiftLeft<4>(lo))), d16, q4_hi + i);
     StoreQ4Bias(hn::Add(lo, hi), bias + i / 2);
     sum_lo = hn::Add(sum_lo, lo);
