@@ -1,5 +1,6 @@
-// QuantizeActs, and the scalar twins of dot_q8-inl.h's integer dots: the
-// same integer sums per activation block, in plain loops.
+// ResizeQuantizedActs; scalar::QuantizeActs, the twin of the SIMD
+// QuantizeActs (quantize_acts.cc); and the scalar twins of dot_q8-inl.h's
+// integer dots: the same integer sums per activation block, in plain loops.
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
